@@ -1,0 +1,331 @@
+"""Ledger primitives: the only code that changes lots, ledger entries and balances.
+
+Services (`licensing.services` and the workflows built on it) compose these inside one
+transaction. The rules that keep concurrent writers correct and deadlock-free:
+
+1. Call `lock_balances` **once per transaction, first**, with every (VA, license) pair the
+   transaction will touch. It creates missing balance rows (in sorted order) and then locks
+   all of them in primary-key order, the order every writer uses.
+2. A VA's lots of a license, and its usage-derived `in_use`, change only while its balance
+   row is locked; so lots need no locks of their own. Lots in transit (no VA) belong to a
+   hand-over and change only while that hand-over's row is locked.
+3. Every change of a lot's quantity writes a `LedgerEntry` for it; every balance change is
+   made in the same transaction as the entries or usage behind it.
+
+The database refuses negative lots and balances (check constraints) whatever the code does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .models import LedgerEntry, License, LicenseBalance, LicenseLot, ProductInstance, ProductInstanceUsage
+
+BalanceKey = tuple[int, int]  # (virtual_account_id, license_id)
+
+
+def new_movement() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def lock_balances(pairs: Iterable[tuple[int, int, int]]) -> dict[BalanceKey, LicenseBalance]:
+    """Create missing balance rows and lock every requested one, in primary-key order.
+
+    `pairs`: (smart_account_id, virtual_account_id, license_id) triples. Returns the locked
+    rows keyed by (virtual_account_id, license_id).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lock_balances must run inside transaction.atomic().")
+    wanted = sorted({(int(a), int(v), int(lic)) for a, v, lic in pairs}, key=lambda t: (t[1], t[2]))
+    if not wanted:
+        return {}
+    LicenseBalance.objects.bulk_create(
+        [LicenseBalance(smart_account_id=a, virtual_account_id=v, license_id=lic) for a, v, lic in wanted],
+        ignore_conflicts=True,
+    )
+    condition = Q()
+    for _, v, lic in wanted:
+        condition |= Q(virtual_account_id=v, license_id=lic)
+    rows = LicenseBalance.objects.select_for_update().filter(condition).order_by("pk")
+    locked = {(row.virtual_account_id, row.license_id): row for row in rows}
+    missing = {(v, lic) for _, v, lic in wanted} - locked.keys()
+    if missing:  # pragma: no cover - would mean the insert above failed silently
+        raise RuntimeError(f"Balance rows could not be created for {sorted(missing)}")
+    return locked
+
+
+def _bump(balance: LicenseBalance, **deltas: int) -> None:
+    """Apply deltas to a locked balance row, in the database and in memory."""
+    deltas = {k: v for k, v in deltas.items() if v}
+    if not deltas:
+        return
+    LicenseBalance.objects.filter(pk=balance.pk).update(**{k: F(k) + v for k, v in deltas.items()})
+    for k, v in deltas.items():
+        setattr(balance, k, getattr(balance, k) + v)
+
+
+def _entry(
+    *,
+    lot: LicenseLot | None,
+    kind: str,
+    quantity: int,
+    movement,
+    actor,
+    smart_account_id: int,
+    virtual_account_id: int | None,
+    license_id: int,
+    order_line=None,
+    pak_line=None,
+    hand_over=None,
+    reservation=None,
+    note: str = "",
+) -> LedgerEntry:
+    return LedgerEntry.objects.create(
+        kind=kind,
+        movement=movement,
+        smart_account_id=smart_account_id,
+        virtual_account_id=virtual_account_id,
+        license_id=license_id,
+        lot=lot,
+        quantity=quantity,
+        actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
+        order_line=order_line if order_line is not None else (lot.order_line if lot else None),
+        pak_line=pak_line if pak_line is not None else (lot.pak_line if lot else None),
+        hand_over=hand_over,
+        reservation=reservation,
+        note=note[:255],
+    )
+
+
+def add_to_va(
+    *,
+    balance: LicenseBalance,
+    quantity: int,
+    kind: str,
+    movement,
+    actor=None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    order_line=None,
+    pak_line=None,
+    hand_over=None,
+    note: str = "",
+) -> LicenseLot:
+    """Put `quantity` licenses into the balance's VA as a lot (merged with an identical lot) and record it."""
+    if quantity <= 0:
+        raise ValueError("quantity must be positive")
+    lot = (
+        LicenseLot.objects.filter(
+            virtual_account_id=balance.virtual_account_id,
+            license_id=balance.license_id,
+            start_date=start_date,
+            end_date=end_date,
+            order_line=order_line,
+            pak_line=pak_line,
+            expired_at__isnull=True,
+        )
+        .order_by("pk")
+        .first()
+    )
+    if lot is None:
+        lot = LicenseLot.objects.create(
+            smart_account_id=balance.smart_account_id,
+            virtual_account_id=balance.virtual_account_id,
+            license_id=balance.license_id,
+            quantity=quantity,
+            start_date=start_date,
+            end_date=end_date,
+            order_line=order_line,
+            pak_line=pak_line,
+        )
+    else:
+        LicenseLot.objects.filter(pk=lot.pk).update(quantity=F("quantity") + quantity)
+        lot.quantity += quantity
+    _entry(
+        lot=lot,
+        kind=kind,
+        quantity=quantity,
+        movement=movement,
+        actor=actor,
+        smart_account_id=balance.smart_account_id,
+        virtual_account_id=balance.virtual_account_id,
+        license_id=balance.license_id,
+        hand_over=hand_over,
+        note=note,
+    )
+    _bump(balance, purchased=quantity)
+    return lot
+
+
+@dataclass(frozen=True)
+class Portion:
+    """Part of a lot taken out of a VA: enough to recreate it elsewhere with the same term and source."""
+
+    lot: LicenseLot
+    quantity: int
+
+    @property
+    def start_date(self):
+        return self.lot.start_date
+
+    @property
+    def end_date(self):
+        return self.lot.end_date
+
+    @property
+    def order_line(self):
+        return self.lot.order_line
+
+    @property
+    def pak_line(self):
+        return self.lot.pak_line
+
+
+def take_from_va(
+    *,
+    balance: LicenseBalance,
+    quantity: int,
+    kind: str,
+    movement,
+    actor=None,
+    allow_in_use: bool = False,
+    hand_over=None,
+    order_line=None,
+    note: str = "",
+) -> list[Portion]:
+    """Take `quantity` licenses out of the balance's VA, longest term first, splitting lots.
+
+    Refuses (ValueError) more than is available (purchased − in use − reserved) unless
+    `allow_in_use`; callers turn that into a ValidationError naming the available number.
+    `order_line` restricts the take to lots from that order line (partner hand-overs).
+    """
+    if quantity <= 0:
+        raise ValueError("quantity must be positive")
+    if not allow_in_use and quantity > balance.available:
+        raise ValueError(f"only {balance.available} available")
+    lots = LicenseLot.objects.filter(
+        virtual_account_id=balance.virtual_account_id, license_id=balance.license_id, quantity__gt=0
+    ).select_related("order_line", "pak_line")
+    if order_line is not None:
+        lots = lots.filter(order_line=order_line)
+    # Longest term first: perpetual (no end) before any end date, later ends before earlier ones.
+    lots = lots.order_by(F("end_date").desc(nulls_first=True), "pk")
+    portions: list[Portion] = []
+    remaining = quantity
+    for lot in lots:
+        if remaining == 0:
+            break
+        taken = min(lot.quantity, remaining)
+        LicenseLot.objects.filter(pk=lot.pk).update(quantity=F("quantity") - taken)
+        lot.quantity -= taken
+        _entry(
+            lot=lot,
+            kind=kind,
+            quantity=-taken,
+            movement=movement,
+            actor=actor,
+            smart_account_id=balance.smart_account_id,
+            virtual_account_id=balance.virtual_account_id,
+            license_id=balance.license_id,
+            hand_over=hand_over,
+            note=note,
+        )
+        portions.append(Portion(lot=lot, quantity=taken))
+        remaining -= taken
+    if remaining:
+        raise ValueError(f"the lots hold {quantity - remaining}, not {quantity}")
+    _bump(balance, purchased=-quantity)
+    return portions
+
+
+def change_reserved(*, balance: LicenseBalance, quantity: int, movement, actor=None, reservation=None, note="") -> None:
+    """Reserve (`quantity` > 0) or release (< 0) licenses of a VA, as a ledger entry."""
+    if quantity == 0:
+        return
+    if quantity > 0 and quantity > balance.available:
+        raise ValueError(f"only {balance.available} available")
+    _entry(
+        lot=None,
+        kind=LedgerEntry.Kind.RESERVATION if quantity > 0 else LedgerEntry.Kind.RELEASE,
+        quantity=quantity,
+        movement=movement,
+        actor=actor,
+        smart_account_id=balance.smart_account_id,
+        virtual_account_id=balance.virtual_account_id,
+        license_id=balance.license_id,
+        reservation=reservation,
+        note=note,
+    )
+    _bump(balance, reserved=quantity)
+
+
+# --- Usage (in use by product instances) ---------------------------------------------------------
+
+
+def set_instance_usage(instance: ProductInstance, usage: dict[int, int], *, replace: bool = True) -> dict[int, int]:
+    """Make the instance's usage `usage` ({license_id: count}) and move `in_use` by the difference.
+
+    `replace=True`: licenses not named drop to zero. Returns the deltas applied. Does nothing
+    (one query) when nothing changed, which is the common case for a periodic report.
+    An instance that is removed uses nothing.
+    """
+    current = dict(ProductInstanceUsage.objects.filter(product_instance=instance).values_list("license_id", "count"))
+    target = dict(current) if not replace else {}
+    target.update({int(k): int(v) for k, v in usage.items()})
+    target = {k: v for k, v in target.items() if v > 0}
+    deltas = {lic: target.get(lic, 0) - current.get(lic, 0) for lic in set(current) | set(target)}
+    deltas = {lic: d for lic, d in deltas.items() if d}
+    if not deltas:
+        return {}
+    counts_in_balance = instance.status != ProductInstance.Status.REMOVED
+    if counts_in_balance:
+        balances = lock_balances((instance.smart_account_id, instance.virtual_account_id, lic) for lic in deltas)
+    now = timezone.now()
+    for lic, delta in deltas.items():
+        new = target.get(lic, 0)
+        if new == 0:
+            ProductInstanceUsage.objects.filter(product_instance=instance, license_id=lic).delete()
+        elif lic in current:
+            ProductInstanceUsage.objects.filter(product_instance=instance, license_id=lic).update(
+                count=new, updated_at=now
+            )
+        else:
+            ProductInstanceUsage.objects.create(product_instance=instance, license_id=lic, count=new, updated_at=now)
+        if counts_in_balance:
+            _bump(balances[(instance.virtual_account_id, lic)], in_use=delta)
+    return deltas
+
+
+def move_instance_usage(instances: list[ProductInstance], target_virtual_account) -> None:
+    """Move the usage of `instances` (all of one account) from their VAs to `target_virtual_account`."""
+    usage = list(
+        ProductInstanceUsage.objects.filter(product_instance__in=instances).values_list(
+            "product_instance__virtual_account_id", "license_id", "count"
+        )
+    )
+    if not usage:
+        return
+    account_id = target_virtual_account.smart_account_id
+    pairs = {(account_id, va, lic) for va, lic, _ in usage} | {
+        (account_id, target_virtual_account.pk, lic) for _, lic, _ in usage
+    }
+    balances = lock_balances(pairs)
+    moved: dict[BalanceKey, int] = {}
+    for va, lic, count in usage:
+        if va == target_virtual_account.pk:
+            continue
+        moved[(va, lic)] = moved.get((va, lic), 0) - count
+        moved[(target_virtual_account.pk, lic)] = moved.get((target_virtual_account.pk, lic), 0) + count
+    for key, delta in moved.items():
+        _bump(balances[key], in_use=delta)
+
+
+def license_ids_for_tags(tags: Iterable[str]) -> dict[str, int]:
+    return dict(License.objects.filter(tag__in=set(tags)).values_list("tag", "pk"))

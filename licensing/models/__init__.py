@@ -1,0 +1,27 @@
+from .catalog import License, LicenseClass, Sku
+from .handover import HandOver, HandOverLine
+from .instances import ProductInstance, ProductInstanceUsage, RegistrationToken
+from .ledger import LedgerEntry, LicenseBalance, LicenseLot
+from .orders import Order, OrderLine
+from .paks import Pak, PakLine
+from .reservations import Reservation, ReservationLine
+
+__all__ = [
+    "HandOver",
+    "HandOverLine",
+    "LedgerEntry",
+    "License",
+    "LicenseBalance",
+    "LicenseClass",
+    "LicenseLot",
+    "Order",
+    "OrderLine",
+    "Pak",
+    "PakLine",
+    "ProductInstance",
+    "ProductInstanceUsage",
+    "RegistrationToken",
+    "Reservation",
+    "ReservationLine",
+    "Sku",
+]

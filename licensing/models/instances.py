@@ -1,0 +1,166 @@
+"""Product instances (devices, by UDI), their license usage, and the tokens they register with."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from smartaccounts.models import SmartAccount, VirtualAccount
+
+from .catalog import License
+
+
+class RegistrationToken(models.Model):
+    virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.PROTECT, related_name="registration_tokens")
+    token = models.CharField(max_length=128, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
+    uses = models.PositiveIntegerField(default=0)
+    export_controlled_allowed = models.BooleanField(
+        "allow export-controlled functionality",
+        default=False,
+        help_text="Devices registered with it may use export-controlled licenses.",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(max_uses__gte=1), name="token_max_uses_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")), name="token_uses_within_max"
+            ),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="token_expires_after_creation"),
+        ]
+
+    def __str__(self):
+        return self.description or f"Token {self.pk}"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    @property
+    def is_used_up(self) -> bool:
+        return self.max_uses is not None and self.uses >= self.max_uses
+
+    @property
+    def status(self) -> str:
+        if self.is_revoked:
+            return "Revoked"
+        if self.is_expired:
+            return "Expired"
+        if self.is_used_up:
+            return "Used up"
+        return "Active"
+
+
+class ProductInstance(models.Model):
+    """A device (or a software instance) identified by its UDI: product id and serial number."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RESERVED = "reserved", "Reserved (offline)"
+        REMOVED = "removed", "Removed"
+
+    class ReportingStatus(models.TextChoices):
+        OK = "ok", "OK"
+        DUE_SOON = "due_soon", "Due soon"
+        OVERDUE = "overdue", "Overdue"
+        NOT_REQUIRED = "not_required", "Not required"
+
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="product_instances")
+    virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.PROTECT, related_name="product_instances")
+    pid = models.CharField("product ID", max_length=64)
+    serial_number = models.CharField(max_length=64)
+    hostname = models.CharField(max_length=255, blank=True)
+    product_family = models.CharField(max_length=100, blank=True)
+    software_version = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    registered_at = models.DateTimeField(default=timezone.now)
+    last_contact_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    registration_token = models.ForeignKey(
+        RegistrationToken, null=True, blank=True, on_delete=models.PROTECT, related_name="product_instances"
+    )
+    export_controlled_allowed = models.BooleanField(default=False)
+    # The shared secret a device signs its usage reports with (HMAC-SHA256). Shown once when issued.
+    trust_code = models.CharField(max_length=128, blank=True)
+    trust_code_issued_at = models.DateTimeField(null=True, blank=True)
+
+    # Smart Licensing using Policy state, kept by policy.services and policy.deadlines.
+    first_use_at = models.DateTimeField(null=True, blank=True)
+    last_report_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last accepted report was generated."
+    )
+    last_report_received_at = models.DateTimeField(null=True, blank=True)
+    pending_change_at = models.DateTimeField(
+        null=True, blank=True, help_text="Earliest change (upgrade, feature change) not yet covered by a report."
+    )
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    reporting_status = models.CharField(
+        max_length=12, choices=ReportingStatus.choices, default=ReportingStatus.NOT_REQUIRED
+    )
+    reporting_status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["hostname", "pid", "serial_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pid", "serial_number"],
+                condition=~Q(status="removed"),
+                name="instance_udi_unique_when_not_removed",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "reserved", "removed"]), name="instance_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(reporting_status__in=["ok", "due_soon", "overdue", "not_required"]),
+                name="instance_reporting_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["virtual_account", "status", "id"], name="instance_va_status"),
+            models.Index(fields=["smart_account", "status", "id"], name="instance_account_status"),
+            models.Index(fields=["smart_account", "reporting_status"], name="instance_account_reporting"),
+            models.Index(fields=["serial_number"], name="instance_serial"),
+            models.Index(fields=["smart_account", "hostname"], name="instance_account_hostname"),
+        ]
+
+    def __str__(self):
+        return self.hostname or self.udi
+
+    @property
+    def udi(self) -> str:
+        return f"PID:{self.pid} SN:{self.serial_number}"
+
+
+class ProductInstanceUsage(models.Model):
+    """How many of a license an instance uses now (the last report or registration says)."""
+
+    product_instance = models.ForeignKey(ProductInstance, on_delete=models.CASCADE, related_name="usage")
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="usage")
+    count = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product_instance", "license"], name="usage_one_per_instance_and_license"),
+            models.CheckConstraint(condition=Q(count__gte=0), name="usage_count_not_negative"),
+        ]
+        indexes = [models.Index(fields=["license", "product_instance"], name="usage_license_instance")]
+
+    def __str__(self):
+        return f"{self.count} × {self.license_id}"

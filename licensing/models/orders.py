@@ -1,0 +1,77 @@
+"""Orders: a sales order's lines deposit licenses into the account and VA chosen at ordering."""
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from smartaccounts.models import SmartAccount, VirtualAccount
+
+from .catalog import Sku
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Entered"
+        ON_HOLD = "on_hold", "Smart Account hold"
+        DEPOSITED = "deposited", "Deposited"
+
+    number = models.CharField("sales order number", max_length=64, unique=True)
+    ordered_by = models.CharField(max_length=200, blank=True, help_text="The buyer: partner, distributor or customer.")
+    end_customer = models.CharField(max_length=200, blank=True)
+    smart_account = models.ForeignKey(
+        SmartAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    virtual_account = models.ForeignKey(
+        VirtualAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        help_text="Empty: the account's default Virtual Account.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    hold_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    deposited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "on_hold", "deposited"]), name="order_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="deposited") | Q(smart_account__isnull=False, deposited_at__isnull=False),
+                name="order_deposited_has_account",
+            ),
+        ]
+
+    def __str__(self):
+        return self.number
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    line_number = models.PositiveIntegerField()
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="order_lines")
+    quantity = models.PositiveIntegerField(help_text="Units of the SKU; licenses = units × licenses per unit.")
+    term_start = models.DateField(null=True, blank=True)
+    term_end = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["order", "line_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line_number"], name="orderline_number_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="orderline_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(term_start__isnull=True) | Q(term_end__isnull=True) | Q(term_end__gt=F("term_start")),
+                name="orderline_term_ordered",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.order.number}/{self.line_number}"
+
+    @property
+    def license_quantity(self) -> int:
+        return self.quantity * self.sku.licenses_per_unit

@@ -1,0 +1,224 @@
+"""Smart Licensing using Policy: policies, usage (RUM) reports, ACKs, changes, alerts, heartbeats."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from licensing.models import License, LicenseClass, ProductInstance
+from smartaccounts.models import SmartAccount, VirtualAccount
+
+
+class Policy(models.Model):
+    """A named reporting policy; its rules live in versions, and editing makes a new version."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    is_default = models.BooleanField(default=False, help_text="Applies to every account without a policy of its own.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "policies"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="policy_one_default")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class PolicyVersion(models.Model):
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["policy", "-number"]
+        constraints = [models.UniqueConstraint(fields=["policy", "number"], name="policyversion_number_unique")]
+
+    def __str__(self):
+        return f"{self.policy.name} v{self.number}"
+
+
+class PolicyRule(models.Model):
+    """What one policy version asks of one license class. 0 days = not required."""
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="rules")
+    license_class = models.CharField(max_length=32, choices=LicenseClass.choices)
+    first_report_days = models.PositiveIntegerField(default=0)
+    reporting_frequency_days = models.PositiveIntegerField(default=0)
+    report_on_change_days = models.PositiveIntegerField(default=0)
+    ack_required = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["version", "license_class"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "license_class"], name="policyrule_one_per_class"),
+        ]
+
+    def __str__(self):
+        return f"{self.version}: {self.get_license_class_display()}"
+
+
+class AccountPolicy(models.Model):
+    """The policy an account is held to (the default policy otherwise)."""
+
+    smart_account = models.OneToOneField(SmartAccount, on_delete=models.CASCADE, related_name="policy_assignment")
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="assignments")
+    assigned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "account policies"
+
+    def __str__(self):
+        return f"{self.smart_account} → {self.policy}"
+
+
+class Acknowledgement(models.Model):
+    """The signed answer to one accepted usage report."""
+
+    ack_id = models.UUIDField(unique=True)
+    product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="acknowledgements")
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    document = models.JSONField(help_text="The ACK as sent, signature included.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"ACK {self.ack_id}"
+
+
+class UsageReport(models.Model):
+    class Source(models.TextChoices):
+        DEVICE = "device", "Device"
+        UPLOAD = "upload", "Offline upload"
+        COMMAND = "command", "Command"
+
+    report_id = models.UUIDField(unique=True)
+    product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="usage_reports")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    generated_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    signed = models.BooleanField(default=False)
+    software_version = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField()
+    acknowledgement = models.OneToOneField(
+        Acknowledgement, null=True, blank=True, on_delete=models.PROTECT, related_name="report"
+    )
+
+    class Meta:
+        ordering = ["-generated_at"]
+        indexes = [models.Index(fields=["product_instance", "-generated_at"], name="report_instance_time")]
+
+    def __str__(self):
+        return f"Report {self.report_id}"
+
+
+class UsageMeasurement(models.Model):
+    report = models.ForeignKey(UsageReport, on_delete=models.CASCADE, related_name="measurements")
+    product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
+    count = models.PositiveIntegerField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["product_instance", "license", "end"], name="measurement_instance_time")]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gte=models.F("start")), name="measurement_period_ordered")
+        ]
+
+    def __str__(self):
+        return f"{self.count} × {self.license_id}"
+
+
+class Change(models.Model):
+    """A software upgrade or a feature change, reported or announced by a change notice."""
+
+    class Kind(models.TextChoices):
+        SOFTWARE_UPGRADE = "software_upgrade", "Software upgrade"
+        FEATURE_CHANGE = "feature_change", "Feature change"
+
+    product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="changes")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    occurred_at = models.DateTimeField()
+    from_value = models.CharField(max_length=64, blank=True)
+    to_value = models.CharField(max_length=64, blank=True)
+    license = models.ForeignKey(License, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    noticed_at = models.DateTimeField(null=True, blank=True, help_text="Recorded by a change notice before a report.")
+    report = models.ForeignKey(UsageReport, null=True, blank=True, on_delete=models.PROTECT, related_name="changes")
+    reported_at = models.DateTimeField(null=True, blank=True)
+    late = models.BooleanField(default=False, help_text="Reported later than the policy allows.")
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [
+            models.Index(fields=["product_instance", "occurred_at"], name="change_instance_time"),
+            models.Index(fields=["product_instance"], condition=Q(report__isnull=True), name="change_pending"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Alert(models.Model):
+    class Kind(models.TextChoices):
+        DUE_SOON = "due_soon", "Report due soon"
+        OVERDUE = "overdue", "Report overdue"
+        LATE_CHANGE = "late_change", "Change reported late"
+
+    class Severity(models.TextChoices):
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        CRITICAL = "critical", "Critical"
+
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="alerts")
+    virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.PROTECT, related_name="alerts")
+    product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    message = models.CharField(max_length=500)
+    due_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True, help_text="Included in an Admin digest e-mail.")
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product_instance", "kind"],
+                condition=Q(resolved_at__isnull=True),
+                name="alert_one_open_per_kind",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["smart_account", "resolved_at", "-opened_at"], name="alert_account_open"),
+        ]
+
+    def __str__(self):
+        return self.message
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by the `policy.health_ping` task: proof that a worker took a task and reached the database."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    hostname = models.CharField(max_length=255, blank=True)
+    task_id = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Heartbeat {self.created_at:%Y-%m-%d %H:%M:%S} from {self.hostname}"

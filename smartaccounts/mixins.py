@@ -1,0 +1,98 @@
+"""The one gate every account page goes through.
+
+`AccountScopedMixin` resolves the Smart Account (URL kwarg `account_id`) and, when present,
+the Virtual Account (`va_id`) through the permission-scoped selectors:
+- anonymous: redirect to the login page;
+- no role that reaches the object: 404 (nobody learns what exists elsewhere);
+- a role too low for the action: 403.
+
+Views declare the action a GET needs (`required_action`, default `view`) and the action
+other methods need (`required_write_action`, default `operate`). On a page without a VA,
+`view` and `operate` are satisfied by a role on the account or on any of its VAs (forms then
+offer only the VAs the user may use); `admin` needs the Admin role on the account itself.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils.functional import cached_property
+
+from . import selectors
+from .models import Role, SmartAccount, VirtualAccount
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class AccountScopedMixin(LoginRequiredMixin):
+    required_action = "view"
+    required_write_action = "operate"
+    # Pages that make sense only for some kinds of account (e.g. no devices in a partner holding account).
+    allowed_kinds: tuple[str, ...] | None = None
+
+    smart_account: SmartAccount
+    virtual_account: VirtualAccount | None
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.smart_account = self.resolve_smart_account(kwargs)
+        self.virtual_account = self.resolve_virtual_account(kwargs)
+        if self.allowed_kinds is not None and self.smart_account.kind not in self.allowed_kinds:
+            raise Http404("This page does not exist for this kind of account.")
+        self.check_action(self.action_for(request.method))
+        return super().dispatch(request, *args, **kwargs)
+
+    def action_for(self, method: str) -> str:
+        return self.required_action if method in SAFE_METHODS else self.required_write_action
+
+    def resolve_smart_account(self, kwargs) -> SmartAccount:
+        try:
+            return selectors.smart_accounts_for(self.request.user).get(pk=kwargs["account_id"])
+        except SmartAccount.DoesNotExist:
+            raise Http404("No such Smart Account.") from None
+
+    def resolve_virtual_account(self, kwargs) -> VirtualAccount | None:
+        if "va_id" not in kwargs:
+            return None
+        try:
+            return selectors.virtual_accounts_for(self.request.user, self.smart_account, "view").get(pk=kwargs["va_id"])
+        except VirtualAccount.DoesNotExist:
+            raise Http404("No such Virtual Account.") from None
+
+    @cached_property
+    def account_role(self) -> Role | None:
+        """The role held on the account itself (None for people with VA roles only)."""
+        return selectors.account_role(self.request.user, self.smart_account)
+
+    @cached_property
+    def role(self) -> Role | None:
+        """The role that governs this page: on the VA when there is one, else the strongest in the account."""
+        if self.virtual_account is not None:
+            return selectors.effective_role(self.request.user, self.virtual_account)
+        return selectors.strongest_role_in_account(self.request.user, self.smart_account)
+
+    def can(self, action: str) -> bool:
+        if action == "admin" and self.virtual_account is None:
+            return self.account_role is not None and self.account_role.allows("admin")
+        return self.role is not None and self.role.allows(action)
+
+    def check_action(self, action: str) -> None:
+        if not self.can(action):
+            raise PermissionDenied("Your role does not allow this.")
+
+    def visible_virtual_accounts(self, action: str = "view"):
+        return selectors.virtual_accounts_for(self.request.user, self.smart_account, action)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            smart_account=self.smart_account,
+            virtual_account=self.virtual_account,
+            role=self.role,
+            account_role=self.account_role,
+            can_operate=self.can("operate"),
+            can_admin=self.can("admin"),
+        )
+        return context

@@ -1,0 +1,49 @@
+"""The tabs under the header of every account page.
+
+Each app registers its tabs in its AppConfig.ready(); a tab shows only when the user's role
+allows its action and the account's kind is one it applies to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.urls import reverse
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str  # takes `account_id`
+    action: str = "view"
+    kinds: tuple[str, ...] | None = None
+    order: int = 100
+    active_for: tuple[str, ...] = field(default_factory=tuple)  # more url names that highlight this tab
+
+
+_registry: dict[str, NavItem] = {}
+
+
+def register(item: NavItem) -> None:
+    _registry[item.url_name] = item
+
+
+def items_for(request, smart_account, role, account_role) -> list[dict]:
+    current = getattr(getattr(request, "resolver_match", None), "url_name", None)
+    items = []
+    for item in sorted(_registry.values(), key=lambda i: (i.order, i.label)):
+        if item.kinds is not None and smart_account.kind not in item.kinds:
+            continue
+        if item.action == "admin":
+            if account_role is None or not account_role.allows("admin"):
+                continue
+        elif role is None or not role.allows(item.action):
+            continue
+        items.append(
+            {
+                "label": item.label,
+                "url": reverse(item.url_name, kwargs={"account_id": smart_account.pk}),
+                "active": current == item.url_name or current in item.active_for,
+            }
+        )
+    return items

@@ -1,0 +1,162 @@
+"""Every permission-scoped read of Smart Accounts and Virtual Accounts.
+
+A user sees an account when they hold any role on it or on one of its VAs. A VA role reaches
+the VA and its descendants, resolved in SQL from the MPTT tree_id/lft/rght ranges, so
+each answer here is one query whatever the size of the tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from .models import (
+    Role,
+    SmartAccount,
+    SmartAccountUserObjectPermission,
+    User,
+    VirtualAccount,
+    VirtualAccountUserObjectPermission,
+)
+
+
+def _codenames(action: str) -> list[str]:
+    return [role.codename for role in Role.for_action(action)]
+
+
+def live_virtual_accounts() -> QuerySet[VirtualAccount]:
+    return VirtualAccount.objects.filter(deleted_at__isnull=True)
+
+
+def smart_accounts_for(user) -> QuerySet[SmartAccount]:
+    """The accounts `user` holds any role in (on the account or on one of its VAs)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return SmartAccount.objects.none()
+    account_role = SmartAccountUserObjectPermission.objects.filter(user=user, content_object=OuterRef("pk"))
+    va_role = VirtualAccountUserObjectPermission.objects.filter(
+        user=user, content_object__smart_account=OuterRef("pk"), content_object__deleted_at__isnull=True
+    )
+    return SmartAccount.objects.filter(Exists(account_role) | Exists(va_role))
+
+
+def virtual_accounts_for(user, smart_account: SmartAccount, action: str = "view") -> QuerySet[VirtualAccount]:
+    """The live VAs of `smart_account` on which `user` may do `action` (`view`, `operate`, `admin`).
+
+    One query: a role on the account covers every VA; a role on a VA covers the VAs whose
+    tree range lies inside it.
+    """
+    codenames = _codenames(action)
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return VirtualAccount.objects.none()
+    account_grant = SmartAccountUserObjectPermission.objects.filter(
+        user=user, content_object_id=smart_account.pk, permission__codename__in=codenames
+    )
+    subtree_grant = VirtualAccountUserObjectPermission.objects.filter(
+        user=user,
+        permission__codename__in=codenames,
+        content_object__smart_account_id=smart_account.pk,
+        content_object__deleted_at__isnull=True,
+        content_object__tree_id=OuterRef("tree_id"),
+        content_object__lft__lte=OuterRef("lft"),
+        content_object__rght__gte=OuterRef("rght"),
+    )
+    return (
+        live_virtual_accounts()
+        .filter(smart_account_id=smart_account.pk)
+        .filter(Exists(account_grant) | Exists(subtree_grant))
+    )
+
+
+def account_role(user, smart_account: SmartAccount) -> Role | None:
+    """The role `user` holds on the account itself (not through a VA), or None."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    codename = (
+        SmartAccountUserObjectPermission.objects.filter(user=user, content_object_id=smart_account.pk)
+        .values_list("permission__codename", flat=True)
+        .first()
+    )
+    return Role(codename.removeprefix("role_")) if codename else None
+
+
+def effective_role(user, virtual_account: VirtualAccount) -> Role | None:
+    """The strongest role `user` holds over `virtual_account`: on the account, the VA or an ancestor. One query."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    on_account = SmartAccountUserObjectPermission.objects.filter(
+        user=user, content_object_id=virtual_account.smart_account_id
+    ).values_list("permission__codename", flat=True)
+    on_ancestors = VirtualAccountUserObjectPermission.objects.filter(
+        user=user,
+        content_object__smart_account_id=virtual_account.smart_account_id,
+        content_object__deleted_at__isnull=True,
+        content_object__tree_id=virtual_account.tree_id,
+        content_object__lft__lte=virtual_account.lft,
+        content_object__rght__gte=virtual_account.rght,
+    ).values_list("permission__codename", flat=True)
+    roles = [Role(c.removeprefix("role_")) for c in on_account.union(on_ancestors)]
+    return max(roles, key=lambda r: r.rank, default=None)
+
+
+def strongest_role_in_account(user, smart_account: SmartAccount) -> Role | None:
+    """The strongest role `user` holds anywhere in the account (account scope or any VA). One query."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    on_account = SmartAccountUserObjectPermission.objects.filter(
+        user=user, content_object_id=smart_account.pk
+    ).values_list("permission__codename", flat=True)
+    on_vas = VirtualAccountUserObjectPermission.objects.filter(
+        user=user, content_object__smart_account_id=smart_account.pk, content_object__deleted_at__isnull=True
+    ).values_list("permission__codename", flat=True)
+    roles = [Role(c.removeprefix("role_")) for c in on_account.union(on_vas)]
+    return max(roles, key=lambda r: r.rank, default=None)
+
+
+@dataclass(frozen=True)
+class Membership:
+    user: User
+    role: Role
+    virtual_account: VirtualAccount | None  # None: the whole account
+
+    @property
+    def scope_label(self) -> str:
+        return self.virtual_account.name if self.virtual_account else "Entire Smart Account"
+
+
+def members_of(smart_account: SmartAccount) -> list[Membership]:
+    """Every role held in the account, account-wide first. Two queries, whatever the number of members."""
+    rows: list[Membership] = []
+    for grant in (
+        SmartAccountUserObjectPermission.objects.filter(content_object_id=smart_account.pk)
+        .select_related("user", "permission")
+        .order_by("user__email")
+    ):
+        rows.append(Membership(grant.user, Role(grant.permission.codename.removeprefix("role_")), None))
+    for grant in (
+        VirtualAccountUserObjectPermission.objects.filter(
+            content_object__smart_account_id=smart_account.pk, content_object__deleted_at__isnull=True
+        )
+        .select_related("user", "permission", "content_object")
+        .order_by("user__email", "content_object__name")
+    ):
+        rows.append(Membership(grant.user, Role(grant.permission.codename.removeprefix("role_")), grant.content_object))
+    return rows
+
+
+def account_admin_count(smart_account: SmartAccount) -> int:
+    return SmartAccountUserObjectPermission.objects.filter(
+        content_object_id=smart_account.pk, permission__codename=Role.ADMIN.codename, user__is_active=True
+    ).count()
+
+
+def accounts_matching_domain(email_domain: str) -> QuerySet[SmartAccount]:
+    """Accounts a person with this e-mail domain may ask to join: same domain or a parent of it."""
+    email_domain = email_domain.lower()
+    labels = email_domain.split(".")
+    candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    return SmartAccount.objects.filter(
+        Q(domain__in=candidates) | Q(domain__iendswith="." + email_domain),
+        visibility=SmartAccount.Visibility.DOMAIN,
+        status=SmartAccount.Status.ACTIVE,
+    ).exclude(kind=SmartAccount.Kind.LIMITED_USE)
