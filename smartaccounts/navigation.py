@@ -47,3 +47,38 @@ def items_for(request, smart_account, role, account_role) -> list[dict]:
             }
         )
     return items
+
+
+# --- Panels on the account home page ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A block on the account home page. `context(view)` returns the template's context; it runs
+    only when the panel is shown, and must read through the selectors (the view gives
+    `view.smart_account`, `view.role`, `view.visible_virtual_accounts()`)."""
+
+    key: str
+    template_name: str
+    context: object  # callable(view) -> dict
+    action: str = "view"
+    kinds: tuple[str, ...] | None = None
+    order: int = 100
+
+
+_panels: dict[str, Panel] = {}
+
+
+def register_panel(panel: Panel) -> None:
+    _panels[panel.key] = panel
+
+
+def panels_for(view) -> list[dict]:
+    shown = []
+    for panel in sorted(_panels.values(), key=lambda p: (p.order, p.key)):
+        if panel.kinds is not None and view.smart_account.kind not in panel.kinds:
+            continue
+        if not view.can(panel.action):
+            continue
+        shown.append({"template_name": panel.template_name, "context": panel.context(view)})
+    return shown

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.views.generic import FormView, TemplateView
 
-from . import selectors, services
+from . import navigation, selectors, services
 from .forms import KIND_HELP, AccountRequestForm
 from .mixins import AccountScopedMixin
 from .models import Event
@@ -78,4 +78,5 @@ class AccountHomeView(AccountScopedMixin, TemplateView):
         if self.account_role is None:
             events = events.filter(virtual_account__in=vas)
         context["recent_events"] = events[:10]
+        context["panels"] = navigation.panels_for(self)
         return context

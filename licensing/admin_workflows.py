@@ -1,0 +1,1 @@
+"""Admin pages of hand-overs, PAKs and reservations."""

@@ -1,0 +1,1 @@
+"""Every permission-scoped read of the licensing app."""

@@ -1,0 +1,3 @@
+"""Licensing services: catalog."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Licensing services: compliance."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Licensing services: handover."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Licensing services: instances."""
+
+__all__: list[str] = []

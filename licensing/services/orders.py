@@ -1,0 +1,3 @@
+"""Licensing services: orders."""
+
+__all__: list[str] = []

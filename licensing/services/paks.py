@@ -1,0 +1,3 @@
+"""Licensing services: paks."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Licensing services: reservations."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Licensing services: transfers."""
+
+__all__: list[str] = []

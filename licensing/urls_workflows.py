@@ -1,0 +1,3 @@
+"""URLs of the workflows that move licenses in or out of ordinary use: hand-overs, PAKs, reservations."""
+
+urlpatterns: list = []
