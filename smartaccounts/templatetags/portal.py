@@ -1,5 +1,5 @@
 from django import template
-from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from smartaccounts import navigation
 
@@ -11,7 +11,7 @@ def active_if(context, *url_names):
     """aria-current="page" when the current URL's name is one of `url_names`."""
     match = getattr(context.get("request"), "resolver_match", None)
     if match and match.url_name in url_names:
-        return format_html('aria-current="page"')
+        return mark_safe('aria-current="page"')
     return ""
 
 
