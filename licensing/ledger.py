@@ -11,6 +11,12 @@ transaction. The rules that keep concurrent writers correct and deadlock-free:
    hand-over and change only while that hand-over's row is locked.
 3. Every change of a lot's quantity writes a `LedgerEntry` for it; every balance change is
    made in the same transaction as the entries or usage behind it.
+4. Product instance rows are locked *before* balance rows (`lock_instances`, pk order). An
+   instance's usage, status and VA change only while its row is locked, so two writers can
+   never both compute a usage difference from the same stale reading. `set_instance_usage`
+   and `move_instance_usage` take these locks themselves (re-taking a lock the caller already
+   holds is harmless), but a service that must lock instances and then call
+   `lock_balances` directly has to lock the instances first, never the other way round.
 
 The database refuses negative lots and balances (check constraints) whatever the code does.
 """
@@ -27,6 +33,22 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import LedgerEntry, License, LicenseBalance, LicenseLot, ProductInstance, ProductInstanceUsage
+
+__all__ = [
+    "BalanceKey",
+    "Portion",
+    "add_to_va",
+    "change_reserved",
+    "expire_lot",
+    "license_ids_for_tags",
+    "lock_balances",
+    "lock_instances",
+    "move_between_vas",
+    "move_instance_usage",
+    "new_movement",
+    "set_instance_usage",
+    "take_from_va",
+]
 
 BalanceKey = tuple[int, int]  # (virtual_account_id, license_id)
 
@@ -59,6 +81,21 @@ def lock_balances(pairs: Iterable[tuple[int, int, int]]) -> dict[BalanceKey, Lic
     if missing:  # pragma: no cover - would mean the insert above failed silently
         raise RuntimeError(f"Balance rows could not be created for {sorted(missing)}")
     return locked
+
+
+def lock_instances(ids: Iterable[int]) -> dict[int, ProductInstance]:
+    """Lock product instance rows in primary-key order and return them fresh from the database.
+
+    Take these locks before `lock_balances` (rule 4). The rows are re-read, so the caller sees
+    the VA and status another transaction may have committed a moment ago.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lock_instances must run inside transaction.atomic().")
+    wanted = sorted({int(pk) for pk in ids})
+    if not wanted:
+        return {}
+    rows = ProductInstance.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
+    return {row.pk: row for row in rows}
 
 
 def _bump(balance: LicenseBalance, **deltas: int) -> None:
@@ -276,6 +313,13 @@ def set_instance_usage(instance: ProductInstance, usage: dict[int, int], *, repl
     (one query) when nothing changed, which is the common case for a periodic report.
     An instance that is removed uses nothing.
     """
+    locked = lock_instances([instance.pk]).get(instance.pk)
+    if locked is None:
+        raise ValueError(f"product instance {instance.pk} does not exist")
+    # The locked row is the truth: another transaction may have moved or removed the instance.
+    instance.virtual_account_id = locked.virtual_account_id
+    instance.smart_account_id = locked.smart_account_id
+    instance.status = locked.status
     current = dict(ProductInstanceUsage.objects.filter(product_instance=instance).values_list("license_id", "count"))
     target = dict(current) if not replace else {}
     target.update({int(k): int(v) for k, v in usage.items()})
@@ -304,9 +348,15 @@ def set_instance_usage(instance: ProductInstance, usage: dict[int, int], *, repl
 
 
 def move_instance_usage(instances: list[ProductInstance], target_virtual_account) -> None:
-    """Move the usage of `instances` (all of one account) from their VAs to `target_virtual_account`."""
+    """Move the usage of `instances` (all of one account) from their VAs to `target_virtual_account`.
+
+    Call it before changing the instances' VA: the usage leaves the VA each instance is in now.
+    Removed instances use nothing and are skipped.
+    """
+    locked = lock_instances(i.pk for i in instances)
+    counted = [pk for pk, row in locked.items() if row.status != ProductInstance.Status.REMOVED]
     usage = list(
-        ProductInstanceUsage.objects.filter(product_instance__in=instances).values_list(
+        ProductInstanceUsage.objects.filter(product_instance_id__in=counted).values_list(
             "product_instance__virtual_account_id", "license_id", "count"
         )
     )
@@ -325,6 +375,76 @@ def move_instance_usage(instances: list[ProductInstance], target_virtual_account
         moved[(target_virtual_account.pk, lic)] = moved.get((target_virtual_account.pk, lic), 0) + count
     for key, delta in moved.items():
         _bump(balances[key], in_use=delta)
+
+
+def move_between_vas(
+    *,
+    source: LicenseBalance,
+    target: LicenseBalance,
+    quantity: int,
+    movement,
+    actor=None,
+    note: str = "",
+) -> list[Portion]:
+    """Move `quantity` available licenses from `source`'s VA to `target`'s VA (both locked, same license).
+
+    Lots keep their term and source on the way: the target gets one lot per portion taken, as
+    TRANSFER_OUT / TRANSFER_IN entries sharing `movement`. Nothing is created or lost.
+    """
+    if source.license_id != target.license_id:
+        raise ValueError("a transfer moves one license")
+    if source.virtual_account_id == target.virtual_account_id:
+        raise ValueError("source and target are the same Virtual Account")
+    portions = take_from_va(
+        balance=source, quantity=quantity, kind=LedgerEntry.Kind.TRANSFER_OUT, movement=movement, actor=actor, note=note
+    )
+    for portion in portions:
+        add_to_va(
+            balance=target,
+            quantity=portion.quantity,
+            kind=LedgerEntry.Kind.TRANSFER_IN,
+            movement=movement,
+            actor=actor,
+            start_date=portion.start_date,
+            end_date=portion.end_date,
+            order_line=portion.order_line,
+            pak_line=portion.pak_line,
+            note=note,
+        )
+    return portions
+
+
+def expire_lot(*, balance: LicenseBalance, lot: LicenseLot, movement, note: str = "") -> int:
+    """Expire what is left of a term lot (its VA's balance locked): an EXPIRY entry, the lot emptied.
+
+    Licenses in use stay in use, so the balance may go below zero (Insufficient): an expired
+    term is a shortage to resolve, not usage to cut. Returns the quantity expired (0: nothing left).
+    """
+    if lot.virtual_account_id != balance.virtual_account_id or lot.license_id != balance.license_id:
+        raise ValueError("the lot is not held under this balance")
+    fresh = LicenseLot.objects.filter(pk=lot.pk).values_list("quantity", flat=True).first() or 0
+    if fresh <= 0:
+        return 0
+    now = timezone.now()
+    LicenseLot.objects.filter(pk=lot.pk).update(
+        quantity=F("quantity") - fresh, expired_quantity=F("expired_quantity") + fresh, expired_at=now
+    )
+    lot.quantity = 0
+    lot.expired_quantity += fresh
+    lot.expired_at = now
+    _entry(
+        lot=lot,
+        kind=LedgerEntry.Kind.EXPIRY,
+        quantity=-fresh,
+        movement=movement,
+        actor=None,
+        smart_account_id=balance.smart_account_id,
+        virtual_account_id=balance.virtual_account_id,
+        license_id=balance.license_id,
+        note=note,
+    )
+    _bump(balance, purchased=-fresh)
+    return fresh
 
 
 def license_ids_for_tags(tags: Iterable[str]) -> dict[str, int]:

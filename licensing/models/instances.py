@@ -137,6 +137,9 @@ class ProductInstance(models.Model):
             models.Index(fields=["smart_account", "reporting_status"], name="instance_account_reporting"),
             models.Index(fields=["serial_number"], name="instance_serial"),
             models.Index(fields=["smart_account", "hostname"], name="instance_account_hostname"),
+            # Keyset pagination of the product instance pages: (hostname, id) after a cursor.
+            models.Index(fields=["virtual_account", "hostname", "id"], name="instance_va_name_key"),
+            models.Index(fields=["smart_account", "hostname", "id"], name="instance_account_name_key"),
         ]
 
     def __str__(self):

@@ -63,6 +63,15 @@ class LicenseLot(models.Model):
             models.Index(fields=["virtual_account", "license"], name="lot_va_license"),
             models.Index(fields=["license", "end_date"], name="lot_license_end"),
             models.Index(fields=["end_date"], condition=Q(quantity__gt=0), name="lot_live_end"),
+            # Alerts of the account licenses page (expiring and expired lots of one account).
+            models.Index(
+                fields=["smart_account", "end_date"], condition=Q(quantity__gt=0), name="lot_account_live_end"
+            ),
+            models.Index(
+                fields=["smart_account", "expired_at"],
+                condition=Q(expired_at__isnull=False),
+                name="lot_account_expired",
+            ),
         ]
 
     def __str__(self):
@@ -138,6 +147,7 @@ class LedgerEntry(AppendOnlyModel):
             models.Index(fields=["virtual_account", "license", "-created_at"], name="entry_va_license_time"),
             models.Index(fields=["smart_account", "-created_at"], name="entry_account_time"),
             models.Index(fields=["lot"], name="entry_lot"),
+            models.Index(fields=["smart_account", "license", "-created_at"], name="entry_account_license_time"),
         ]
 
     def __str__(self):
@@ -165,7 +175,15 @@ class LicenseBalance(models.Model):
             models.CheckConstraint(condition=Q(in_use__gte=0), name="balance_in_use_not_negative"),
             models.CheckConstraint(condition=Q(reserved__gte=0), name="balance_reserved_not_negative"),
         ]
-        indexes = [models.Index(fields=["smart_account", "license"], name="balance_account_license")]
+        indexes = [
+            # The account roll-up sums every VA's row of a license: a covering index lets PostgreSQL
+            # aggregate from the index alone (INCLUDE is ignored where the database has no such thing).
+            models.Index(
+                fields=["smart_account", "license"],
+                include=["virtual_account", "purchased", "in_use", "reserved"],
+                name="balance_account_rollup",
+            ),
+        ]
 
     def __str__(self):
         return f"VA {self.virtual_account_id} / license {self.license_id}: {self.balance}"
