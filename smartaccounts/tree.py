@@ -1,0 +1,181 @@
+"""The Virtual Account tree of a page, with count columns other apps can add.
+
+Public API
+----------
+``register_count(key, label, fn, *, order=100, kinds=None, help_text="")``
+    Adds a count column to the Virtual Accounts tree page (and to anything else that calls
+    ``build_tree``). Call it from your app's ``AppConfig.ready()``::
+
+        from django.db.models import Count
+        from smartaccounts.tree import register_count
+
+        def device_counts(smart_account, va_ids):
+            rows = (
+                ProductInstance.objects.filter(smart_account=smart_account)
+                .exclude(status="removed")
+                .values_list("virtual_account_id")
+                .annotate(n=Count("id"))
+            )
+            return dict(rows)
+
+        register_count("devices", "Product instances", device_counts, order=30,
+                       kinds=("customer", "limited_use"))
+
+    ``fn(smart_account, va_ids) -> {va_id: n}`` must answer with ONE grouped query for the
+    whole tree, whatever its size: never a query per VA. ``va_ids`` is the list of the VAs
+    shown (the ones the user may view; up to thousands), so prefer filtering by
+    ``smart_account`` and let ids that are not shown be ignored; ids missing from the answer
+    count 0. ``n`` is an int (quantities may be summed with ``Sum``). ``kinds`` limits the
+    column to some kinds of account (``SmartAccount.Kind`` values); ``order`` sorts the
+    columns (members are at 10).
+
+``build_tree(smart_account, virtual_accounts) -> list[TreeRow]``
+    Orders the given VAs as a tree (siblings by name), computes each registered column once
+    and sums the subtree totals in Python over that flat list. A VA whose parent is not in
+    the list is shown as a root (a VA-scoped user sees their subtrees only).
+
+``TreeRow``: ``va``, ``depth`` (0 for a root shown), ``counts`` ({key: n on this VA}),
+``totals`` ({key: n on this VA and every descendant shown}), ``has_children``, ``closes``
+(how many nested lists end after this row: templates render the nesting from it) and
+``path`` (names from the shown root down to the VA's parent).
+
+``columns_for(smart_account) -> list[CountColumn]``: the columns that apply to the account.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .models import SmartAccount, VirtualAccount
+
+CountFn = Callable[[SmartAccount, list[int]], dict[int, int]]
+
+
+@dataclass(frozen=True)
+class CountColumn:
+    key: str
+    label: str
+    fn: CountFn
+    order: int = 100
+    kinds: tuple[str, ...] | None = None
+    help_text: str = ""
+
+
+_columns: dict[str, CountColumn] = {}
+
+
+def register_count(
+    key: str,
+    label: str,
+    fn: CountFn,
+    *,
+    order: int = 100,
+    kinds: tuple[str, ...] | None = None,
+    help_text: str = "",
+) -> None:
+    """Add (or replace, by `key`) a count column of the Virtual Account tree."""
+    _columns[key] = CountColumn(key=key, label=label, fn=fn, order=order, kinds=kinds, help_text=help_text)
+
+
+def columns_for(smart_account: SmartAccount) -> list[CountColumn]:
+    return [
+        column
+        for column in sorted(_columns.values(), key=lambda c: (c.order, c.key))
+        if column.kinds is None or smart_account.kind in column.kinds
+    ]
+
+
+@dataclass
+class TreeRow:
+    va: VirtualAccount
+    depth: int
+    counts: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    has_children: bool = False
+    closes: int = 0
+    path: tuple[str, ...] = ()
+
+    @property
+    def close_range(self) -> range:
+        return range(self.closes)
+
+    def cells(self, columns: list[CountColumn]) -> list[tuple[int, int]]:
+        """(on this VA, in its subtree) per column, in column order: handy in templates."""
+        return [(self.counts.get(c.key, 0), self.totals.get(c.key, 0)) for c in columns]
+
+
+def _sort_key(va: VirtualAccount):
+    return (va.name.casefold(), va.pk)
+
+
+def build_tree(smart_account: SmartAccount, virtual_accounts: Iterable[VirtualAccount]) -> list[TreeRow]:
+    """The VAs as an ordered tree with per-VA counts and subtree totals; one query per column."""
+    vas = list(virtual_accounts)
+    by_id = {va.pk: va for va in vas}
+    children: dict[int | None, list[VirtualAccount]] = defaultdict(list)
+    for va in vas:
+        children[va.parent_id if va.parent_id in by_id else None].append(va)
+    for siblings in children.values():
+        siblings.sort(key=_sort_key)
+
+    columns = columns_for(smart_account)
+    ids = list(by_id)
+    per_column = {c.key: (c.fn(smart_account, ids) if ids else {}) for c in columns}
+
+    rows: list[TreeRow] = []
+    # Iterative depth-first walk: a deep tree must not hit the recursion limit.
+    stack: list[tuple[VirtualAccount, int, tuple[str, ...]]] = [(va, 0, ()) for va in reversed(children[None])]
+    while stack:
+        va, depth, path = stack.pop()
+        kids = children.get(va.pk, [])
+        rows.append(
+            TreeRow(
+                va=va,
+                depth=depth,
+                counts={key: int(values.get(va.pk, 0) or 0) for key, values in per_column.items()},
+                has_children=bool(kids),
+                path=path,
+            )
+        )
+        stack.extend((child, depth + 1, (*path, va.name)) for child in reversed(kids))
+
+    # Subtree totals: walk the flat list backwards; each row adds its total to its parent's.
+    index_of = {row.va.pk: i for i, row in enumerate(rows)}
+    for row in rows:
+        row.totals = dict(row.counts)
+    for row in reversed(rows):
+        parent_index = index_of.get(row.va.parent_id)
+        if parent_index is not None:
+            parent_totals = rows[parent_index].totals
+            for key, n in row.totals.items():
+                parent_totals[key] = parent_totals.get(key, 0) + n
+
+    for i, row in enumerate(rows):
+        next_depth = rows[i + 1].depth if i + 1 < len(rows) else 0
+        row.closes = 0 if row.has_children else row.depth - next_depth
+    return rows
+
+
+def register_default_columns() -> None:
+    """The column smartaccounts itself shows: people holding a role on the VA."""
+    from django.db.models import Count
+
+    from .models import VirtualAccountUserObjectPermission
+
+    def member_counts(smart_account: SmartAccount, va_ids: list[int]) -> dict[int, int]:
+        return dict(
+            VirtualAccountUserObjectPermission.objects.filter(content_object__smart_account_id=smart_account.pk)
+            .values_list("content_object_id")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+
+    register_count(
+        "members",
+        "Members",
+        member_counts,
+        order=10,
+        help_text="People with a role on the Virtual Account itself (account-wide roles are not counted).",
+    )
