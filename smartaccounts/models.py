@@ -81,6 +81,16 @@ class User(AbstractUser):
 
     username = None
     email = models.EmailField("e-mail address", unique=True)
+    # The e-mail domain decides which accounts a person may create and join, so it must be proven.
+    # A self sign-up starts unconfirmed (None) until its owner opens the link we mailed; people made
+    # by operators (admin, createsuperuser) or through an invitation link are confirmed from the start.
+    email_verified_at = models.DateTimeField(
+        "e-mail confirmed at",
+        null=True,
+        blank=True,
+        default=timezone.now,
+        help_text="Empty: a self sign-up whose owner has not opened the confirmation link yet.",
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -97,6 +107,10 @@ class User(AbstractUser):
     def save(self, *args, **kwargs):
         self.email = (self.email or "").strip().lower()
         super().save(*args, **kwargs)
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     @property
     def email_domain(self) -> str:
@@ -281,6 +295,10 @@ class Invitation(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # The link is signed with `send_count`, so resending makes the earlier links stop working;
+    # it expires INVITATION_MAX_AGE_DAYS after `sent_at`.
+    sent_at = models.DateTimeField(default=timezone.now)
+    send_count = models.PositiveSmallIntegerField(default=1)
     accepted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -294,7 +312,15 @@ class Invitation(models.Model):
                 "smart_account",
                 condition=Q(status="pending"),
                 name="invitation_one_pending_per_email_and_account",
-            )
+            ),
+            models.CheckConstraint(condition=Q(role__in=["admin", "user", "viewer"]), name="invitation_role_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "accepted", "cancelled"]), name="invitation_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="accepted") | Q(accepted_by__isnull=False, accepted_at__isnull=False),
+                name="invitation_accepted_has_user",
+            ),
         ]
 
     def __str__(self):
@@ -319,6 +345,10 @@ class AccessRequest(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     granted_role = models.CharField(max_length=10, choices=Role.choices, blank=True)
+    # The scope of the granted role: empty for the whole account.
+    granted_virtual_account = models.ForeignKey(
+        VirtualAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
@@ -328,7 +358,16 @@ class AccessRequest(models.Model):
                 fields=["requester", "smart_account"],
                 condition=Q(status="pending"),
                 name="accessrequest_one_pending_per_user_and_account",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "approved", "declined"]), name="accessrequest_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending", decided_at__isnull=True)
+                | Q(status="approved", decided_at__isnull=False, granted_role__in=["admin", "user", "viewer"])
+                | Q(status="declined", decided_at__isnull=False, granted_role=""),
+                name="accessrequest_decision_consistent",
+            ),
         ]
 
     def __str__(self):
