@@ -4,12 +4,28 @@ from functools import cache
 from pathlib import Path
 
 PUBLIC_DOMAINS_FILE = Path(__file__).parent / "data" / "public_email_domains.txt"
+PUBLIC_SUFFIXES_FILE = Path(__file__).parent / "data" / "public_suffixes.txt"
+
+
+def _read_list(path: Path) -> frozenset[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
 
 
 @cache
 def public_email_domains() -> frozenset[str]:
-    lines = PUBLIC_DOMAINS_FILE.read_text(encoding="utf-8").splitlines()
-    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
+    return _read_list(PUBLIC_DOMAINS_FILE)
+
+
+@cache
+def public_suffixes() -> frozenset[str]:
+    return _read_list(PUBLIC_SUFFIXES_FILE)
+
+
+def is_public_suffix(domain: str) -> bool:
+    """`co.uk`, `com.au`: a registry suffix no company owns (single labels such as `com` are always one)."""
+    domain = domain.lower().strip(".")
+    return "." not in domain or domain in public_suffixes()
 
 
 def is_public_email_domain(domain: str) -> bool:
@@ -24,7 +40,7 @@ def is_same_or_parent_domain(candidate: str, email_domain: str) -> bool:
     """`acme.com` is the same as or a parent of `eng.acme.com`; `com` alone is never accepted."""
     candidate = candidate.lower().strip(".")
     email_domain = email_domain.lower().strip(".")
-    if candidate.count(".") < 1:
+    if is_public_suffix(candidate):
         return False
     return email_domain == candidate or email_domain.endswith("." + candidate)
 

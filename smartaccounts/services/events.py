@@ -1,0 +1,131 @@
+"""The event log, e-mail, and the permission checks every service makes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+
+from .. import selectors
+from ..models import Event, Role, SmartAccount, SmartAccountUserObjectPermission, User, VirtualAccount
+
+__all__ = [
+    "record_event",
+    "notify",
+    "portal_url",
+    "account_admin_emails",
+    "require_account_role",
+    "require_va_role",
+    "require_verified_email",
+    "is_operator",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def record_event(
+    *,
+    actor: User | None,
+    smart_account: SmartAccount | None,
+    action: str,
+    message: str,
+    virtual_account: VirtualAccount | None = None,
+    details: dict[str, Any] | None = None,
+) -> Event:
+    """Append one entry to the event log. Every service that changes state calls this."""
+    return Event.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        smart_account=smart_account,
+        virtual_account=virtual_account,
+        virtual_account_name=virtual_account.name if virtual_account else "",
+        action=action,
+        message=message[:1000],
+        details=details or {},
+    )
+
+
+def notify(*, subject: str, message: str, recipients: list[str]) -> None:
+    """Send an e-mail after the transaction commits, so a rolled-back change never mails anyone."""
+    recipients = sorted({r for r in recipients if r})
+    if not recipients:
+        return
+
+    def _send():
+        try:
+            send_mail(subject, message, settings.DEFAULT_FROM_EMAIL, recipients)
+        except Exception:  # a mail server outage must not undo a committed change
+            logger.exception("Could not send %r to %s", subject, recipients)
+
+    transaction.on_commit(_send)
+
+
+def portal_url(path: str) -> str:
+    """An absolute link for e-mails: PORTAL_BASE_URL + a path from `reverse()`."""
+    return settings.PORTAL_BASE_URL.rstrip("/") + path
+
+
+def account_admin_emails(smart_account: SmartAccount) -> list[str]:
+    return list(
+        SmartAccountUserObjectPermission.objects.filter(
+            content_object=smart_account, permission__codename=Role.ADMIN.codename, user__is_active=True
+        ).values_list("user__email", flat=True)
+    )
+
+
+# --- Permission checks used by services ----------------------------------------------------------
+
+
+def is_operator(actor: User | None, permission: str) -> bool:
+    """Operator staff holding `permission` (e.g. ``smartaccounts.change_virtualaccount``).
+
+    Staff do support work from the Django admin: they may restructure any account's
+    Virtual Accounts and manage its roles through the same services, under the same rules,
+    and every change is logged under their name. The portal pages never use this: staff
+    without a role still get 404 there.
+    """
+    return bool(
+        actor is not None
+        and getattr(actor, "is_authenticated", False)
+        and actor.is_active
+        and actor.is_staff
+        and actor.has_perm(permission)
+    )
+
+
+def require_account_role(actor: User, smart_account: SmartAccount, action: str) -> None:
+    """The actor must hold a role on the account itself that allows `action`."""
+    role = selectors.account_role(actor, smart_account)
+    if role is None or not role.allows(action):
+        raise PermissionDenied(f"You need the {Role.for_action(action)[-1].label} role on {smart_account.name}.")
+
+
+def require_va_role(actor: User, virtual_account: VirtualAccount, action: str) -> None:
+    """The actor must hold a role allowing `action` on the VA, an ancestor of it, or its account."""
+    role = selectors.effective_role(actor, virtual_account)
+    if role is None or not role.allows(action):
+        raise PermissionDenied(
+            f"You need the {Role.for_action(action)[-1].label} role on {virtual_account.name} to do this."
+        )
+
+
+def require_verified_email(user: User, *, who: str = "you") -> None:
+    """An account is created or joined only by someone whose e-mail address is proven.
+
+    The e-mail domain is what authorises a Customer account and what access requests are
+    matched on, so a self sign-up that has not opened its confirmation link can do neither.
+    """
+    if user.email_verified:
+        return
+    if who == "you":
+        raise ValidationError(
+            f"Confirm your e-mail address first: open the link we sent to {user.email} "
+            "(sign up again with the same address to get a new link)."
+        )
+    raise ValidationError(
+        f"{user.email} has not confirmed their e-mail address yet. Invite them instead: "
+        "the invitation link confirms the address."
+    )
