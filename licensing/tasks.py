@@ -1,1 +1,19 @@
 """Celery tasks of the licensing app. Tasks are thin: they take ids and call services."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from .services import expire_term_lots as expire_term_lots_service
+
+
+@shared_task(
+    name="licensing.expire_term_lots",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=30,
+    max_retries=5,
+)
+def expire_term_lots() -> dict:
+    """Daily (beat): expire term lots past their end date as ledger entries. Idempotent."""
+    result = expire_term_lots_service()
+    return {"lots": result.lots, "licenses": result.licenses, "accounts": len(result.accounts)}

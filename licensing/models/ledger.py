@@ -176,12 +176,12 @@ class LicenseBalance(models.Model):
             models.CheckConstraint(condition=Q(reserved__gte=0), name="balance_reserved_not_negative"),
         ]
         indexes = [
-            # The account roll-up sums every VA's row of a license: a covering index lets PostgreSQL
-            # aggregate from the index alone (INCLUDE is ignored where the database has no such thing).
+            # The account roll-up sums every VA's row of a license: with the counts in the key the
+            # index covers the query, so PostgreSQL can aggregate from the index alone (and SQLite
+            # uses it too, which it could not with INCLUDE columns).
             models.Index(
-                fields=["smart_account", "license"],
-                include=["virtual_account", "purchased", "in_use", "reserved"],
-                name="balance_account_rollup",
+                fields=["smart_account", "license", "virtual_account", "purchased", "in_use", "reserved"],
+                name="balance_account_rollup_cover",
             ),
         ]
 

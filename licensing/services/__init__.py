@@ -2,6 +2,7 @@
 
 from .catalog import *  # noqa: F403
 from .compliance import *  # noqa: F403
+from .expiry import *  # noqa: F403
 from .handover import *  # noqa: F403
 from .instances import *  # noqa: F403
 from .orders import *  # noqa: F403

@@ -1,3 +1,135 @@
-"""Licensing services: catalog."""
+"""Licensing services: the catalog of licenses and the SKUs ordered to get them."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from ..models import License, Sku
+
+__all__ = ["CATALOG_FILE", "CatalogResult", "load_catalog", "read_catalog_file"]
+
+CATALOG_FILE = Path(__file__).resolve().parent.parent / "data" / "catalog.json"
+
+LICENSE_FIELDS = ("name", "description", "product_family", "license_type", "enforcement", "billing")
+SKU_FIELDS = ("description", "licenses_per_unit", "default_term_months")
+
+
+@dataclass
+class CatalogResult:
+    licenses_created: int = 0
+    licenses_updated: int = 0
+    skus_created: int = 0
+    skus_updated: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return any((self.licenses_created, self.licenses_updated, self.skus_created, self.skus_updated))
+
+    def __str__(self) -> str:
+        return (
+            f"licenses: {self.licenses_created} created, {self.licenses_updated} updated; "
+            f"SKUs: {self.skus_created} created, {self.skus_updated} updated"
+        )
+
+
+def read_catalog_file(path: str | Path = CATALOG_FILE) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{path} is not valid JSON: line {exc.lineno}: {exc.msg}") from None
+
+
+def _where(index: int, item: dict) -> str:
+    return f"license {index + 1} ({item.get('tag') or item.get('name') or 'no tag'})"
+
+
+@transaction.atomic
+def load_catalog(*, data: dict) -> CatalogResult:
+    """Create or update licenses (by entitlement tag) and SKUs (by code) from catalog data. Idempotent.
+
+    Loading the same data again changes nothing. A SKU never moves to another license once it
+    has been ordered: the lots of those orders would change meaning. Any error refuses the whole load.
+    """
+    items = data.get("licenses") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ValidationError("The catalog has no “licenses” list.")
+    result = CatalogResult()
+    seen_tags: set[str] = set()
+    seen_codes: set[str] = set()
+    existing = {lic.tag: lic for lic in License.objects.filter(tag__in=[i.get("tag") for i in items if i.get("tag")])}
+    codes = [s.get("code") for i in items for s in (i.get("skus") or [])]
+    existing_skus = {sku.code: sku for sku in Sku.objects.filter(code__in=[c for c in codes if c])}
+    for index, item in enumerate(items):
+        where = _where(index, item)
+        tag = (item.get("tag") or "").strip()
+        if not tag:
+            raise ValidationError(f"{where}: the entitlement tag is missing.")
+        if tag in seen_tags:
+            raise ValidationError(f"{where}: the entitlement tag appears twice in the catalog.")
+        seen_tags.add(tag)
+        values = {field: item.get(field, "") for field in LICENSE_FIELDS}
+        for field, default in (("license_type", "perpetual"), ("enforcement", "unenforced"), ("billing", "prepaid")):
+            values[field] = values[field] or default
+        license = existing.get(tag)
+        if license is None:
+            license = License(tag=tag, **values)
+            _clean(license, where)
+            license.save()
+            result.licenses_created += 1
+        elif any(getattr(license, f) != v for f, v in values.items()):
+            for field, value in values.items():
+                setattr(license, field, value)
+            _clean(license, where)
+            license.save(update_fields=list(LICENSE_FIELDS))
+            result.licenses_updated += 1
+        for sku_item in item.get("skus") or []:
+            _load_sku(sku_item, license, where, existing_skus, seen_codes, result)
+    return result
+
+
+def _load_sku(item: dict, license: License, where: str, existing: dict, seen: set, result: CatalogResult) -> None:
+    code = (item.get("code") or "").strip()
+    if not code:
+        raise ValidationError(f"{where}: a SKU has no code.")
+    if code in seen:
+        raise ValidationError(f"{where}: SKU {code} appears twice in the catalog.")
+    seen.add(code)
+    values = {
+        "description": item.get("description", ""),
+        "licenses_per_unit": item.get("licenses_per_unit") or 1,
+        "default_term_months": item.get("default_term_months"),
+    }
+    if license.is_time_bound and not values["default_term_months"]:
+        raise ValidationError(f"{where}: SKU {code} needs default_term_months (the license is {license.license_type}).")
+    sku = existing.get(code)
+    if sku is None:
+        sku = Sku(code=code, license=license, **values)
+        _clean(sku, f"{where}, SKU {code}")
+        sku.save()
+        result.skus_created += 1
+        return
+    if sku.license_id != license.pk and sku.order_lines.exists():
+        raise ValidationError(
+            f"{where}: SKU {code} has been ordered as another license; it cannot move to {license.tag}."
+        )
+    if sku.license_id != license.pk or any(getattr(sku, f) != v for f, v in values.items()):
+        sku.license = license
+        for field, value in values.items():
+            setattr(sku, field, value)
+        _clean(sku, f"{where}, SKU {code}")
+        sku.save(update_fields=["license", *SKU_FIELDS])
+        result.skus_updated += 1
+
+
+def _clean(obj, where: str) -> None:
+    try:
+        obj.full_clean(validate_unique=False)
+    except ValidationError as error:
+        details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
+        raise ValidationError(f"{where}: {details}") from None

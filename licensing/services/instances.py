@@ -1,3 +1,427 @@
-"""Licensing services: instances."""
+"""Licensing services: registration tokens, product instances (devices) and their registration."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from smartaccounts.models import SmartAccount, VirtualAccount
+from smartaccounts.selectors import live_virtual_accounts
+from smartaccounts.services import record_event, require_va_role
+
+from .. import ledger
+from ..models import License, ProductInstance, ProductInstanceUsage, RegistrationToken
+
+__all__ = [
+    "TOKEN_MAX_DAYS",
+    "TOKEN_MIN_DAYS",
+    "create_registration_token",
+    "new_trust_code",
+    "register_product_instance",
+    "remove_product_instance",
+    "revoke_registration_token",
+]
+
+TOKEN_MIN_DAYS, TOKEN_MAX_DAYS = 1, 365
+UDI_PART = re.compile(r"^[A-Z0-9][A-Z0-9._/+:-]*$")
+
+
+def new_trust_code() -> str:
+    """A device's shared secret for signing its usage reports (HMAC-SHA256): 256 random bits, hex."""
+    return secrets.token_hex(32)
+
+
+def _refuse_unusable_account(account: SmartAccount, field: str | None = None) -> None:
+    """Devices, usage and tokens exist only in active customer and limited use accounts."""
+    if account.is_partner_holding:
+        message = (
+            f"{account.name} is a Partner Holding account: licenses cannot be activated there, so it has no "
+            "registration tokens and no product instances. Transfer the licenses to a Customer account and "
+            "register the device with a token of that account."
+        )
+        raise ValidationError({field: message} if field else message, code="partner_holding")
+    if not account.is_active:
+        message = f"{account.name} is {account.get_status_display().lower()}; devices register once it is active."
+        raise ValidationError({field: message} if field else message, code="account_inactive")
+
+
+# --- Registration tokens -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_registration_token(
+    *,
+    actor,
+    virtual_account: VirtualAccount,
+    description: str = "",
+    expires_after_days: int = 30,
+    max_uses: int | None = None,
+    export_controlled: bool = False,
+) -> RegistrationToken:
+    """Create a token devices register with into `virtual_account`: valid 1–365 days, optionally limited in uses.
+
+    Users and Admins of the VA may create one; never in a Partner Holding account. Only tokens
+    that allow export-controlled functionality let devices use export-controlled licenses.
+    """
+    va = live_virtual_accounts().select_related("smart_account").filter(pk=virtual_account.pk).first()
+    if va is None:
+        raise ValidationError("That Virtual Account no longer exists.")
+    require_va_role(actor, va, "operate")
+    _refuse_unusable_account(va.smart_account)
+    if isinstance(expires_after_days, bool) or not isinstance(expires_after_days, int):
+        raise ValidationError({"expires_after_days": "Enter a whole number of days."})
+    if not TOKEN_MIN_DAYS <= expires_after_days <= TOKEN_MAX_DAYS:
+        raise ValidationError(
+            {"expires_after_days": f"A token expires after {TOKEN_MIN_DAYS} to {TOKEN_MAX_DAYS} days."}
+        )
+    if max_uses is not None and (isinstance(max_uses, bool) or not isinstance(max_uses, int) or max_uses < 1):
+        raise ValidationError({"max_uses": "Enter a number of uses above 0, or leave it empty for no limit."})
+    description = (description or "").strip()
+    if len(description) > 255:
+        raise ValidationError({"description": "Keep the description to 255 characters or fewer."})
+    now = timezone.now()
+    token = RegistrationToken.objects.create(
+        virtual_account=va,
+        token=secrets.token_urlsafe(48),
+        description=description,
+        created_by=actor,
+        created_at=now,
+        expires_at=now + dt.timedelta(days=expires_after_days),
+        max_uses=max_uses,
+        export_controlled_allowed=bool(export_controlled),
+    )
+    record_event(
+        actor=actor,
+        smart_account=va.smart_account,
+        virtual_account=va,
+        action="token.created",
+        message=f"{actor.email} created a registration token for {va.name}"
+        + (f" (“{description}”)" if description else "")
+        + f", valid {expires_after_days} day{'s' if expires_after_days != 1 else ''}"
+        + (f", at most {max_uses} use{'s' if max_uses != 1 else ''}" if max_uses else "")
+        + (", export-controlled functionality allowed." if export_controlled else "."),
+        details={
+            "token_id": token.pk,
+            "description": description,
+            "expires_at": token.expires_at.isoformat(),
+            "max_uses": max_uses,
+            "export_controlled_allowed": bool(export_controlled),
+        },
+    )
+    return token
+
+
+@transaction.atomic
+def revoke_registration_token(*, actor, token: RegistrationToken) -> RegistrationToken:
+    """Revoke a token: devices can no longer register with it (those registered stay)."""
+    locked = (
+        RegistrationToken.objects.select_for_update().select_related("virtual_account__smart_account").get(pk=token.pk)
+    )
+    va = locked.virtual_account
+    require_va_role(actor, va, "operate")
+    if locked.is_revoked:
+        raise ValidationError(f"This token was already revoked on {locked.revoked_at:%Y-%m-%d}.")
+    locked.revoked_at = timezone.now()
+    locked.revoked_by = actor
+    locked.save(update_fields=["revoked_at", "revoked_by"])
+    record_event(
+        actor=actor,
+        smart_account=va.smart_account,
+        virtual_account=va,
+        action="token.revoked",
+        message=f"{actor.email} revoked the registration token {locked.description or f'#{locked.pk}'} of {va.name}.",
+        details={"token_id": locked.pk, "description": locked.description, "uses": locked.uses},
+    )
+    token.revoked_at, token.revoked_by = locked.revoked_at, actor
+    return locked
+
+
+# --- Registration ---------------------------------------------------------------------------------------
+
+
+def _udi_part(value, field: str, label: str) -> str:
+    value = (str(value) if value is not None else "").strip().upper()
+    if not value:
+        raise ValidationError({field: f"The {label} is required."}, code="invalid")
+    if len(value) > 64 or not UDI_PART.match(value):
+        raise ValidationError(
+            {field: f"“{value[:70]}” is not a {label}: up to 64 letters, digits and - . _ / + :."}, code="invalid"
+        )
+    return value
+
+
+def _text(value, field: str, limit: int) -> str:
+    value = (str(value) if value is not None else "").strip()
+    if len(value) > limit:
+        raise ValidationError({field: f"Keep it to {limit} characters or fewer."}, code="invalid")
+    return value
+
+
+def _usage_by_license(usage) -> dict[License, int]:
+    if usage is None:
+        return {}
+    if not isinstance(usage, dict):
+        raise ValidationError({"usage": "Usage is a mapping of entitlement tag to count."}, code="invalid")
+    counts: dict[str, int] = {}
+    for tag, count in usage.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValidationError({"usage": f"The count of {tag} must be a whole number, 0 or more."}, code="invalid")
+        counts[str(tag).strip()] = count
+    licenses = {lic.tag: lic for lic in License.objects.filter(tag__in=list(counts))}
+    unknown = sorted(set(counts) - licenses.keys())
+    if unknown:
+        raise ValidationError(
+            {"usage": f"Unknown entitlement tag{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}."},
+            code="unknown_license",
+        )
+    return {licenses[tag]: count for tag, count in counts.items()}
+
+
+def _check_token(token: RegistrationToken, now) -> None:
+    if token.is_revoked:
+        raise ValidationError(
+            f"This registration token was revoked on {token.revoked_at:%Y-%m-%d}. "
+            "Create a new token on the Registration Tokens page of the Virtual Account.",
+            code="token_revoked",
+        )
+    account = token.virtual_account.smart_account
+    _refuse_unusable_account(account)
+    if token.virtual_account.is_deleted:
+        raise ValidationError(
+            "The Virtual Account this token registers into has been deleted. Use a token of another Virtual Account.",
+            code="token_revoked",
+        )
+    if token.expires_at <= now:
+        raise ValidationError(
+            f"This registration token expired on {token.expires_at:%Y-%m-%d %H:%M} UTC. Create a new token.",
+            code="token_expired",
+        )
+    if token.is_used_up:
+        raise ValidationError(
+            f"This registration token has been used {token.uses} time{'s' if token.uses != 1 else ''}, its maximum. "
+            "Create a new token or one with more uses.",
+            code="token_used_up",
+        )
+
+
+@transaction.atomic
+def register_product_instance(
+    *,
+    token: str,
+    pid: str,
+    serial_number: str,
+    hostname: str = "",
+    product_family: str = "",
+    software_version: str = "",
+    usage: dict[str, int] | None = None,
+) -> ProductInstance:
+    """Register a device (UDI: PID and serial number) with a registration token; issue its trust code.
+
+    Refused, each with its own message (and code): an unknown, revoked, expired or used-up token;
+    any token of a Partner Holding or inactive account; export-controlled licenses in `usage`
+    under a token that does not allow them; enforced licenses beyond what the VA has available;
+    a UDI active in another Smart Account (without naming it).
+    A UDI already active in the token's account is re-registered: it moves to the token's VA
+    with its usage, gets a new trust code, and the registration counts as a use of the token.
+    `usage` ({entitlement tag: count}) replaces the instance's usage when given.
+    The returned instance carries the new `trust_code` (returned to the device once).
+    """
+    token_value = (token or "").strip() if isinstance(token, str) else ""
+    if not token_value:
+        raise ValidationError("A registration token is required.", code="token_missing")
+    # The token row lock serialises registrations with one token, so `uses` never passes `max_uses`.
+    found = (
+        RegistrationToken.objects.select_for_update(of=("self",))
+        .select_related("virtual_account__smart_account")
+        .filter(token=token_value)
+        .first()
+    )
+    if found is None:
+        raise ValidationError(
+            "This registration token is not valid. Copy it again from the Registration Tokens page.",
+            code="token_unknown",
+        )
+    now = timezone.now()
+    _check_token(found, now)
+    va = found.virtual_account
+    account = va.smart_account
+    pid = _udi_part(pid, "pid", "product ID")
+    serial_number = _udi_part(serial_number, "serial_number", "serial number")
+    hostname = _text(hostname, "hostname", 255)
+    product_family = _text(product_family, "product_family", 100)
+    software_version = _text(software_version, "software_version", 64)
+    wanted = _usage_by_license(usage)
+
+    existing = (
+        ProductInstance.objects.select_for_update()
+        .filter(pid=pid, serial_number=serial_number)
+        .exclude(status=ProductInstance.Status.REMOVED)
+        .first()
+    )
+    if existing is not None and existing.smart_account_id != account.pk:
+        raise ValidationError(
+            f"The device PID:{pid} SN:{serial_number} is registered in another Smart Account. "
+            "Remove it there before registering it here.",
+            code="registered_elsewhere",
+        )
+    if existing is not None and existing.status == ProductInstance.Status.RESERVED:
+        raise ValidationError(
+            f"The device PID:{pid} SN:{serial_number} holds a license reservation in {account.name}. "
+            "Release the reservation before registering it online.",
+            code="reserved",
+        )
+    current = (
+        dict(ProductInstanceUsage.objects.filter(product_instance=existing).values_list("license_id", "count"))
+        if existing
+        else {}
+    )
+    target_usage = {lic.pk: count for lic, count in wanted.items()} if usage is not None else dict(current)
+    licenses = {lic.pk: lic for lic in wanted} | (
+        {lic.pk: lic for lic in License.objects.filter(pk__in=set(target_usage) - {lic.pk for lic in wanted})}
+    )
+    controlled = sorted(
+        licenses[lic].name for lic, count in target_usage.items() if count > 0 and licenses[lic].is_export_controlled
+    )
+    if controlled and not found.export_controlled_allowed:
+        raise ValidationError(
+            f"This token does not allow export-controlled functionality, which {', '.join(controlled)} "
+            f"{'is' if len(controlled) == 1 else 'are'}. Register with a token that allows it.",
+            code="export_controlled",
+        )
+
+    # Lock every balance this registration can touch, once, before reading availability.
+    pairs = {(account.pk, va.pk, lic) for lic in set(current) | set(target_usage)}
+    if existing is not None:
+        pairs |= {(account.pk, existing.virtual_account_id, lic) for lic in current}
+    balances = ledger.lock_balances(pairs)
+    same_va = existing is not None and existing.virtual_account_id == va.pk
+    for lic_id, count in target_usage.items():
+        license = licenses[lic_id]
+        if license.enforcement == License.Enforcement.UNENFORCED:
+            continue
+        increase = count - (current.get(lic_id, 0) if same_va else 0)
+        available = balances[(va.pk, lic_id)].available
+        if increase > 0 and increase > available:
+            raise ValidationError(
+                f"{license.name} is an enforced license: {va.name} has {available} available, "
+                f"and this device needs {increase} more. Add or transfer licenses to {va.name} first.",
+                code="insufficient_enforced",
+            )
+
+    trust_code = new_trust_code()
+    if existing is not None:
+        instance = existing
+        moved_from = None
+        if instance.virtual_account_id != va.pk:
+            moved_from = VirtualAccount.objects.get(pk=instance.virtual_account_id)
+            ledger.move_instance_usage([instance], va)
+        instance.virtual_account = va
+        instance.hostname = hostname or instance.hostname
+        instance.product_family = product_family or instance.product_family
+        instance.software_version = software_version or instance.software_version
+        instance.registration_token = found
+        instance.export_controlled_allowed = found.export_controlled_allowed
+        instance.trust_code = trust_code
+        instance.trust_code_issued_at = now
+        instance.last_contact_at = now
+        instance.save(
+            update_fields=[
+                "virtual_account", "hostname", "product_family", "software_version", "registration_token",
+                "export_controlled_allowed", "trust_code", "trust_code_issued_at", "last_contact_at",
+            ]
+        )  # fmt: skip
+        action = "instance.reregistered"
+        message = f"{instance} (PID:{pid} SN:{serial_number}) registered again with a token of {va.name}" + (
+            f", moved from {moved_from.name}." if moved_from else "."
+        )
+    else:
+        instance = ProductInstance(
+            smart_account=account,
+            virtual_account=va,
+            pid=pid,
+            serial_number=serial_number,
+            hostname=hostname,
+            product_family=product_family,
+            software_version=software_version,
+            status=ProductInstance.Status.ACTIVE,
+            registered_at=now,
+            last_contact_at=now,
+            registration_token=found,
+            export_controlled_allowed=found.export_controlled_allowed,
+            trust_code=trust_code,
+            trust_code_issued_at=now,
+        )
+        try:
+            with transaction.atomic():
+                instance.save()
+        except IntegrityError:
+            raise ValidationError(
+                f"The device PID:{pid} SN:{serial_number} was registered by another request a moment ago. Try again.",
+                code="registered_concurrently",
+            ) from None
+        action = "instance.registered"
+        message = f"{instance} (PID:{pid} SN:{serial_number}) registered into {va.name}."
+    RegistrationToken.objects.filter(pk=found.pk).update(uses=F("uses") + 1)
+    if usage is not None:
+        ledger.set_instance_usage(instance, target_usage)
+    if instance.first_use_at is None and any(count > 0 for count in target_usage.values()):
+        instance.first_use_at = now
+        instance.save(update_fields=["first_use_at"])
+    record_event(
+        actor=None,
+        smart_account=account,
+        virtual_account=va,
+        action=action,
+        message=message,
+        details={
+            "udi": instance.udi,
+            "hostname": instance.hostname,
+            "token_id": found.pk,
+            "usage": {licenses[lic].tag: count for lic, count in target_usage.items()},
+        },
+    )
+    return instance
+
+
+@transaction.atomic
+def remove_product_instance(*, actor, product_instance: ProductInstance) -> ProductInstance:
+    """Remove a device: its licenses are freed (its usage leaves the VA's in-use count) and its UDI can register again.
+
+    A device holding a license reservation is released on the Reservations page instead.
+    """
+    locked = ledger.lock_instances([product_instance.pk]).get(product_instance.pk)
+    if locked is None:
+        raise ValidationError("That product instance does not exist.")
+    va = VirtualAccount.objects.select_related("smart_account").get(pk=locked.virtual_account_id)
+    require_va_role(actor, va, "operate")
+    if locked.status == ProductInstance.Status.REMOVED:
+        raise ValidationError(f"{locked} was already removed on {locked.removed_at:%Y-%m-%d}.")
+    if locked.status == ProductInstance.Status.RESERVED:
+        raise ValidationError(
+            f"{locked} holds a license reservation. Release the reservation on the Reservations page to remove it."
+        )
+    usage = dict(
+        ProductInstanceUsage.objects.filter(product_instance=locked).values_list("license__tag", "count")
+    )  # fmt: skip
+    ledger.set_instance_usage(locked, {})
+    locked.status = ProductInstance.Status.REMOVED
+    locked.removed_at = timezone.now()
+    locked.save(update_fields=["status", "removed_at"])
+    freed = sum(usage.values())
+    record_event(
+        actor=actor,
+        smart_account=va.smart_account,
+        virtual_account=va,
+        action="instance.removed",
+        message=f"{actor.email} removed {locked} ({locked.udi}) from {va.name}"
+        + (f", freeing {freed} license{'s' if freed != 1 else ''}." if freed else "."),
+        details={"udi": locked.udi, "freed": usage},
+    )
+    product_instance.status, product_instance.removed_at = locked.status, locked.removed_at
+    return locked
