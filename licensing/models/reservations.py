@@ -47,6 +47,8 @@ class Reservation(models.Model):
             models.UniqueConstraint(
                 fields=["product_instance"], condition=Q(status="active"), name="reservation_one_active_per_instance"
             ),
+            # A request code carries a nonce the device makes for one request: it is used once.
+            models.UniqueConstraint(fields=["request_code"], name="reservation_request_code_used_once"),
             models.CheckConstraint(
                 condition=Q(reservation_type__in=["specific", "universal"]), name="reservation_type_valid"
             ),

@@ -1,3 +1,325 @@
-"""Licensing services: paks."""
+"""PAK conversion: traditional licenses (a PAK's lines of SKUs) become smart licenses in a Virtual Account.
 
-__all__: list[str] = []
+A PAK with an owner is converted only by that account. An unowned PAK belongs to the first
+account that enters its number (`claim_pak`, or converting it). A line is converted fully or
+partly, but never beyond its quantity: conversions lock the PAK's lines in primary-key order
+(after the balances, as every ledger writer does) and the database refuses a converted quantity
+above the line's quantity whatever the code does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Lower, Upper
+from django.utils import timezone
+
+from smartaccounts import selectors as sa_selectors
+from smartaccounts.models import SmartAccount, User, VirtualAccount
+from smartaccounts.services import record_event, require_va_role
+
+from .. import ledger
+from ..models import LedgerEntry, Pak, PakLine, Sku
+from .orders import add_months
+
+__all__ = [
+    "NO_SUCH_PAK",
+    "PakImportResult",
+    "claim_pak",
+    "convert_pak",
+    "import_paks",
+    "normalise_pak_number",
+]
+
+NO_SUCH_PAK = (
+    "No PAK with that number is available to this Smart Account. Check the number on the PAK certificate; "
+    "a PAK that belongs to another account cannot be converted here."
+)
+PAK_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
+_PAK_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,63}$")
+
+
+def normalise_pak_number(number: str) -> str:
+    return "".join((number or "").split()).upper()
+
+
+def _require_pak_account(account: SmartAccount) -> None:
+    if account.kind not in PAK_KINDS:
+        raise ValidationError(
+            f"{account.name} is a {account.get_kind_display()} account: PAKs are converted into Customer or "
+            "Limited Use accounts, where the licenses can be used."
+        )
+
+
+def _lines_summary(converted: list[tuple[PakLine, int]]) -> str:
+    return ", ".join(f"{units} × {line.sku.code}" for line, units in converted)
+
+
+def _claim(pak: Pak, account: SmartAccount, actor: User) -> None:
+    """Make an unowned (locked) PAK the account's, once."""
+    now = timezone.now()
+    Pak.objects.filter(pk=pak.pk, owner__isnull=True).update(owner=account, claimed_at=now, claimed_by=actor)
+    pak.owner, pak.claimed_at, pak.claimed_by = account, now, actor
+    record_event(
+        actor=actor,
+        smart_account=account,
+        action="pak.claimed",
+        message=f"{actor.email} entered PAK {pak.number}; it now belongs to this account.",
+        details={"pak": pak.number},
+    )
+
+
+@transaction.atomic
+def claim_pak(*, actor: User, smart_account: SmartAccount, number: str) -> Pak:
+    """Find a PAK by its number for `smart_account`: its own, or an unowned one, which it claims.
+
+    Any other PAK (unknown, or another account's) gets the same neutral refusal.
+    """
+    role = sa_selectors.strongest_role_in_account(actor, smart_account)
+    if role is None or not role.allows("operate"):
+        raise PermissionDenied(f"You need the User or Admin role on {smart_account.name} to convert PAKs.")
+    _require_pak_account(smart_account)
+    number = normalise_pak_number(number)
+    if not number:
+        raise ValidationError({"number": "Enter the PAK number printed on the certificate."})
+    pak = Pak.objects.select_for_update().filter(number=number).first()
+    if pak is None or (pak.owner_id is not None and pak.owner_id != smart_account.pk):
+        raise ValidationError({"number": NO_SUCH_PAK})
+    if pak.owner_id is None:
+        _claim(pak, smart_account, actor)
+    return pak
+
+
+@transaction.atomic
+def convert_pak(*, actor: User, pak: Pak, virtual_account: VirtualAccount, lines: dict | None = None) -> Pak:
+    """Convert PAK lines into smart licenses in `virtual_account` (the actor may operate on it).
+
+    `lines`: {SKU code: units}; None converts everything that is left. Licenses = units × the
+    SKU's licenses per unit; term SKUs start their term today. The new lots name the PAK line as
+    their source. An unowned PAK is claimed by the VA's account on the way.
+    """
+    va = VirtualAccount.objects.select_related("smart_account").filter(pk=virtual_account.pk).first()
+    if va is None:
+        raise ValidationError("That Virtual Account does not exist.")
+    require_va_role(actor, va, "operate")
+    if va.is_deleted:
+        raise ValidationError(f"{va.name} has been deleted: choose another Virtual Account.")
+    account = va.smart_account
+    _require_pak_account(account)
+    # SKUs and licenses of a PAK's lines never change, so this read needs no lock; it names the balances.
+    meta = list(PakLine.objects.filter(pak_id=pak.pk).select_related("sku__license").order_by("pk"))
+    if not meta:
+        raise ValidationError(f"PAK {pak.number} has no lines to convert.")
+    balances = ledger.lock_balances((account.pk, va.pk, line.sku.license_id) for line in meta)
+    pak = Pak.objects.select_for_update().get(pk=pak.pk)
+    if pak.owner_id is None:
+        _claim(pak, account, actor)
+    elif pak.owner_id != account.pk:
+        raise ValidationError(f"PAK {pak.number} can only be converted by the Smart Account that owns it.")
+    locked = list(
+        PakLine.objects.select_for_update().filter(pak_id=pak.pk).select_related("sku__license").order_by("pk")
+    )
+    by_code = {line.sku.code.upper(): line for line in locked}
+
+    wanted: list[tuple[PakLine, int]] = []
+    if lines is None:
+        wanted = [(line, line.remaining) for line in locked if line.remaining > 0]
+        if not wanted:
+            raise ValidationError(f"PAK {pak.number} has been converted completely: nothing is left.")
+    else:
+        problems = []
+        for code, units in lines.items():
+            line = by_code.get(str(code).strip().upper())
+            if line is None:
+                problems.append(f"SKU {code} is not on PAK {pak.number}.")
+            elif not isinstance(units, int) or isinstance(units, bool) or units < 0:
+                problems.append(f"{line.sku.code}: enter a whole number of units, not {units!r}.")
+            elif units > line.remaining:
+                problems.append(
+                    f"PAK {pak.number}, SKU {line.sku.code}: only {line.remaining} "
+                    f"unit{'s are' if line.remaining != 1 else ' is'} left to convert, not {units}."
+                )
+            elif units:
+                wanted.append((line, units))
+        if problems:
+            raise ValidationError(problems)
+        if not wanted:
+            raise ValidationError("Enter how many units to convert for at least one line.")
+
+    movement = ledger.new_movement()
+    today = timezone.localdate()
+    for line, units in wanted:
+        PakLine.objects.filter(pk=line.pk).update(converted_quantity=F("converted_quantity") + units)
+        line.converted_quantity += units
+        sku = line.sku
+        term = sku.default_term_months if sku.license.is_time_bound else None
+        ledger.add_to_va(
+            balance=balances[(va.pk, sku.license_id)],
+            quantity=units * sku.licenses_per_unit,
+            kind=LedgerEntry.Kind.CONVERSION,
+            movement=movement,
+            actor=actor,
+            start_date=today if term else None,
+            end_date=add_months(today, term) if term else None,
+            pak_line=line,
+            note=f"PAK {pak.number}",
+        )
+    record_event(
+        actor=actor,
+        smart_account=account,
+        virtual_account=va,
+        action="pak.converted",
+        message=f"{actor.email} converted {_lines_summary(wanted)} from PAK {pak.number} into {va.name}.",
+        details={
+            "pak": pak.number,
+            "lines": [
+                {"sku": line.sku.code, "units": units, "licenses": units * line.sku.licenses_per_unit}
+                for line, units in wanted
+            ],
+        },
+    )
+    return pak
+
+
+# --- Loading PAKs (staff) --------------------------------------------------------------------------
+
+
+@dataclass
+class PakImportResult:
+    created_paks: int = 0
+    created_lines: int = 0
+    unchanged_paks: int = 0
+
+
+def _owner_accounts(domains: set[str]) -> dict[str, SmartAccount]:
+    if not domains:
+        return {}
+    found = SmartAccount.objects.annotate(domain_lower=Lower("domain")).filter(
+        domain_lower__in=domains, kind__in=PAK_KINDS
+    )
+    return {account.domain.lower(): account for account in found}
+
+
+@transaction.atomic
+def import_paks(*, rows: Iterable[tuple[int, dict]], actor: User | None = None) -> PakImportResult:
+    """Load PAKs from rows `(line number, {pak_number, sku, quantity, owner_domain})`, all or nothing.
+
+    A PAK already loaded must match the rows exactly (same SKUs and quantities; an owner named in
+    the rows must be its owner): loading a file again changes nothing. Every problem is reported
+    with its line number, and then nothing is written.
+    """
+    problems: list[str] = []
+    paks: dict[str, dict] = {}  # number -> {"owner": domain, "lines": {sku code: (units, line number)}, "first": n}
+    for number_of_line, row in rows:
+        raw_number = (row.get("pak_number") or "").strip()
+        number = normalise_pak_number(raw_number)
+        code = (row.get("sku") or "").strip()
+        quantity_text = (row.get("quantity") or "").strip()
+        owner = (row.get("owner_domain") or "").strip().lower()
+        where = f"line {number_of_line}"
+        if not _PAK_NUMBER.match(number):
+            problems.append(f"{where}: “{raw_number}” is not a PAK number (4–64 letters, digits and hyphens).")
+            continue
+        if not code:
+            problems.append(f"{where}: the sku column is empty.")
+            continue
+        try:
+            units = int(quantity_text)
+        except ValueError:
+            units = 0
+        if units < 1:
+            problems.append(f"{where}: the quantity must be a whole number of at least 1, not “{quantity_text}”.")
+            continue
+        pak = paks.setdefault(number, {"owner": owner, "lines": {}, "first": number_of_line})
+        if pak["owner"] != owner:
+            problems.append(
+                f"{where}: PAK {number} names the owner “{owner or '(none)'}” but line {pak['first']} "
+                f"named “{pak['owner'] or '(none)'}”; all lines of a PAK name the same owner."
+            )
+            continue
+        if code.upper() in pak["lines"]:
+            problems.append(
+                f"{where}: PAK {number} lists SKU {code} twice (also on line {pak['lines'][code.upper()][2]})."
+            )
+            continue
+        pak["lines"][code.upper()] = (code, units, number_of_line)
+
+    wanted_codes = {key for pak in paks.values() for key in pak["lines"]}
+    skus = {
+        sku.code.upper(): sku
+        for sku in Sku.objects.annotate(code_upper=Upper("code")).filter(code_upper__in=wanted_codes)
+    }
+    owners = _owner_accounts({p["owner"] for p in paks.values() if p["owner"]})
+    existing = {
+        pak.number: pak
+        for pak in Pak.objects.filter(number__in=paks).prefetch_related("lines__sku").select_related("owner")
+    }
+    for number, pak in paks.items():
+        for key, (code, _units, line_no) in pak["lines"].items():
+            if key not in skus:
+                problems.append(f"line {line_no}: there is no SKU {code} in the catalog.")
+        if pak["owner"] and pak["owner"] not in owners:
+            problems.append(
+                f"line {pak['first']}: no Customer or Limited Use account has the domain identifier “{pak['owner']}”."
+            )
+        loaded = existing.get(number)
+        if loaded is None:
+            continue
+        have = {line.sku.code.upper(): line.quantity for line in loaded.lines.all()}
+        want = {key: units for key, (_, units, _) in pak["lines"].items()}
+        if have != want:
+            listed = ", ".join(f"{code} × {units}" for code, units in sorted(have.items())) or "no lines"
+            problems.append(
+                f"line {pak['first']}: PAK {number} is already loaded with different lines ({listed}); "
+                "a loaded PAK is not changed by an import."
+            )
+        elif pak["owner"] and (loaded.owner is None or loaded.owner.domain.lower() != pak["owner"]):
+            problems.append(
+                f"line {pak['first']}: PAK {number} is already loaded "
+                + ("without an owner" if loaded.owner is None else "for another account")
+                + "; a loaded PAK's owner is not changed by an import."
+            )
+    if problems:
+        raise ValidationError(problems)
+
+    result = PakImportResult(unchanged_paks=len(existing))
+    new = [number for number in paks if number not in existing]
+    created = Pak.objects.bulk_create(
+        [Pak(number=number, owner=owners.get(paks[number]["owner"])) for number in new], batch_size=500
+    )
+    by_number = {pak.number: pak for pak in Pak.objects.filter(number__in=new)} if created else {}
+    pak_lines = [
+        PakLine(pak=by_number[number], sku=skus[key], quantity=units)
+        for number in new
+        for key, (_code, units, _) in paks[number]["lines"].items()
+    ]
+    PakLine.objects.bulk_create(pak_lines, batch_size=1000)
+    result.created_paks, result.created_lines = len(new), len(pak_lines)
+    per_owner: dict[str, list[str]] = {}
+    for number in new:
+        if paks[number]["owner"]:
+            per_owner.setdefault(paks[number]["owner"], []).append(number)
+    for domain, numbers in per_owner.items():
+        record_event(
+            actor=actor,
+            smart_account=owners[domain],
+            action="pak.loaded",
+            message=f"{len(numbers)} PAK{'s were' if len(numbers) != 1 else ' was'} loaded for this account: "
+            f"{', '.join(numbers[:20])}{' …' if len(numbers) > 20 else ''}. Convert them under PAKs.",
+            details={"paks": numbers},
+        )
+    if new:
+        record_event(
+            actor=actor,
+            smart_account=None,
+            action="pak.imported",
+            message=f"Loaded {len(new)} PAKs with {len(pak_lines)} lines"
+            + (f"; {len(existing)} were already loaded." if existing else "."),
+            details={"paks": len(new), "lines": len(pak_lines), "unchanged": len(existing)},
+        )
+    return result
