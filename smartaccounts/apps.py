@@ -7,6 +7,20 @@ class SmartAccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import tree
+        from . import selectors, tree
+        from .navigation import NavItem, register
 
         tree.register_default_columns()
+        register(NavItem("Virtual Accounts", "virtual_accounts", order=10, active_for=("virtual_account",)))
+        register(NavItem("Event log", "account_events", order=80, active_for=("va_events",)))
+        register(
+            NavItem(
+                "Users",
+                "account_users",
+                action="admin",
+                order=90,
+                va_admins=True,
+                active_for=("account_member", "access_requests"),
+                badge=selectors.pending_access_request_count,
+            )
+        )

@@ -9,7 +9,9 @@ the Virtual Account (`va_id`) through the permission-scoped selectors:
 Views declare the action a GET needs (`required_action`, default `view`) and the action
 other methods need (`required_write_action`, default `operate`). On a page without a VA,
 `view` and `operate` are satisfied by a role on the account or on any of its VAs (forms then
-offer only the VAs the user may use); `admin` needs the Admin role on the account itself.
+offer only the VAs the user may use); `admin` needs the Admin role on the account itself,
+unless the view sets `va_admins_allowed` (pages where an Admin of some VAs manages just those:
+the tree, the Users page). The services still check every write against its exact scope.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class AccountScopedMixin(LoginRequiredMixin):
     required_write_action = "operate"
     # Pages that make sense only for some kinds of account (e.g. no devices in a partner holding account).
     allowed_kinds: tuple[str, ...] | None = None
+    # On a page without a VA, let an Admin of some VAs through `admin` checks (forms then offer only their VAs).
+    va_admins_allowed = False
 
     smart_account: SmartAccount
     virtual_account: VirtualAccount | None
@@ -74,7 +78,7 @@ class AccountScopedMixin(LoginRequiredMixin):
         return selectors.strongest_role_in_account(self.request.user, self.smart_account)
 
     def can(self, action: str) -> bool:
-        if action == "admin" and self.virtual_account is None:
+        if action == "admin" and self.virtual_account is None and not self.va_admins_allowed:
             return self.account_role is not None and self.account_role.allows("admin")
         return self.role is not None and self.role.allows(action)
 
@@ -94,5 +98,6 @@ class AccountScopedMixin(LoginRequiredMixin):
             account_role=self.account_role,
             can_operate=self.can("operate"),
             can_admin=self.can("admin"),
+            is_account_admin=self.account_role is not None and self.account_role.allows("admin"),
         )
         return context

@@ -444,6 +444,7 @@ class Event(AppendOnlyModel):
         indexes = [
             models.Index(fields=["smart_account", "-created_at"], name="event_account_time"),
             models.Index(fields=["virtual_account", "-created_at"], name="event_va_time"),
+            models.Index(fields=["smart_account", "action", "-created_at"], name="event_account_action_time"),
         ]
 
     def __str__(self):

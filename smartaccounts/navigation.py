@@ -19,6 +19,10 @@ class NavItem:
     kinds: tuple[str, ...] | None = None
     order: int = 100
     active_for: tuple[str, ...] = field(default_factory=tuple)  # more url names that highlight this tab
+    # `action="admin"` tabs show to account Admins; with `va_admins=True` also to Admins of some VAs.
+    va_admins: bool = False
+    # callable(smart_account) -> int: a count shown beside the label (account Admins only; 0 hides it).
+    badge: object = None
 
 
 _registry: dict[str, NavItem] = {}
@@ -34,8 +38,9 @@ def items_for(request, smart_account, role, account_role) -> list[dict]:
     for item in sorted(_registry.values(), key=lambda i: (i.order, i.label)):
         if item.kinds is not None and smart_account.kind not in item.kinds:
             continue
+        is_account_admin = account_role is not None and account_role.allows("admin")
         if item.action == "admin":
-            if account_role is None or not account_role.allows("admin"):
+            if not (is_account_admin or (item.va_admins and role is not None and role.allows("admin"))):
                 continue
         elif role is None or not role.allows(item.action):
             continue
@@ -44,6 +49,7 @@ def items_for(request, smart_account, role, account_role) -> list[dict]:
                 "label": item.label,
                 "url": reverse(item.url_name, kwargs={"account_id": smart_account.pk}),
                 "active": current == item.url_name or current in item.active_for,
+                "badge": item.badge(smart_account) if item.badge is not None and is_account_admin else 0,
             }
         )
     return items

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from .domains import is_public_suffix
 from .models import (
+    AccessRequest,
+    Event,
+    Invitation,
     Role,
     SmartAccount,
     SmartAccountUserObjectPermission,
@@ -151,12 +155,102 @@ def account_admin_count(smart_account: SmartAccount) -> int:
 
 
 def accounts_matching_domain(email_domain: str) -> QuerySet[SmartAccount]:
-    """Accounts a person with this e-mail domain may ask to join: same domain or a parent of it."""
+    """Accounts a person with this e-mail domain may ask to join: same domain, a parent of it, or a name under it.
+
+    Only active accounts whose visibility is "domain"; never Limited Use accounts (their identifier is a person).
+    """
     email_domain = email_domain.lower()
+    if not email_domain:
+        return SmartAccount.objects.none()
     labels = email_domain.split(".")
-    candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    candidates = [d for d in (".".join(labels[i:]) for i in range(len(labels))) if not is_public_suffix(d)]
     return SmartAccount.objects.filter(
         Q(domain__in=candidates) | Q(domain__iendswith="." + email_domain),
         visibility=SmartAccount.Visibility.DOMAIN,
         status=SmartAccount.Status.ACTIVE,
     ).exclude(kind=SmartAccount.Kind.LIMITED_USE)
+
+
+def member_count(smart_account: SmartAccount) -> int:
+    """How many people hold a role in the account (on it or on a live VA). One query."""
+    on_account = SmartAccountUserObjectPermission.objects.filter(user=OuterRef("pk"), content_object=smart_account)
+    on_va = VirtualAccountUserObjectPermission.objects.filter(
+        user=OuterRef("pk"), content_object__smart_account=smart_account, content_object__deleted_at__isnull=True
+    )
+    return User.objects.filter(Exists(on_account) | Exists(on_va)).count()
+
+
+def people_admin_virtual_accounts(user, smart_account: SmartAccount) -> QuerySet[VirtualAccount]:
+    """The live VAs whose roles `user` may manage (an Admin role on the account, the VA or an ancestor)."""
+    return virtual_accounts_for(user, smart_account, "admin")
+
+
+def memberships_for(user, smart_account: SmartAccount) -> list[Membership]:
+    """The roles `user` may see on the Users page: all of them for an account Admin, else those on VAs they administer.
+
+    Three queries at most, whatever the number of members.
+    """
+    members = members_of(smart_account)
+    role = account_role(user, smart_account)
+    if role is not None and role.allows("admin"):
+        return members
+    managed = set(people_admin_virtual_accounts(user, smart_account).values_list("pk", flat=True))
+    return [m for m in members if m.virtual_account is not None and m.virtual_account.pk in managed]
+
+
+def pending_invitations(smart_account: SmartAccount) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.filter(smart_account=smart_account, status=Invitation.Status.PENDING)
+        .select_related("virtual_account", "invited_by")
+        .order_by("-sent_at")
+    )
+
+
+def pending_access_requests(smart_account: SmartAccount) -> QuerySet[AccessRequest]:
+    return (
+        AccessRequest.objects.filter(smart_account=smart_account, status=AccessRequest.Status.PENDING)
+        .select_related("requester")
+        .order_by("created_at")
+    )
+
+
+def pending_access_request_count(smart_account: SmartAccount) -> int:
+    return AccessRequest.objects.filter(smart_account=smart_account, status=AccessRequest.Status.PENDING).count()
+
+
+def subtree_of(virtual_account: VirtualAccount) -> QuerySet[VirtualAccount]:
+    """The live VA and its live descendants, from the tree range (no recursion)."""
+    return live_virtual_accounts().filter(
+        smart_account_id=virtual_account.smart_account_id,
+        tree_id=virtual_account.tree_id,
+        lft__gte=virtual_account.lft,
+        rght__lte=virtual_account.rght,
+    )
+
+
+def events_for(user, smart_account: SmartAccount, virtual_account: VirtualAccount | None = None) -> QuerySet[Event]:
+    """The account's event log as `user` may see it, newest first.
+
+    People with a role on the account see every event; people with VA roles only see the events
+    of the VAs they can view. With `virtual_account`: the events of that VA and its subtree.
+    """
+    events = Event.objects.filter(smart_account_id=smart_account.pk).select_related("actor")
+    if virtual_account is not None:
+        events = events.filter(virtual_account_id__in=subtree_of(virtual_account).values("pk"))
+    if account_role(user, smart_account) is None:
+        events = events.filter(virtual_account_id__in=virtual_accounts_for(user, smart_account, "view").values("pk"))
+    return events.order_by("-created_at", "-id")
+
+
+def event_actions(smart_account: SmartAccount) -> list[str]:
+    """The action codes that occur in the account's log (for the filter). One index-only query."""
+    return list(
+        Event.objects.filter(smart_account_id=smart_account.pk)
+        .order_by("action")
+        .values_list("action", flat=True)
+        .distinct()
+    )
+
+
+def my_access_requests(user) -> QuerySet[AccessRequest]:
+    return AccessRequest.objects.filter(requester=user).select_related("smart_account").order_by("-created_at")

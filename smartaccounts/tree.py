@@ -35,9 +35,10 @@ Public API
     the list is shown as a root (a VA-scoped user sees their subtrees only).
 
 ``TreeRow``: ``va``, ``depth`` (0 for a root shown), ``counts`` ({key: n on this VA}),
-``totals`` ({key: n on this VA and every descendant shown}), ``has_children``, ``closes``
-(how many nested lists end after this row: templates render the nesting from it) and
-``path`` (names from the shown root down to the VA's parent).
+``totals`` ({key: n on this VA and every descendant shown}), ``values`` ([(label, on the VA,
+in its subtree)] in column order, for templates), ``has_children``, ``closes`` (how many nested lists
+end after this row: templates render the nesting from it) and ``path`` (names from the shown
+root down to the VA's parent).
 
 ``columns_for(smart_account) -> list[CountColumn]``: the columns that apply to the account.
 """
@@ -96,14 +97,11 @@ class TreeRow:
     has_children: bool = False
     closes: int = 0
     path: tuple[str, ...] = ()
+    values: list[tuple[str, int, int]] = field(default_factory=list)  # (label, on the VA, in its subtree)
 
     @property
     def close_range(self) -> range:
         return range(self.closes)
-
-    def cells(self, columns: list[CountColumn]) -> list[tuple[int, int]]:
-        """(on this VA, in its subtree) per column, in column order: handy in templates."""
-        return [(self.counts.get(c.key, 0), self.totals.get(c.key, 0)) for c in columns]
 
 
 def _sort_key(va: VirtualAccount):
@@ -155,6 +153,7 @@ def build_tree(smart_account: SmartAccount, virtual_accounts: Iterable[VirtualAc
     for i, row in enumerate(rows):
         next_depth = rows[i + 1].depth if i + 1 < len(rows) else 0
         row.closes = 0 if row.has_children else row.depth - next_depth
+        row.values = [(c.label, row.counts[c.key], row.totals[c.key]) for c in columns]
     return rows
 
 

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 NOT_TENANT_SCOPED = {
     "login",
     "logout",
+    "logout_and_continue",  # logs the signed-in user out, like "logout"
     "password_change",
     "password_change_done",
     "password_reset",

@@ -6,50 +6,87 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('smartaccounts', '0002_event_append_only'),
+        ("smartaccounts", "0002_event_append_only"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='accessrequest',
-            name='granted_virtual_account',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='smartaccounts.virtualaccount'),
+            model_name="accessrequest",
+            name="granted_virtual_account",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="smartaccounts.virtualaccount",
+            ),
         ),
         migrations.AddField(
-            model_name='invitation',
-            name='send_count',
+            model_name="invitation",
+            name="send_count",
             field=models.PositiveSmallIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='invitation',
-            name='sent_at',
+            model_name="invitation",
+            name="sent_at",
             field=models.DateTimeField(default=django.utils.timezone.now),
         ),
         migrations.AddField(
-            model_name='user',
-            name='email_verified_at',
-            field=models.DateTimeField(blank=True, default=django.utils.timezone.now, help_text='Empty: a self sign-up whose owner has not opened the confirmation link yet.', null=True, verbose_name='e-mail confirmed at'),
+            model_name="user",
+            name="email_verified_at",
+            field=models.DateTimeField(
+                blank=True,
+                default=django.utils.timezone.now,
+                help_text="Empty: a self sign-up whose owner has not opened the confirmation link yet.",
+                null=True,
+                verbose_name="e-mail confirmed at",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='accessrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'approved', 'declined'])), name='accessrequest_status_valid'),
+            model_name="accessrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "approved", "declined"])),
+                name="accessrequest_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='accessrequest',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('decided_at__isnull', True), ('status', 'pending')), models.Q(('decided_at__isnull', False), ('granted_role__in', ['admin', 'user', 'viewer']), ('status', 'approved')), models.Q(('decided_at__isnull', False), ('granted_role', ''), ('status', 'declined')), _connector='OR'), name='accessrequest_decision_consistent'),
+            model_name="accessrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("decided_at__isnull", True), ("status", "pending")),
+                    models.Q(
+                        ("decided_at__isnull", False),
+                        ("granted_role__in", ["admin", "user", "viewer"]),
+                        ("status", "approved"),
+                    ),
+                    models.Q(("decided_at__isnull", False), ("granted_role", ""), ("status", "declined")),
+                    _connector="OR",
+                ),
+                name="accessrequest_decision_consistent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invitation',
-            constraint=models.CheckConstraint(condition=models.Q(('role__in', ['admin', 'user', 'viewer'])), name='invitation_role_valid'),
+            model_name="invitation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("role__in", ["admin", "user", "viewer"])), name="invitation_role_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invitation',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'accepted', 'cancelled'])), name='invitation_status_valid'),
+            model_name="invitation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "accepted", "cancelled"])), name="invitation_status_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invitation',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'accepted'), _negated=True), models.Q(('accepted_at__isnull', False), ('accepted_by__isnull', False)), _connector='OR'), name='invitation_accepted_has_user'),
+            model_name="invitation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "accepted"), _negated=True),
+                    models.Q(("accepted_at__isnull", False), ("accepted_by__isnull", False)),
+                    _connector="OR",
+                ),
+                name="invitation_accepted_has_user",
+            ),
         ),
     ]

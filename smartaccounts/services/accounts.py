@@ -90,16 +90,17 @@ def validate_account_domain(*, creator: User, domain: str, kind: str) -> str:
                 f"Ask someone with an address at {domain} to request it."
             }
         )
-    if kind == SmartAccount.Kind.PARTNER_HOLDING:
-        # A partner may also own a Customer account for its own domain, so a holding account may use a
-        # name under it (holding.partner.com) as well as the domain itself.
-        if not any(domain == d or domain.endswith("." + d) for d in _company_domains(email_domain)):
-            raise ValidationError(
-                {
-                    "domain": f"A Partner Holding account's domain must be your e-mail domain ({email_domain}), "
-                    f"a parent of it, or a name under one of them such as holding.{email_domain}."
-                }
-            )
+    # A partner may also own a Customer account for its own domain, so a holding account may use a
+    # name under it (holding.partner.com) as well as the domain itself.
+    if kind == SmartAccount.Kind.PARTNER_HOLDING and not any(
+        domain == d or domain.endswith("." + d) for d in _company_domains(email_domain)
+    ):
+        raise ValidationError(
+            {
+                "domain": f"A Partner Holding account's domain must be your e-mail domain ({email_domain}), "
+                f"a parent of it, or a name under one of them such as holding.{email_domain}."
+            }
+        )
     return domain
 
 
