@@ -230,7 +230,8 @@ def register_product_instance(
     A UDI already active in the token's account is re-registered: it moves to the token's VA
     with its usage, gets a new trust code, and the registration counts as a use of the token.
     `usage` ({entitlement tag: count}) replaces the instance's usage when given.
-    The returned instance carries the new `trust_code` (returned to the device once).
+    The returned instance carries the new `trust_code` (returned to the device once) and
+    `was_registered_before` (True for a re-registration).
     """
     token_value = (token or "").strip() if isinstance(token, str) else ""
     if not token_value:
@@ -373,6 +374,7 @@ def register_product_instance(
     if instance.first_use_at is None and any(count > 0 for count in target_usage.values()):
         instance.first_use_at = now
         instance.save(update_fields=["first_use_at"])
+    instance.was_registered_before = existing is not None
     record_event(
         actor=None,
         smart_account=account,

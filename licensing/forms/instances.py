@@ -1,0 +1,66 @@
+"""Forms of the product instance and registration token pages."""
+
+from __future__ import annotations
+
+from django import forms
+
+from ..models import ProductInstance
+from ..services.instances import TOKEN_MAX_DAYS, TOKEN_MIN_DAYS
+
+__all__ = ["InstanceFilterForm", "InstanceTransferForm", "TokenForm"]
+
+
+class InstanceFilterForm(forms.Form):
+    q = forms.CharField(
+        label="Search", required=False, widget=forms.TextInput(attrs={"placeholder": "Name, PID or serial number"})
+    )
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Active and reserved"), *ProductInstance.Status.choices]
+    )
+    family = forms.ChoiceField(label="Product family", required=False)
+    reporting = forms.ChoiceField(
+        label="Reporting",
+        required=False,
+        choices=[("", "Any reporting status"), *ProductInstance.ReportingStatus.choices],
+    )
+    license = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, families: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["family"].choices = [("", "All families")] + [(f, f) for f in families]
+
+    def value(self, name: str, default=""):
+        if not self.is_bound or not self.is_valid():
+            return default
+        return self.cleaned_data.get(name) or default
+
+
+class InstanceTransferForm(forms.Form):
+    """Move product instances to another VA. `targets`: VAs the user may operate on (from the selectors)."""
+
+    target = forms.ModelChoiceField(label="Move to Virtual Account", queryset=None, empty_label="Choose…")
+    instances = forms.TypedMultipleChoiceField(coerce=int, choices=(), required=True)
+
+    def __init__(self, *args, targets, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = targets
+        raw = self.data.getlist("instances") if hasattr(self.data, "getlist") else self.data.get("instances", [])
+        self.fields["instances"].choices = [(v, v) for v in raw if str(v).isdigit()]
+        self.fields["instances"].error_messages["required"] = "Select the product instances to transfer."
+
+
+class TokenForm(forms.Form):
+    description = forms.CharField(max_length=255, required=False)
+    expires_after_days = forms.IntegerField(
+        label="Expire after (days)",
+        min_value=TOKEN_MIN_DAYS,
+        max_value=TOKEN_MAX_DAYS,
+        initial=30,
+        help_text=f"Between {TOKEN_MIN_DAYS} and {TOKEN_MAX_DAYS} days.",
+    )
+    max_uses = forms.IntegerField(
+        label="Maximum number of uses", min_value=1, required=False, help_text="Leave empty for no limit."
+    )
+    export_controlled = forms.BooleanField(
+        label="Allow export-controlled functionality on the products registered with this token", required=False
+    )

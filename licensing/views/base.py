@@ -1,0 +1,116 @@
+"""What every licensing page shares: the scope it reads, the VA picker, CSV streaming."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from urllib.parse import urlencode
+
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from smartaccounts.mixins import AccountScopedMixin
+from smartaccounts.models import SmartAccount
+
+from ..selectors.scope import LicensingScope, scope_for
+
+USABLE_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
+
+
+class LicensingMixin(AccountScopedMixin):
+    """An account page (optionally of one VA) that reads licensing data through a `LicensingScope`.
+
+    `va_url_name`: the VA-level page an account-level page jumps to when the VA picker is used.
+    """
+
+    va_url_name: str | None = None
+
+    def get(self, request, *args, **kwargs):
+        picked = request.GET.get("va", "")
+        if self.va_url_name and picked.isdigit():
+            rest = request.GET.copy()
+            rest.pop("va", None)
+            rest.pop("after", None)
+            rest.pop("before", None)
+            url = reverse(self.va_url_name, kwargs={"account_id": self.smart_account.pk, "va_id": int(picked)})
+            return redirect(f"{url}?{rest.urlencode()}" if rest else url)
+        return super().get(request, *args, **kwargs)
+
+    def include_subtree(self) -> bool:
+        return self.request.GET.get("subtree") in ("1", "on", "true")
+
+    @cached_property
+    def scope(self) -> LicensingScope:
+        return scope_for(
+            self.request.user,
+            self.smart_account,
+            self.virtual_account,
+            include_subtree=self.include_subtree(),
+            role_on_account=self.account_role,
+        )
+
+    def va_choices(self):
+        """The VAs the picker offers: every VA the user may view, in tree order. One query."""
+        return list(self.visible_virtual_accounts("view").order_by("tree_id", "lft").only("pk", "name", "level"))
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["scope"] = self.scope
+        context["usable_account"] = self.smart_account.kind in USABLE_KINDS
+        context["all_vas_label"] = "All Virtual Accounts" if self.scope.account_wide else "All your Virtual Accounts"
+        return context
+
+
+def querystring(params, **changes) -> str:
+    """`params` (a QueryDict) with `changes` applied (None removes a key), as `?a=b` ('' when empty)."""
+    data = params.copy()
+    for key, value in changes.items():
+        data.pop(key, None)
+        if value not in (None, ""):
+            data[key] = value
+    encoded = data.urlencode() if hasattr(data, "urlencode") else urlencode(data)
+    return f"?{encoded}" if encoded else ""
+
+
+def safe_next(request, fallback: str) -> str:
+    """The `next` value when it is a path on this site, else `fallback`."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+        return target
+    return fallback
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _cell(value) -> str:
+    """A CSV cell that spreadsheets will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def stream_csv(filename: str, header: list[str], rows: Iterable[Iterable]) -> StreamingHttpResponse:
+    """A CSV download written row by row as the rows are read: memory stays flat for any size."""
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield "\ufeff" + writer.writerow(header)
+        for row in rows:
+            yield writer.writerow([_cell(v) for v in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
