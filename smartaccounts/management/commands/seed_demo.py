@@ -4,6 +4,7 @@ import importlib
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 
 # Each module has `seed(demo: DemoContext) -> None`; later modules use what earlier ones made.
 DEMO_MODULES = ["smartaccounts.demo", "licensing.demo", "licensing.demo_workflows", "policy.demo"]
@@ -16,13 +17,15 @@ class Command(BaseCommand):
         from smartaccounts.demo import DemoContext
 
         demo = DemoContext(stdout=self.stdout, style=self.style)
-        for name in DEMO_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name == name:
-                    continue
-                raise
-            with transaction.atomic():
-                module.seed(demo)
+        # The demo's invitations, approvals and access requests would e-mail fictional people: drop those mails.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+            for name in DEMO_MODULES:
+                try:
+                    module = importlib.import_module(name)
+                except ModuleNotFoundError as exc:
+                    if exc.name == name:
+                        continue
+                    raise
+                with transaction.atomic():
+                    module.seed(demo)
         demo.print_logins()
