@@ -1,7 +1,34 @@
 from django.apps import AppConfig
 
+USABLE_KINDS = ("customer", "limited_use")  # Partner Holding accounts have no devices to report
+
 
 class PolicyConfig(AppConfig):
     name = "policy"
     verbose_name = "Smart Licensing using Policy"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from smartaccounts.navigation import NavItem, Panel, register, register_panel
+
+        from .views import usage_dashboard_context
+
+        register(
+            NavItem(
+                "Reporting",
+                "policy_reporting",
+                kinds=USABLE_KINDS,
+                order=45,
+                active_for=("policy_instance_reporting", "policy_usage_upload", "policy_upload_result"),
+            )
+        )
+        register(NavItem("Alerts", "policy_alerts", kinds=USABLE_KINDS, order=46))
+        register_panel(
+            Panel(
+                key="policy_reporting",
+                template_name="policy/panel_reporting.html",
+                context=usage_dashboard_context,
+                kinds=USABLE_KINDS,
+                order=30,
+            )
+        )

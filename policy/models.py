@@ -119,6 +119,9 @@ class UsageReport(models.Model):
     class Meta:
         ordering = ["-generated_at"]
         indexes = [models.Index(fields=["product_instance", "-generated_at"], name="report_instance_time")]
+        constraints = [
+            models.CheckConstraint(condition=Q(source__in=["device", "upload", "command"]), name="report_source_valid")
+        ]
 
     def __str__(self):
         return f"Report {self.report_id}"
@@ -149,6 +152,11 @@ class Change(models.Model):
         SOFTWARE_UPGRADE = "software_upgrade", "Software upgrade"
         FEATURE_CHANGE = "feature_change", "Feature change"
 
+    class Source(models.TextChoices):
+        REPORT = "report", "Reported by the device"
+        NOTICE = "notice", "Change notice"
+        USAGE = "usage", "Derived from reported usage"
+
     product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="changes")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     occurred_at = models.DateTimeField()
@@ -159,9 +167,16 @@ class Change(models.Model):
     report = models.ForeignKey(UsageReport, null=True, blank=True, on_delete=models.PROTECT, related_name="changes")
     reported_at = models.DateTimeField(null=True, blank=True)
     late = models.BooleanField(default=False, help_text="Reported later than the policy allows.")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.REPORT)
 
     class Meta:
         ordering = ["-occurred_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["software_upgrade", "feature_change"]), name="change_kind_valid"
+            ),
+            models.CheckConstraint(condition=Q(source__in=["report", "notice", "usage"]), name="change_source_valid"),
+        ]
         indexes = [
             models.Index(fields=["product_instance", "occurred_at"], name="change_instance_time"),
             models.Index(fields=["product_instance"], condition=Q(report__isnull=True), name="change_pending"),
@@ -200,14 +215,47 @@ class Alert(models.Model):
                 fields=["product_instance", "kind"],
                 condition=Q(resolved_at__isnull=True),
                 name="alert_one_open_per_kind",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["due_soon", "overdue", "late_change"]), name="alert_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(severity__in=["info", "warning", "critical"]), name="alert_severity_valid"
+            ),
         ]
         indexes = [
             models.Index(fields=["smart_account", "resolved_at", "-opened_at"], name="alert_account_open"),
+            # The daily digest: open overdue alerts no digest has named yet.
+            models.Index(
+                fields=["smart_account"],
+                condition=Q(kind="overdue", resolved_at__isnull=True, notified_at__isnull=True),
+                name="alert_digest_pending",
+            ),
         ]
 
     def __str__(self):
         return self.message
+
+
+class UsageUpload(models.Model):
+    """One offline usage file uploaded into a Virtual Account, and what became of each report in it."""
+
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="usage_uploads")
+    virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.PROTECT, related_name="usage_uploads")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    file_name = models.CharField(max_length=255, blank=True)
+    accepted_count = models.PositiveIntegerField(default=0)
+    refused_count = models.PositiveIntegerField(default=0)
+    # One entry per report in file order: {"index", "report_id", "udi", "status", "message", "report"}.
+    results = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["virtual_account", "-created_at"], name="upload_va_time")]
+
+    def __str__(self):
+        return f"Upload {self.pk} ({self.file_name})"
 
 
 class WorkerHeartbeat(models.Model):

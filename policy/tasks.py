@@ -1,10 +1,28 @@
-"""Celery tasks of the policy app. Tasks are thin: they take ids and call services."""
+"""Celery tasks of the policy app. Tasks are thin: they take ids and call services.
+
+Beat runs `policy.evaluate_reporting_deadlines` hourly and `policy.send_overdue_digests` daily
+(rows created by migration 0005, editable in the admin under Periodic tasks). Transient database
+errors (a lost connection, a deadlock victim, a serialisation failure) are retried with a backoff;
+`acks_late` gives a task whose worker died to another worker.
+"""
 
 import socket
+from datetime import datetime
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError, transaction
 
 from .models import WorkerHeartbeat
+
+TRANSIENT = (OperationalError, InterfaceError)
+RETRY = {
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 5,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "acks_late": True,
+}
 
 
 @shared_task(name="policy.health_ping", acks_late=True)
@@ -13,3 +31,33 @@ def health_ping() -> int:
     task_id = health_ping.request.id or ""
     beat = WorkerHeartbeat.objects.create(hostname=socket.gethostname(), task_id=task_id)
     return beat.pk
+
+
+@shared_task(name="policy.evaluate_reporting_deadlines", **RETRY)
+def evaluate_reporting_deadlines_task(now: str | None = None) -> dict:
+    """Evaluate every reporting deadline (`now`: an ISO time, for replaying a missed run)."""
+    from .deadlines import evaluate_reporting_deadlines
+
+    return evaluate_reporting_deadlines(now=datetime.fromisoformat(now) if now else None)
+
+
+@shared_task(name="policy.send_overdue_digests", **RETRY)
+def send_overdue_digests() -> int:
+    """Queue one digest task per account with newly overdue instances; returns how many were queued."""
+    from .services import accounts_with_pending_digest
+
+    account_ids = accounts_with_pending_digest()
+    for account_id in account_ids:
+        enqueue_account_digest(account_id)
+    return len(account_ids)
+
+
+@shared_task(name="policy.send_account_overdue_digest", **RETRY)
+def send_account_overdue_digest(smart_account_id: int) -> int:
+    from .services import send_overdue_digest
+
+    return send_overdue_digest(smart_account_id=smart_account_id)
+
+
+def enqueue_account_digest(smart_account_id: int) -> None:
+    transaction.on_commit(lambda: send_account_overdue_digest.delay(smart_account_id))

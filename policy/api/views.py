@@ -1,0 +1,106 @@
+"""The device endpoints: usage reports and change notices, JSON over HTTP.
+
+No session, no CSRF and no token: each document is signed with its instance's trust code
+(HMAC-SHA256), and the instance is found by the UDI the document names. A document signed with
+any other key (another device's, another account's) is refused, so a device can never report
+for an instance that is not its own. Errors: `{"code": "...", "detail": "..."}`.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from rest_framework import status
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from ..formats import split_batch
+from ..models import UsageReport
+from ..services import ingest_report, record_change_notice
+
+__all__ = ["ChangeNoticeView", "UsageReportsView"]
+
+MAX_BATCH = 1000
+# Refusal codes → HTTP status (anything else refused is a 400).
+STATUS_FOR_CODE = {
+    "unknown_instance": status.HTTP_404_NOT_FOUND,
+    "no_trust_code": status.HTTP_403_FORBIDDEN,
+    "signature_missing": status.HTTP_401_UNAUTHORIZED,
+    "signature_invalid": status.HTTP_401_UNAUTHORIZED,
+    "partner_holding": status.HTTP_403_FORBIDDEN,
+    "reserved": status.HTTP_409_CONFLICT,
+    "duplicate_id": status.HTTP_409_CONFLICT,
+    "out_of_date": status.HTTP_409_CONFLICT,
+    "already_reported": status.HTTP_409_CONFLICT,
+}
+
+
+class DeviceThrottle(AnonRateThrottle):
+    scope = "usage_reports"
+    rate = "600/minute"
+
+
+def _refused(error: ValidationError) -> dict:
+    return {"code": getattr(error, "reason", None) or error.code or "invalid", "detail": " ".join(error.messages)}
+
+
+class DeviceAPIView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+    throttle_classes = [DeviceThrottle]
+
+
+class UsageReportsView(DeviceAPIView):
+    """POST one signed usage report (answer: its ACK) or a batch (a JSON array, or {"reports": [...]}):
+    answer `{"results": [...]}`, one per report in order, each `accepted`, `already received` (with its
+    ACK) or `refused` (with `code` and `detail`)."""
+
+    def post(self, request):
+        body = request.data
+        batch = isinstance(body, list) or (isinstance(body, dict) and set(body) == {"reports"})
+        documents = split_batch(body)
+        if not documents:
+            return Response({"code": "empty", "detail": "The batch holds no reports."}, status=400)
+        if len(documents) > MAX_BATCH:
+            return Response(
+                {"code": "too_many", "detail": f"Send at most {MAX_BATCH} reports at a time."},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        if not batch:
+            try:
+                outcome = ingest_report(documents[0], source=UsageReport.Source.DEVICE)
+            except ValidationError as error:
+                body = _refused(error)
+                return Response(body, status=STATUS_FOR_CODE.get(body["code"], status.HTTP_400_BAD_REQUEST))
+            return Response(outcome.acknowledgement.document)
+        results = []
+        for document in documents:
+            report_id = document.get("report_id") if isinstance(document, dict) else None
+            try:
+                outcome = ingest_report(document, source=UsageReport.Source.DEVICE)
+            except ValidationError as error:
+                results.append({"report_id": report_id, "status": "refused", **_refused(error)})
+            else:
+                results.append(
+                    {
+                        "report_id": report_id,
+                        "status": "already received" if outcome.replayed else "accepted",
+                        "ack": outcome.acknowledgement.document,
+                    }
+                )
+        return Response({"results": results})
+
+
+class ChangeNoticeView(DeviceAPIView):
+    """POST a signed change notice: the changes are recorded as pending and the deadline moves."""
+
+    def post(self, request):
+        try:
+            answer = record_change_notice(payload=request.data)
+        except ValidationError as error:
+            body = _refused(error)
+            return Response(body, status=STATUS_FOR_CODE.get(body["code"], status.HTTP_400_BAD_REQUEST))
+        return Response(answer, status=status.HTTP_201_CREATED if answer["recorded"] else status.HTTP_200_OK)

@@ -1,0 +1,250 @@
+"""The wire formats: usage reports, change notices and ACKs.
+
+Canonical form (what an HMAC or a signature covers): the JSON document without its top-level
+`signature` member, serialised with keys sorted at every level, no insignificant whitespace
+(separators `,` and `:`), non-ASCII characters written as UTF-8 (not `\\u` escapes), encoded as
+UTF-8. In Python: `json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`;
+in a shell: `jq -cjS 'del(.signature)'`.
+
+Reports and change notices are signed by the device: `signature` is the lowercase hex
+HMAC-SHA256 of the canonical form, keyed with the instance's trust code (its UTF-8 bytes).
+ACKs are signed by the portal: `signature` is the base64 Ed25519 signature of the canonical form,
+checked with the public key served at /signing-key.pem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+from referencing import Registry, Resource
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+REPORT_SCHEMA = "usage-report.schema.json"
+NOTICE_SCHEMA = "change-notice.schema.json"
+
+
+class Refusal(ValidationError):
+    """A report or notice refused whole. `code` says which rule refused it (stable, for machines)."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message, code=code)
+        self.reason = code
+
+
+@cache
+def _schemas() -> dict[str, dict]:
+    return {name: json.loads((SCHEMA_DIR / name).read_text()) for name in (REPORT_SCHEMA, NOTICE_SCHEMA)}
+
+
+@cache
+def _validator(name: str) -> Draft202012Validator:
+    schemas = _schemas()
+    registry = Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
+    return Draft202012Validator(schemas[name], registry=registry)
+
+
+def schema_text(name: str = REPORT_SCHEMA) -> str:
+    return (SCHEMA_DIR / name).read_text()
+
+
+def canonical_bytes(document: dict) -> bytes:
+    """The bytes a signature covers: the document without `signature`, canonically serialised."""
+    body = {k: v for k, v in document.items() if k != "signature"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def hmac_signature(document: dict, trust_code: str) -> str:
+    return hmac.new(trust_code.encode("utf-8"), canonical_bytes(document), hashlib.sha256).hexdigest()
+
+
+def sign_with_trust_code(document: dict, trust_code: str) -> dict:
+    """A copy of `document` carrying its HMAC signature (what a device does before sending)."""
+    signed = {k: v for k, v in document.items() if k != "signature"}
+    signed["signature"] = hmac_signature(signed, trust_code)
+    return signed
+
+
+def signature_matches(document: dict, trust_code: str) -> bool:
+    given = document.get("signature")
+    if not isinstance(given, str) or not trust_code:
+        return False
+    return hmac.compare_digest(given, hmac_signature(document, trust_code))
+
+
+def check_schema(document, name: str = REPORT_SCHEMA) -> None:
+    """Refuse a document that does not match the JSON Schema, naming the JSON path of the error."""
+    if not isinstance(document, dict):
+        raise Refusal("The document must be a JSON object.", code="schema")
+    error = best_match(_validator(name).iter_errors(document))
+    if error is not None:
+        raise Refusal(f"The document does not match the format at {error.json_path}: {error.message}", code="schema")
+
+
+def parse_time(value: str, path: str) -> datetime:
+    """An RFC 3339 timestamp (the schema checked its shape) as an aware UTC datetime."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise Refusal(
+            f"The document does not match the format at {path}: {value!r} is not a date-time", "schema"
+        ) from None
+    if parsed.tzinfo is None:  # the schema's pattern requires an offset; belt and braces
+        raise Refusal(f"The document does not match the format at {path}: {value!r} has no UTC offset", "schema")
+    return parsed.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """How the portal writes times: UTC, `Z`, microseconds only when there are some."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# --- Parsed documents ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measurement:
+    tag: str
+    count: int
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # Change.Kind values
+    at: datetime
+    from_value: str
+    to_value: str
+    tag: str = ""
+
+
+@dataclass
+class ParsedReport:
+    document: dict
+    report_id: uuid.UUID
+    pid: str
+    serial_number: str
+    hostname: str
+    software_version: str
+    generated_at: datetime
+    measurements: list[Measurement] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def signed(self) -> bool:
+        return "signature" in self.document
+
+    @property
+    def udi(self) -> str:
+        return f"PID:{self.pid} SN:{self.serial_number}"
+
+    def times(self) -> list[tuple[str, datetime]]:
+        """Every time in the document with its JSON path (for the future-time check)."""
+        found = [("$.generated_at", self.generated_at)]
+        for i, m in enumerate(self.measurements):
+            found += [(f"$.measurements[{i}].start", m.start), (f"$.measurements[{i}].end", m.end)]
+        found += [(f"$.events[{i}].at", e.at) for i, e in enumerate(self.events)]
+        return found
+
+    def tags(self) -> set[str]:
+        return {m.tag for m in self.measurements} | {e.tag for e in self.events if e.tag}
+
+    def usage_by_tag(self) -> dict[str, int]:
+        """The instance's usage the report states: per tag, the count of its latest period."""
+        latest: dict[str, Measurement] = {}
+        for m in self.measurements:
+            seen = latest.get(m.tag)
+            if seen is None or (m.end, m.start, m.count) > (seen.end, seen.start, seen.count):
+                latest[m.tag] = m
+        return {tag: m.count for tag, m in latest.items()}
+
+
+def _events(items: list[dict], path: str) -> list[Event]:
+    events = []
+    for i, item in enumerate(items):
+        at = parse_time(item["at"], f"{path}[{i}].at")
+        if item["type"] == "software_upgrade":
+            events.append(Event("software_upgrade", at, item.get("from_version", ""), item["to_version"]))
+        else:
+            events.append(
+                Event("feature_change", at, str(item["from_count"]), str(item["to_count"]), item["entitlement_tag"])
+            )
+    return events
+
+
+def parse_report(document) -> ParsedReport:
+    """Validate a usage report against the schema and read it. Raises Refusal(code="schema")."""
+    check_schema(document, REPORT_SCHEMA)
+    measurements = []
+    for i, item in enumerate(document["measurements"]):
+        start = parse_time(item["start"], f"$.measurements[{i}].start")
+        end = parse_time(item["end"], f"$.measurements[{i}].end")
+        if end < start:
+            raise Refusal(
+                f"The document does not match the format at $.measurements[{i}]: the period ends before it starts",
+                "schema",
+            )
+        measurements.append(Measurement(item["entitlement_tag"], item["count"], start, end))
+    return ParsedReport(
+        document=document,
+        report_id=uuid.UUID(document["report_id"]),
+        pid=document["udi"]["pid"].upper(),
+        serial_number=document["udi"]["serial_number"].upper(),
+        hostname=document.get("hostname", ""),
+        software_version=document.get("software_version", ""),
+        generated_at=parse_time(document["generated_at"], "$.generated_at"),
+        measurements=measurements,
+        events=_events(document.get("events", []), "$.events"),
+    )
+
+
+@dataclass
+class ParsedNotice:
+    document: dict
+    notice_id: uuid.UUID
+    pid: str
+    serial_number: str
+    generated_at: datetime
+    changes: list[Event]
+
+    @property
+    def udi(self) -> str:
+        return f"PID:{self.pid} SN:{self.serial_number}"
+
+    def times(self) -> list[tuple[str, datetime]]:
+        return [("$.generated_at", self.generated_at)] + [
+            (f"$.changes[{i}].at", c.at) for i, c in enumerate(self.changes)
+        ]
+
+
+def parse_notice(document) -> ParsedNotice:
+    check_schema(document, NOTICE_SCHEMA)
+    return ParsedNotice(
+        document=document,
+        notice_id=uuid.UUID(document["notice_id"]),
+        pid=document["udi"]["pid"].upper(),
+        serial_number=document["udi"]["serial_number"].upper(),
+        generated_at=parse_time(document["generated_at"], "$.generated_at"),
+        changes=_events(document["changes"], "$.changes"),
+    )
+
+
+def split_batch(body) -> list:
+    """A request body or file: one report, a JSON array of reports, or {"reports": [...]}."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict) and set(body) == {"reports"} and isinstance(body["reports"], list):
+        return body["reports"]
+    return [body]

@@ -1,0 +1,154 @@
+"""Every permission-scoped read of the policy app.
+
+Everything here is narrowed to the Virtual Accounts the user may see in one account
+(`smartaccounts.selectors.virtual_accounts_for`, one subquery), so another tenant's ids and VAs
+outside a VA-scoped role are simply not found.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from licensing.models import ProductInstance, ProductInstanceUsage
+from smartaccounts.models import SmartAccount, User
+from smartaccounts.selectors import virtual_accounts_for
+
+from . import rules as policy_rules
+from .models import Alert, Change, UsageMeasurement, UsageReport, UsageUpload
+
+Status = ProductInstance.ReportingStatus
+
+
+def _vas(user: User, smart_account: SmartAccount, action: str = "view"):
+    return virtual_accounts_for(user, smart_account, action).values("pk")
+
+
+def instances_for(user: User, smart_account: SmartAccount, action: str = "view") -> QuerySet[ProductInstance]:
+    """The account's product instances (not removed) in VAs the user may `action` on."""
+    return ProductInstance.objects.filter(
+        smart_account=smart_account, virtual_account__in=_vas(user, smart_account, action)
+    ).exclude(status=ProductInstance.Status.REMOVED)
+
+
+def reporting_instances(
+    user: User, smart_account: SmartAccount, *, status: str = "", virtual_account_id: int | None = None, q: str = ""
+) -> QuerySet[ProductInstance]:
+    instances = instances_for(user, smart_account).select_related("virtual_account")
+    if status:
+        instances = instances.filter(reporting_status=status)
+    if virtual_account_id:
+        instances = instances.filter(virtual_account_id=virtual_account_id)
+    if q:
+        q = q.strip()
+        instances = (
+            instances.filter(serial_number__icontains=q)
+            | instances.filter(hostname__icontains=q)
+            | (instances.filter(pid__icontains=q))
+        )
+    return instances.order_by("next_due_at", "pk")
+
+
+def reporting_counts(user: User, smart_account: SmartAccount, *, whole_account: bool) -> dict[str, int]:
+    """Instances per reporting status (one query). `whole_account`: the user sees every VA."""
+    instances = ProductInstance.objects.filter(smart_account=smart_account).exclude(
+        status=ProductInstance.Status.REMOVED
+    )
+    if not whole_account:
+        instances = instances.filter(virtual_account__in=_vas(user, smart_account))
+    counts = dict(instances.values_list("reporting_status").annotate(n=Count("pk")).order_by())
+    return {status.value: counts.get(status.value, 0) for status in Status}
+
+
+def instance_for(user: User, smart_account: SmartAccount, instance_id: int, action: str = "view") -> ProductInstance:
+    """One instance the user may `action` on (DoesNotExist otherwise, also for another tenant's id)."""
+    return (
+        instances_for(user, smart_account, action)
+        .select_related("virtual_account", "smart_account")
+        .get(pk=instance_id)
+    )
+
+
+def alerts_for(
+    user: User,
+    smart_account: SmartAccount,
+    *,
+    state: str = "open",
+    kind: str = "",
+    severity: str = "",
+    virtual_account_id: int | None = None,
+) -> QuerySet[Alert]:
+    alerts = Alert.objects.filter(
+        smart_account=smart_account, virtual_account__in=_vas(user, smart_account)
+    ).select_related("virtual_account", "product_instance")
+    if state == "open":
+        alerts = alerts.filter(resolved_at__isnull=True)
+    elif state == "resolved":
+        alerts = alerts.filter(resolved_at__isnull=False)
+    if kind:
+        alerts = alerts.filter(kind=kind)
+    if severity:
+        alerts = alerts.filter(severity=severity)
+    if virtual_account_id:
+        alerts = alerts.filter(virtual_account_id=virtual_account_id)
+    return alerts.order_by("-opened_at", "-pk")
+
+
+def reports_of(instance: ProductInstance) -> QuerySet[UsageReport]:
+    """An instance's reports, newest first (the caller got `instance` through `instance_for`)."""
+    return (
+        UsageReport.objects.filter(product_instance=instance)
+        .select_related("acknowledgement__policy_version__policy", "actor")
+        .annotate(change_count=Count("changes"))
+        .defer("payload")
+        .order_by("-generated_at", "-pk")
+    )
+
+
+def report_for(user: User, smart_account: SmartAccount, report_id: int) -> UsageReport:
+    return UsageReport.objects.select_related("acknowledgement", "product_instance").get(
+        pk=report_id,
+        product_instance__in=instances_for(user, smart_account).values("pk"),
+    )
+
+
+def changes_of(instance: ProductInstance) -> QuerySet[Change]:
+    return Change.objects.filter(product_instance=instance).select_related("license").order_by("-occurred_at", "-pk")
+
+
+def usage_series(instance: ProductInstance, limit: int = 500) -> dict[str, list[dict]]:
+    """Usage over time per license for the chart: {license name: [{"x": end, "y": count}, ...]} (one query)."""
+    rows = list(
+        UsageMeasurement.objects.filter(product_instance=instance)
+        .order_by("-end", "-pk")
+        .values_list("license__name", "end", "count")[:limit]
+    )
+    series: dict[str, list[dict]] = {}
+    for name, end, count in reversed(rows):
+        series.setdefault(name, []).append({"x": end.isoformat(), "y": count})
+    return series
+
+
+def current_usage(instance: ProductInstance) -> list[ProductInstanceUsage]:
+    return list(
+        ProductInstanceUsage.objects.filter(product_instance=instance)
+        .select_related("license")
+        .order_by("license__name")
+    )
+
+
+def uploads_for(user: User, smart_account: SmartAccount) -> QuerySet[UsageUpload]:
+    return UsageUpload.objects.filter(
+        smart_account=smart_account, virtual_account__in=_vas(user, smart_account)
+    ).select_related("virtual_account", "actor")
+
+
+def policy_in_force(smart_account: SmartAccount) -> dict:
+    """The account's policy in force and its rules in plain words (one query)."""
+    version, rules = policy_rules.rules_in_force(smart_account.pk)
+    return {
+        "version": version,
+        "by_class": rules,
+        "rules": [rules[c] for c in sorted(rules)],
+        "sentences": policy_rules.describe(rules),
+        "assigned": version is not None and not version.policy.is_default,
+    }

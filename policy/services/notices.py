@@ -1,0 +1,139 @@
+"""Change notices: a software upgrade or feature change known before the device's next report."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from licensing.models import ProductInstance
+from smartaccounts.services import record_event
+
+from ..formats import Refusal, iso, parse_notice, signature_matches
+from ..models import Change
+from .common import (
+    current_classes,
+    deadline_state,
+    find_instance,
+    licenses_by_tag,
+    reconcile_deadline_alerts,
+    refuse_future_times,
+    refuse_partner_holding,
+    refuse_reserved,
+    refuse_unknown_tags,
+)
+
+__all__ = ["record_change_notice"]
+
+
+def record_change_notice(*, payload) -> dict:
+    """Record the changes a signed notice announces as pending; they start the report-on-change clock.
+
+    The notice is signed like a usage report (HMAC-SHA256 with the instance's trust code) and
+    refused whole, with a reason, when it does not match the schema, names an unknown instance or
+    one without a trust code, is not signed or not signed by it, is about an instance in a Partner
+    Holding account or a reserved one, names unknown entitlement tags, has times more than 5 minutes
+    ahead, or announces a change from before the instance's last accepted report (that report
+    covers it). The same change announced again is recorded once. Returns the answer for the device.
+    """
+    notice = parse_notice(payload)
+    with transaction.atomic():
+        now = timezone.now()
+        instance = find_instance(notice.pid, notice.serial_number)
+        if instance is None:
+            raise Refusal(
+                f"No product instance {notice.udi} is registered. Register the device with a token first.",
+                code="unknown_instance",
+            )
+        if not instance.trust_code:
+            raise Refusal(
+                f"{notice.udi} has no trust code, so it cannot send change notices. Re-issue its trust code first.",
+                code="no_trust_code",
+            )
+        if not signature_matches(notice.document, instance.trust_code):
+            raise Refusal(
+                "The signature does not match: the notice was changed after it was signed, or it was signed "
+                f"with a trust code that is not {notice.udi}'s.",
+                code="signature_invalid",
+            )
+        refuse_partner_holding(instance)
+        refuse_reserved(instance)
+        tags = {c.tag for c in notice.changes if c.tag}
+        known = licenses_by_tag(tags)
+        refuse_unknown_tags(tags, known)
+        refuse_future_times(notice.times(), now)
+        last = instance.last_report_at
+        for i, change in enumerate(notice.changes):
+            if last is not None and change.at <= last:
+                raise Refusal(
+                    f"$.changes[{i}] happened at {iso(change.at)}, before the last accepted report of {notice.udi} "
+                    f"({iso(last)}), which covers it. Announce only changes since the last report.",
+                    code="already_reported",
+                )
+
+        pending = set(
+            Change.objects.filter(product_instance=instance, report__isnull=True).values_list(
+                "kind", "occurred_at", "license_id", "from_value", "to_value"
+            )
+        )
+        new = []
+        for change in notice.changes:
+            license_id = known[change.tag].pk if change.tag else None
+            key = (change.kind, change.at, license_id, change.from_value[:64], change.to_value[:64])
+            if key in pending:
+                continue
+            pending.add(key)
+            new.append(
+                Change(
+                    product_instance=instance,
+                    kind=change.kind,
+                    occurred_at=change.at,
+                    from_value=key[3],
+                    to_value=key[4],
+                    license_id=license_id,
+                    noticed_at=now,
+                    source=Change.Source.NOTICE,
+                )
+            )
+        earliest = min(
+            [c.occurred_at for c in new] + ([instance.pending_change_at] if instance.pending_change_at else [])
+        )
+        state = deadline_state(
+            instance=instance,
+            classes=current_classes(instance),
+            last_report_at=instance.last_report_at,
+            pending_change_at=earliest,
+            now=now,
+        )
+        if new:
+            Change.objects.bulk_create(new)
+            fields = {"pending_change_at": earliest, "next_due_at": state.next_due_at, "reporting_status": state.status}
+            if state.status != instance.reporting_status:
+                fields["reporting_status_changed_at"] = now
+            ProductInstance.objects.filter(pk=instance.pk).update(last_contact_at=now, **fields)
+            for name, value in fields.items():
+                setattr(instance, name, value)
+            reconcile_deadline_alerts(
+                instance, status=state.status, next_due_at=state.next_due_at, now=now, resolve_late=False
+            )
+            record_event(
+                actor=None,
+                smart_account=instance.smart_account,
+                virtual_account=instance.virtual_account,
+                action="usage.change_noticed",
+                message=f"Change notice from {instance.hostname or instance.udi}: {len(new)} change(s) to report; "
+                + (f"next report due {state.next_due_at:%Y-%m-%d}." if state.next_due_at else "no report required."),
+                details={
+                    "notice_id": str(notice.notice_id),
+                    "udi": instance.udi,
+                    "changes": len(new),
+                    "next_report_due": iso(state.next_due_at),
+                },
+            )
+        return {
+            "notice_id": str(notice.notice_id),
+            "udi": {"pid": instance.pid, "serial_number": instance.serial_number},
+            "recorded": len(new),
+            "pending_change_at": iso(earliest),
+            "next_report_due": iso(state.next_due_at),
+            "reporting_status": state.status,
+        }
