@@ -29,6 +29,7 @@ from .orders import add_months
 
 __all__ = [
     "NO_SUCH_PAK",
+    "PAK_CSV_COLUMNS",
     "PakImportResult",
     "claim_pak",
     "convert_pak",
@@ -41,6 +42,7 @@ NO_SUCH_PAK = (
     "a PAK that belongs to another account cannot be converted here."
 )
 PAK_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
+PAK_CSV_COLUMNS = ("pak_number", "sku", "quantity", "owner_domain")
 _PAK_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,63}$")
 
 
@@ -65,6 +67,7 @@ def _claim(pak: Pak, account: SmartAccount, actor: User) -> None:
     now = timezone.now()
     Pak.objects.filter(pk=pak.pk, owner__isnull=True).update(owner=account, claimed_at=now, claimed_by=actor)
     pak.owner, pak.claimed_at, pak.claimed_by = account, now, actor
+    pak.claimed_now = True  # for the page that says so
     record_event(
         actor=actor,
         smart_account=account,

@@ -78,6 +78,10 @@ def _live_va(virtual_account: VirtualAccount) -> VirtualAccount:
 
 def _check_device_free(request: reservation_codes.RequestCode, account: SmartAccount, *, rehost_of=None) -> None:
     """The device must not be a product instance already (connected or reserved) anywhere."""
+    if rehost_of is not None and (rehost_of.pid, rehost_of.serial_number) == (request.pid, request.serial_number):
+        raise ValidationError(
+            "That request code comes from the device that holds the reservation: enter the replacement device's code."
+        )
     existing = (
         ProductInstance.objects.filter(pid=request.pid, serial_number=request.serial_number)
         .exclude(status=ProductInstance.Status.REMOVED)
@@ -97,14 +101,20 @@ def _check_device_free(request: reservation_codes.RequestCode, account: SmartAcc
             f"The device {request.udi} is a connected product instance in this account: it reports its usage "
             "and needs no reservation. Remove it first if it has been taken offline for good."
         )
-    if rehost_of is not None and (rehost_of.pid, rehost_of.serial_number) == (request.pid, request.serial_number):
-        raise ValidationError(
-            "That request code comes from the device that holds the reservation: enter the replacement device's code."
-        )
     if Reservation.objects.filter(request_code=request.text).exists():
         raise ValidationError(
             "This request code has already been used. Ask the device for a new request code (each has a new nonce)."
         )
+
+
+def _device(request_code: str, account: SmartAccount, *, rehost_of=None) -> reservation_codes.RequestCode:
+    """The device a request code names, free to reserve for; errors are about the `request_code` field."""
+    try:
+        request = reservation_codes.parse_request_code(request_code)
+        _check_device_free(request, account, rehost_of=rehost_of)
+    except ValidationError as error:
+        raise ValidationError({"request_code": error.messages}) from None
+    return request
 
 
 def infer_product_family(pid: str, families: list[str]) -> str | None:
@@ -299,8 +309,7 @@ def reserve_licenses(
     require_reservation_enabled(account)
     if reservation_type not in Reservation.Type.values:
         raise ValidationError({"reservation_type": "Choose Specific (SLR) or Universal (PLR)."})
-    request = reservation_codes.parse_request_code(request_code)
-    _check_device_free(request, account)
+    request = _device(request_code, account)
     if reservation_type == Reservation.Type.SPECIFIC:
         wanted = _specific_quantities(licenses)
         families = sorted(set(License.objects.filter(pk__in=wanted).values_list("product_family", flat=True)))
@@ -519,8 +528,7 @@ def rehost_reservation(*, actor: User, reservation: Reservation, request_code: s
             if last_heard
             else f"{old.udi} is a connected product instance that is still reporting; it cannot be rehosted."
         )
-    request = reservation_codes.parse_request_code(request_code)
-    _check_device_free(request, reservation.smart_account, rehost_of=old)
+    request = _device(request_code, reservation.smart_account, rehost_of=old)
     lines = list(reservation.lines.values_list("license_id", "quantity"))
     new_instance = _new_instance(request, va, old.product_family)
     new = _new_reservation(
