@@ -38,7 +38,12 @@ from policy.services import ingest_usage_report  # noqa: E402
 from smartaccounts import services as sa_services  # noqa: E402
 from smartaccounts.models import User, VirtualAccount  # noqa: E402
 
-CLASSES = [("perpetual", "unenforced"), ("subscription", "unenforced"), ("term", "enforced"), ("perpetual", "export_controlled")]
+CLASSES = [
+    ("perpetual", "unenforced"),
+    ("subscription", "unenforced"),
+    ("term", "enforced"),
+    ("perpetual", "export_controlled"),
+]
 
 
 def setup_account(tag: str):
