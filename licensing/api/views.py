@@ -126,7 +126,7 @@ class DeviceRegistrationView(APIView):
                 usage=data["usage"],
             )
         except ValidationError as error:
-            code = error.code or "invalid"
+            code = getattr(error, "code", None) or "invalid"
             fields = None
             if hasattr(error, "error_dict"):
                 fields = error.message_dict

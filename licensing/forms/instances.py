@@ -26,6 +26,7 @@ class InstanceFilterForm(forms.Form):
     license = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, families: list[str], **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["family"].choices = [("", "All families")] + [(f, f) for f in families]
 

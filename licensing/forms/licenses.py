@@ -20,6 +20,7 @@ class LicenseFilterForm(forms.Form):
     subtree = forms.BooleanField(label="Include sub-accounts", required=False)
 
     def __init__(self, *args, families: list[str], with_subtree: bool = False, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["family"].choices = [("", "All families")] + [(f, f) for f in families]
         if not with_subtree:

@@ -140,8 +140,17 @@ def _apply_expiry(alerts: LicenseAlerts, row: dict | None) -> None:
         previous = cumulative
 
 
+def _recently_expired(scope: LicensingScope, today: dt.date, now) -> QuerySet:
+    return (
+        LicenseLot.objects.filter(scope.q())
+        .filter(Q(quantity__gt=0, end_date__lt=today) | Q(expired_at__gte=now - dt.timedelta(days=EXPIRED_SHOWN_DAYS)))
+        .values("license_id")
+    )
+
+
 def _summaries(scope: LicensingScope) -> QuerySet:
     """Per license of the scope: purchased, in use, reserved (sums over VAs) and how many VAs are short."""
+    today, now = timezone.localdate(), timezone.now()
     return (
         LicenseBalance.objects.filter(scope.q())
         .order_by()
@@ -156,8 +165,9 @@ def _summaries(scope: LicensingScope) -> QuerySet:
             used_total=F("in_use_total") + F("reserved_total"),
             balance_total=F("purchased_total") - F("in_use_total") - F("reserved_total"),
         )
-        # A balance row stays when a VA's licenses all leave it; a license held nowhere is not listed.
-        .filter(Q(purchased_total__gt=0) | Q(used_total__gt=0))
+        # A balance row stays when a VA's licenses all leave it: a license held nowhere is not listed,
+        # unless its licenses expired lately (the page shows them as expired).
+        .filter(Q(purchased_total__gt=0) | Q(used_total__gt=0) | Q(license_id__in=_recently_expired(scope, today, now)))
     )
 
 
@@ -182,9 +192,7 @@ def license_rows(
     today, now = timezone.localdate(), timezone.now()
     with_expiry = LicenseLot.objects.filter(scope.q()).filter(_lot_alert_filter(today, now))
     expiring = with_expiry.filter(quantity__gt=0, end_date__gte=today).values("license_id")
-    expired = with_expiry.filter(
-        Q(quantity__gt=0, end_date__lt=today) | Q(expired_at__gte=now - dt.timedelta(days=EXPIRED_SHOWN_DAYS))
-    ).values("license_id")
+    expired = _recently_expired(scope, today, now)
     if alert == "insufficient":
         rows = rows.filter(Q(balance_total__lt=0) | Q(short_vas__gt=0))
     elif alert == "expiring":

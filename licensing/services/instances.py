@@ -32,6 +32,11 @@ TOKEN_MIN_DAYS, TOKEN_MAX_DAYS = 1, 365
 UDI_PART = re.compile(r"^[A-Z0-9][A-Z0-9._/+:-]*$")
 
 
+def _field_error(field: str, message: str, code: str) -> ValidationError:
+    """A ValidationError on one field that keeps its code (a dict of plain messages would drop it)."""
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
 def new_trust_code() -> str:
     """A device's shared secret for signing its usage reports (HMAC-SHA256): 256 random bits, hex."""
     return secrets.token_hex(32)
@@ -45,10 +50,18 @@ def _refuse_unusable_account(account: SmartAccount, field: str | None = None) ->
             "registration tokens and no product instances. Transfer the licenses to a Customer account and "
             "register the device with a token of that account."
         )
-        raise ValidationError({field: message} if field else message, code="partner_holding")
+        raise (
+            _field_error(field, message, "partner_holding")
+            if field
+            else ValidationError(message, code="partner_holding")
+        )
     if not account.is_active:
         message = f"{account.name} is {account.get_status_display().lower()}; devices register once it is active."
-        raise ValidationError({field: message} if field else message, code="account_inactive")
+        raise (
+            _field_error(field, message, "account_inactive")
+            if field
+            else ValidationError(message, code="account_inactive")
+        )
 
 
 # --- Registration tokens -----------------------------------------------------------------------------
@@ -148,10 +161,10 @@ def revoke_registration_token(*, actor, token: RegistrationToken) -> Registratio
 def _udi_part(value, field: str, label: str) -> str:
     value = (str(value) if value is not None else "").strip().upper()
     if not value:
-        raise ValidationError({field: f"The {label} is required."}, code="invalid")
+        raise _field_error(field, f"The {label} is required.", "invalid")
     if len(value) > 64 or not UDI_PART.match(value):
-        raise ValidationError(
-            {field: f"“{value[:70]}” is not a {label}: up to 64 letters, digits and - . _ / + :."}, code="invalid"
+        raise _field_error(
+            field, f"“{value[:70]}” is not a {label}: up to 64 letters, digits and - . _ / + :.", "invalid"
         )
     return value
 
@@ -159,7 +172,7 @@ def _udi_part(value, field: str, label: str) -> str:
 def _text(value, field: str, limit: int) -> str:
     value = (str(value) if value is not None else "").strip()
     if len(value) > limit:
-        raise ValidationError({field: f"Keep it to {limit} characters or fewer."}, code="invalid")
+        raise _field_error(field, f"Keep it to {limit} characters or fewer.", "invalid")
     return value
 
 
@@ -167,18 +180,19 @@ def _usage_by_license(usage) -> dict[License, int]:
     if usage is None:
         return {}
     if not isinstance(usage, dict):
-        raise ValidationError({"usage": "Usage is a mapping of entitlement tag to count."}, code="invalid")
+        raise _field_error("usage", "Usage is a mapping of entitlement tag to count.", "invalid")
     counts: dict[str, int] = {}
     for tag, count in usage.items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValidationError({"usage": f"The count of {tag} must be a whole number, 0 or more."}, code="invalid")
+            raise _field_error("usage", f"The count of {tag} must be a whole number, 0 or more.", "invalid")
         counts[str(tag).strip()] = count
     licenses = {lic.tag: lic for lic in License.objects.filter(tag__in=list(counts))}
     unknown = sorted(set(counts) - licenses.keys())
     if unknown:
-        raise ValidationError(
-            {"usage": f"Unknown entitlement tag{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}."},
-            code="unknown_license",
+        raise _field_error(
+            "usage",
+            f"Unknown entitlement tag{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.",
+            "unknown_license",
         )
     return {licenses[tag]: count for tag, count in counts.items()}
 
