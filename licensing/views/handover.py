@@ -234,7 +234,11 @@ class AcceptHandOverView(IncomingHandOverDetailView):
             try:
                 services.accept_hand_over(actor=request.user, hand_over=hand_over, virtual_account=va)
             except ValidationError as error:
-                apply_validation_error(form, error)
+                # Decided meanwhile (or the VA was deleted): say so above the page as it is now.
+                messages.error(request, " ".join(error.messages))
+                return redirect(
+                    "hand_over_incoming_detail", account_id=self.smart_account.pk, hand_over_id=hand_over.pk
+                )
             except PermissionDenied as error:
                 form.add_error("virtual_account", str(error))
             else:
@@ -258,6 +262,11 @@ class DeclineHandOverView(IncomingHandOverDetailView):
             try:
                 services.decline_hand_over(actor=request.user, hand_over=hand_over, reason=form.cleaned_data["reason"])
             except ValidationError as error:
+                if not hasattr(error, "error_dict"):  # decided meanwhile
+                    messages.error(request, " ".join(error.messages))
+                    return redirect(
+                        "hand_over_incoming_detail", account_id=self.smart_account.pk, hand_over_id=hand_over.pk
+                    )
                 apply_validation_error(form, error)
             else:
                 messages.success(request, f"Declined; the licenses went back to {hand_over.partner_name}.")
