@@ -66,16 +66,20 @@ class AccountScopedMixin(LoginRequiredMixin):
             raise Http404("No such Virtual Account.") from None
 
     @cached_property
+    def _account_roles(self) -> tuple[Role | None, Role | None]:
+        return selectors.roles_in_account(self.request.user, self.smart_account)
+
+    @cached_property
     def account_role(self) -> Role | None:
         """The role held on the account itself (None for people with VA roles only)."""
-        return selectors.account_role(self.request.user, self.smart_account)
+        return self._account_roles[0]
 
     @cached_property
     def role(self) -> Role | None:
         """The role that governs this page: on the VA when there is one, else the strongest in the account."""
         if self.virtual_account is not None:
             return selectors.effective_role(self.request.user, self.virtual_account)
-        return selectors.strongest_role_in_account(self.request.user, self.smart_account)
+        return self._account_roles[1]
 
     def can(self, action: str) -> bool:
         if action == "admin" and self.virtual_account is None and not self.va_admins_allowed:

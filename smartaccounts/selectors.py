@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 
 from .domains import is_public_suffix
 from .models import (
@@ -115,6 +115,32 @@ def strongest_role_in_account(user, smart_account: SmartAccount) -> Role | None:
     ).values_list("permission__codename", flat=True)
     roles = [Role(c.removeprefix("role_")) for c in on_account.union(on_vas)]
     return max(roles, key=lambda r: r.rank, default=None)
+
+
+def roles_in_account(user, smart_account: SmartAccount) -> tuple[Role | None, Role | None]:
+    """(the role on the account itself, the strongest role anywhere in it) in one query."""
+    if not getattr(user, "is_authenticated", False):
+        return None, None
+    on_account = (
+        SmartAccountUserObjectPermission.objects.filter(user=user, content_object_id=smart_account.pk)
+        .annotate(scope=Value("account", output_field=CharField()))
+        .values_list("scope", "permission__codename")
+    )
+    on_vas = (
+        VirtualAccountUserObjectPermission.objects.filter(
+            user=user, content_object__smart_account_id=smart_account.pk, content_object__deleted_at__isnull=True
+        )
+        .annotate(scope=Value("va", output_field=CharField()))
+        .values_list("scope", "permission__codename")
+    )
+    account_level, strongest = None, None
+    for scope, codename in on_account.union(on_vas, all=True):
+        role = Role(codename.removeprefix("role_"))
+        if scope == "account":
+            account_level = role
+        if strongest is None or role.rank > strongest.rank:
+            strongest = role
+    return account_level, strongest
 
 
 @dataclass(frozen=True)
@@ -228,16 +254,25 @@ def subtree_of(virtual_account: VirtualAccount) -> QuerySet[VirtualAccount]:
     )
 
 
-def events_for(user, smart_account: SmartAccount, virtual_account: VirtualAccount | None = None) -> QuerySet[Event]:
+def events_for(
+    user,
+    smart_account: SmartAccount,
+    virtual_account: VirtualAccount | None = None,
+    *,
+    whole_account: bool | None = None,
+) -> QuerySet[Event]:
     """The account's event log as `user` may see it, newest first.
 
     People with a role on the account see every event; people with VA roles only see the events
     of the VAs they can view. With `virtual_account`: the events of that VA and its subtree.
+    `whole_account`: whether the user holds a role on the account itself, when the caller knows.
     """
     events = Event.objects.filter(smart_account_id=smart_account.pk).select_related("actor")
     if virtual_account is not None:
         events = events.filter(virtual_account_id__in=subtree_of(virtual_account).values("pk"))
-    if account_role(user, smart_account) is None:
+    if whole_account is None:
+        whole_account = account_role(user, smart_account) is not None
+    if not whole_account:
         events = events.filter(virtual_account_id__in=virtual_accounts_for(user, smart_account, "view").values("pk"))
     return events.order_by("-created_at", "-id")
 

@@ -122,7 +122,9 @@ class AccountHomeView(AccountScopedMixin, TemplateView):
         account = self.smart_account
         context["va_count"] = self.visible_virtual_accounts().count()
         context["member_count"] = selectors.member_count(account)
-        context["recent_events"] = list(selectors.events_for(self.request.user, account)[:10])
+        context["recent_events"] = list(
+            selectors.events_for(self.request.user, account, whole_account=self.account_role is not None)[:10]
+        )
         if context["is_account_admin"]:
             requests = list(selectors.pending_access_requests(account)[:5])
             context["pending_requests"] = requests

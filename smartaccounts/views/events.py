@@ -28,7 +28,9 @@ CSV_COLUMNS = ["time_utc", "action", "user", "virtual_account", "message", "deta
 
 class EventQueryMixin:
     def filtered_events(self) -> EventFilter:
-        events = selectors.events_for(self.request.user, self.smart_account, self.virtual_account)
+        events = selectors.events_for(
+            self.request.user, self.smart_account, self.virtual_account, whole_account=self.account_role is not None
+        )
         return EventFilter(
             self.request.GET or None, queryset=events, actions=selectors.event_actions(self.smart_account)
         )

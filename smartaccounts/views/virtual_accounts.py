@@ -110,7 +110,9 @@ class VirtualAccountDetailView(VirtualAccountFormsMixin, AccountScopedMixin, Tem
                 .select_related("user", "permission")
                 .order_by("user__email")
             ),
-            recent_events=list(selectors.events_for(user, self.smart_account, va)[:10]),
+            recent_events=list(
+                selectors.events_for(user, self.smart_account, va, whole_account=self.account_role is not None)[:10]
+            ),
             is_account_admin=self.is_account_admin,
         )
         if self.can("admin"):
