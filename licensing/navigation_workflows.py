@@ -5,14 +5,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Sum
-
 from smartaccounts.models import SmartAccount
 from smartaccounts.navigation import NavItem, Panel, register_panel
 from smartaccounts.navigation import register as register_tab
 
 from .models import HandOver
-from .selectors.handover import held_order_lines, incoming_hand_overs, outgoing_hand_overs, pending_incoming_count
+from .selectors.handover import holding_totals, incoming_hand_overs, outgoing_hand_overs, pending_incoming_count
 
 CUSTOMER = SmartAccount.Kind.CUSTOMER
 PARTNER = SmartAccount.Kind.PARTNER_HOLDING
@@ -25,13 +23,11 @@ def _incoming_panel(view) -> dict:
 
 
 def _holdings_panel(view) -> dict:
-    totals = held_order_lines(view.smart_account, view.visible_virtual_accounts()).aggregate(
-        held=Sum("held"), in_transit=Sum("in_transit")
-    )
+    totals = holding_totals(view.smart_account, view.visible_virtual_accounts())
     return {
         "smart_account": view.smart_account,
-        "held": totals["held"] or 0,
-        "in_transit": totals["in_transit"] or 0,
+        "held": totals["held"],
+        "in_transit": totals["in_transit"],
         "pending": outgoing_hand_overs(view.smart_account).filter(status=HandOver.Status.PENDING).count(),
     }
 

@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 
 from smartaccounts.models import SmartAccount
 
-from ..models import HandOver, HandOverLine, Order, OrderLine
+from ..models import HandOver, HandOverLine, LicenseLot, Order, OrderLine
 
 
 def eligible_customer_account(domain: str) -> SmartAccount | None:
@@ -54,6 +54,16 @@ def held_order_lines(smart_account: SmartAccount, virtual_accounts: QuerySet) ->
         )
         .order_by("order__number", "line_number")
     )
+
+
+def holding_totals(smart_account: SmartAccount, virtual_accounts: QuerySet) -> dict[str, int]:
+    """Licenses still held in `virtual_accounts`, and in the account's pending hand-overs. One query."""
+    live = Q(virtual_account__in=virtual_accounts.values("pk"), quantity__gt=0, expired_at__isnull=True)
+    transit = Q(in_transit__partner_account=smart_account, in_transit__status=HandOver.Status.PENDING)
+    totals = LicenseLot.objects.filter(smart_account=smart_account, order_line__isnull=False).aggregate(
+        held=Sum("quantity", filter=live), in_transit=Sum("quantity", filter=transit)
+    )
+    return {key: value or 0 for key, value in totals.items()}
 
 
 def holding_orders(smart_account: SmartAccount, search: str = "") -> QuerySet[Order]:

@@ -9,7 +9,6 @@ from collections import OrderedDict
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Sum
 from django.http import Http404
 from django.shortcuts import redirect
 from django.views.generic import TemplateView, View
@@ -49,15 +48,13 @@ class HeldOrdersView(PartnerPageMixin, TemplateView):
         grouped: OrderedDict[int, list] = OrderedDict((order.pk, []) for order in page)
         for line in lines:
             grouped[line.order_id].append(line)
-        totals = selectors.held_order_lines(self.smart_account, self.visible_virtual_accounts()).aggregate(
-            held_total=Sum("held"), transit_total=Sum("in_transit")
-        )
+        totals = selectors.holding_totals(self.smart_account, self.visible_virtual_accounts())
         context.update(
             page=page,
             orders=[(order, grouped[order.pk]) for order in page],
             search=search,
-            held_total=totals["held_total"] or 0,
-            transit_total=totals["transit_total"] or 0,
+            held_total=totals["held"],
+            transit_total=totals["in_transit"],
             pending_count=selectors.outgoing_hand_overs(self.smart_account)
             .filter(status=HandOver.Status.PENDING)
             .count(),
