@@ -152,3 +152,17 @@ def notice(instance: ProductInstance, *, changes: list[dict], generated_at: date
 
 
 TRUST = "a3f1c9d27e5b4f08a9c6e1d2b7f4a0c3e8d5b2a9f6c3e0d7b4a1f8c5e2d9b6a3"
+
+
+def ensure_policy_seed_rows() -> None:
+    """Re-create what the data migrations made (the default policy, the beat schedule).
+
+    Transactional tests flush the database when they end, taking migration data with them;
+    pytest-django runs them after the others, so only they (and browser tests) need this.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("policy.migrations.0004_default_policy").create_default_policy(apps, None)
+    importlib.import_module("policy.migrations.0005_beat_schedule").create_schedule(apps, None)
