@@ -1,0 +1,109 @@
+"""Browser journeys through the accounts pages (Chromium driven by Playwright)."""
+
+import pytest
+from django.core import mail
+
+from smartaccounts.models import Role, SmartAccount, User, VirtualAccount
+from smartaccounts.services import role_on_scope
+from tests.factories import PASSWORD, make_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def log_in(page, email, password=PASSWORD):
+    page.goto("/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+
+def log_out(page, email):
+    page.click(f"summary:has-text('{email}')")
+    page.click("button:has-text('Log out')")
+    page.wait_for_url("**/login/")
+
+
+def test_request_an_account_create_a_child_va_add_a_viewer_who_finds_no_edit_controls(page):
+    make_user("cio@globex.example.com")
+    make_user("vic.viewer@globex.example.com")
+    log_in(page, "cio@globex.example.com")
+
+    # Request a customer account: the kinds are explained, the domain is prefilled.
+    page.click("main >> text=Request a Smart Account")
+    assert page.locator("text=For a small business that uses a public e-mail provider").is_visible()
+    assert page.input_value("input[name=domain]") == "globex.example.com"
+    page.fill("input[name=name]", "Globex Corporation")
+    page.click("button:has-text('Request the account')")
+    page.wait_for_selector("h1:has-text('Globex Corporation')")
+    account = SmartAccount.objects.get(domain="globex.example.com")
+
+    # A top-level VA, then a child under it.
+    page.click("nav.subnav >> text=Virtual Accounts")
+    page.fill("input[name=name]", "Engineering")
+    page.click("button:has-text('Create')")
+    page.wait_for_selector("text=The Virtual Account Engineering is created.")
+    page.fill("input[name=name]", "Lab")
+    page.select_option("select[name=parent]", label="Engineering")
+    page.click("button:has-text('Create')")
+    page.wait_for_selector("text=The Virtual Account Lab is created.")
+    lab = page.locator("[data-testid=va-tree] .tree-node .tree-node:has-text('Lab')")
+    assert lab.count() == 1  # nested inside Engineering's node
+    assert VirtualAccount.objects.get(name="Lab").parent.name == "Engineering"
+    # Collapsing Engineering hides Lab.
+    page.click('[data-testid=va-tree] button[aria-label*="Engineering"]')
+    assert not lab.is_visible()
+
+    # Add the Viewer (an existing login) on the Users page.
+    page.click("nav.subnav >> text=Users")
+    page.fill("input[name=email]", "vic.viewer@globex.example.com")
+    page.select_option("select[name=role]", "viewer")
+    page.click("button:has-text('Add')")
+    page.wait_for_selector("text=vic.viewer@globex.example.com now has the Viewer role")
+    log_out(page, "cio@globex.example.com")
+
+    # The Viewer sees the account and its tree, and no edit controls anywhere.
+    log_in(page, "vic.viewer@globex.example.com")
+    page.click("main >> text=Globex Corporation")
+    page.wait_for_selector("h1:has-text('Globex Corporation')")
+    assert page.locator("a:has-text('Edit')").count() == 0
+    assert page.locator("nav.subnav >> text=Users").count() == 0
+    page.click("nav.subnav >> text=Virtual Accounts")
+    assert page.locator("[data-testid=va-tree] >> text=Lab").count() == 1
+    assert page.locator("text=New Virtual Account").count() == 0
+    assert page.locator("form[method=post]").count() == 1  # only the header's log-out form
+    page.click("[data-testid=va-tree] >> text=Lab")
+    page.wait_for_selector("h1:has-text('Lab')")
+    assert page.locator("[data-testid=va-admin]").count() == 0
+    for label in ("Rename", "Move", "Delete", "Make it the default", "Add a child"):
+        assert page.locator(f"text={label}").count() == 0
+    assert role_on_scope(User.objects.get(email="vic.viewer@globex.example.com"), account, None) == Role.VIEWER
+
+
+def test_an_invitation_link_signs_a_newcomer_up_with_the_invited_role(page):
+    make_user("cio@initech.example.org")
+    log_in(page, "cio@initech.example.org")
+    page.click("main >> text=Request a Smart Account")
+    page.fill("input[name=name]", "Initech")
+    page.click("button:has-text('Request the account')")
+    page.wait_for_selector("h1:has-text('Initech')")
+    page.click("nav.subnav >> text=Users")
+    page.fill("input[name=email]", "peter@initech.example.org")
+    page.select_option("select[name=role]", "user")
+    page.click("button:has-text('Add')")
+    page.wait_for_selector("text=has no login yet: we e-mailed them an invitation")
+    log_out(page, "cio@initech.example.org")
+
+    body = next(m.body for m in mail.outbox if m.to == ["peter@initech.example.org"])
+    link = next(line.strip() for line in body.splitlines() if "/invitations/" in line)
+    page.goto("/" + link.split("://", 1)[1].split("/", 1)[1])
+    assert page.locator("text=Initech").first.is_visible()
+    page.fill("input[name=first_name]", "Peter")
+    page.fill("input[name=last_name]", "Gibbons")
+    page.fill("input[name=new_password1]", "tps-reports-cover-sheet")
+    page.fill("input[name=new_password2]", "tps-reports-cover-sheet")
+    page.click("button:has-text('Create my login and join')")
+    page.wait_for_selector("text=Welcome to Initech")
+    peter = User.objects.get(email="peter@initech.example.org")
+    assert peter.email_verified
+    assert role_on_scope(peter, SmartAccount.objects.get(domain="initech.example.org"), None) == Role.USER
