@@ -12,7 +12,7 @@ COPY policy ./policy
 COPY bench ./bench
 RUN pip install .
 COPY . .
-RUN DEBUG=1 python manage.py collectstatic --no-input \
+RUN DEBUG=0 SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input \
     && useradd --create-home --uid 1000 portal && mkdir -p /app/var && chown -R portal /app/var
 USER portal
 
