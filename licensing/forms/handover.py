@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+QTY_STYLE = "max-width: 8rem; text-align: right"  # quantity boxes in table cells
+
 
 class HandOverForm(forms.Form):
     """Order lines with a quantity each (0: not handed over) and the customer's domain identifier.
@@ -29,7 +31,9 @@ class HandOverForm(forms.Form):
                 max_value=line.held,
                 initial=0,
                 required=False,
-                widget=forms.NumberInput(attrs={"min": 0, "max": line.held, "class": "qty", "inputmode": "numeric"}),
+                widget=forms.NumberInput(
+                    attrs={"min": 0, "max": line.held, "class": "qty", "inputmode": "numeric", "style": QTY_STYLE}
+                ),
             )
 
     def rows(self):

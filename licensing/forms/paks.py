@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+QTY_STYLE = "max-width: 8rem; text-align: right"  # quantity boxes in table cells
+
 
 class PakNumberForm(forms.Form):
     number = forms.CharField(
@@ -35,7 +37,9 @@ class ConvertPakForm(forms.Form):
                 max_value=line.remaining,
                 initial=line.remaining,
                 required=False,
-                widget=forms.NumberInput(attrs={"min": 0, "max": line.remaining, "inputmode": "numeric"}),
+                widget=forms.NumberInput(
+                    attrs={"min": 0, "max": line.remaining, "inputmode": "numeric", "style": QTY_STYLE}
+                ),
             )
 
     def rows(self):

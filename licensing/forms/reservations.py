@@ -9,6 +9,8 @@ from ..reservation_codes import REQUEST_FORMAT_HELP, parse_request_code
 
 MAX_UPLOAD_BYTES = 16 * 1024
 
+QTY_STYLE = "max-width: 8rem; text-align: right"  # quantity boxes in table cells
+
 
 def _read_upload(upload) -> str:
     if upload.size > MAX_UPLOAD_BYTES:
@@ -70,7 +72,9 @@ class ReservationChoiceForm(forms.Form):
                 max_value=balance.available,
                 initial=0,
                 required=False,
-                widget=forms.NumberInput(attrs={"min": 0, "max": balance.available, "inputmode": "numeric"}),
+                widget=forms.NumberInput(
+                    attrs={"min": 0, "max": balance.available, "inputmode": "numeric", "style": QTY_STYLE}
+                ),
             )
 
     def rows(self):
@@ -101,7 +105,7 @@ class UpdateReservationForm(forms.Form):
                 max_value=most,
                 initial=current,
                 required=False,
-                widget=forms.NumberInput(attrs={"min": 0, "max": most, "inputmode": "numeric"}),
+                widget=forms.NumberInput(attrs={"min": 0, "max": most, "inputmode": "numeric", "style": QTY_STYLE}),
             )
 
     def rows(self):
