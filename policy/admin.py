@@ -34,8 +34,28 @@ def _rule_field_name(license_class: str, part: str) -> str:
     return f"{license_class}__{part}"
 
 
-class PolicyForm(forms.ModelForm):
-    """The policy's name and description, and one row of rules per license class."""
+def _rule_fields() -> dict[str, forms.Field]:
+    """One row of fields per license class (declared on the class, as the admin requires)."""
+    fields: dict[str, forms.Field] = {}
+    days = {"min_value": 0, "max_value": MAX_DAYS, "initial": 0}
+    for license_class, label in LicenseClass.choices:
+        fields[_rule_field_name(license_class, "first")] = forms.IntegerField(
+            label=f"{label}: first report (days after first use)", **days
+        )
+        fields[_rule_field_name(license_class, "every")] = forms.IntegerField(
+            label=f"{label}: reporting frequency (days)", **days
+        )
+        fields[_rule_field_name(license_class, "change")] = forms.IntegerField(
+            label=f"{label}: report on change (days after an upgrade or feature change)", **days
+        )
+        fields[_rule_field_name(license_class, "ack")] = forms.BooleanField(
+            label=f"{label}: ACK required", required=False
+        )
+    return fields
+
+
+class PolicyFormBase(forms.ModelForm):
+    """The policy's name and description, and one row of rules per license class (0 days: not required)."""
 
     make_default = forms.BooleanField(
         required=False,
@@ -49,33 +69,19 @@ class PolicyForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        current = {}
-        if self.instance.pk:
-            latest = self.instance.versions.order_by("-number").first()
-            if latest is not None:
-                current = {rule.license_class: rule for rule in latest.rules.all()}
-            self.fields["make_default"].initial = self.instance.is_default
-        for license_class, label in LicenseClass.choices:
-            rule = current.get(license_class)
-            days = {"min_value": 0, "max_value": MAX_DAYS}
-            self.fields[_rule_field_name(license_class, "first")] = forms.IntegerField(
-                label=f"{label}: first report (days after first use)",
-                initial=rule.first_report_days if rule else 0,
-                **days,
-            )
-            self.fields[_rule_field_name(license_class, "every")] = forms.IntegerField(
-                label=f"{label}: reporting frequency (days)",
-                initial=rule.reporting_frequency_days if rule else 0,
-                **days,
-            )
-            self.fields[_rule_field_name(license_class, "change")] = forms.IntegerField(
-                label=f"{label}: report on change (days after an upgrade or feature change)",
-                initial=rule.report_on_change_days if rule else 0,
-                **days,
-            )
-            self.fields[_rule_field_name(license_class, "ack")] = forms.BooleanField(
-                label=f"{label}: ACK required", required=False, initial=rule.ack_required if rule else False
-            )
+        if not self.instance.pk:
+            return
+        self.fields["make_default"].initial = self.instance.is_default
+        latest = self.instance.versions.order_by("-number").first()
+        for rule in latest.rules.all() if latest else []:
+            values = {
+                "first": rule.first_report_days,
+                "every": rule.reporting_frequency_days,
+                "change": rule.report_on_change_days,
+                "ack": rule.ack_required,
+            }
+            for part, value in values.items():
+                self.fields[_rule_field_name(rule.license_class, part)].initial = value
 
     def rules(self) -> dict:
         data = self.cleaned_data
@@ -88,6 +94,9 @@ class PolicyForm(forms.ModelForm):
             )
             for license_class in LicenseClass.values
         }
+
+
+PolicyForm = type("PolicyForm", (PolicyFormBase,), _rule_fields())
 
 
 class PolicyVersionInline(admin.TabularInline):
@@ -183,9 +192,6 @@ class PolicyAdmin(admin.ModelAdmin):
                 services.set_default_policy(actor=request.user, policy=obj)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
-
-    def save_related(self, request, form, formsets, change):
-        pass  # the inline is read-only; versions are made by the service
 
 
 class PolicyRuleInline(admin.TabularInline):

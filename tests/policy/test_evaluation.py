@@ -147,7 +147,9 @@ def test_the_evaluation_agrees_with_the_reference_rules_on_random_estates(accoun
     for instance in ProductInstance.objects.select_related("smart_account"):
         _, rules = policy_rules.rules_in_force(instance.smart_account_id)
         classes = (
-            set(instance.usage.values_list("license__policy_class", flat=True)) if instance.status == "active" else set()
+            set(instance.usage.values_list("license__policy_class", flat=True))
+            if instance.status == "active"
+            else set()
         )
         expected = policy_rules.next_due(
             terms=policy_rules.terms_for(rules, classes),

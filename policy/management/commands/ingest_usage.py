@@ -1,0 +1,80 @@
+"""Ingest usage report files from the command line (an operator's offline upload)."""
+
+import json
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from policy.formats import Refusal
+from policy.services import ingest_report
+from policy.services.ingest import read_usage_file
+from smartaccounts.models import VirtualAccount
+
+
+class Command(BaseCommand):
+    help = (
+        "Ingest usage reports from FILEs: each file holds one JSON report, a JSON array of reports, "
+        '{"reports": [...]}, or JSON Lines. Each report is accepted or refused on its own; refusals are '
+        "listed with their reason. Exit status 1 when any report was refused."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("files", nargs="+", metavar="FILE")
+        parser.add_argument(
+            "--virtual-account",
+            type=int,
+            metavar="ID",
+            help="Create product instances the portal has not seen in this Virtual Account (else they are refused).",
+        )
+        parser.add_argument("--acks", metavar="FILE", help='Write the ACKs of accepted reports here: {"acks": [...]}.')
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+
+    def handle(self, *args, **options):
+        va = None
+        if options["virtual_account"] is not None:
+            va = (
+                VirtualAccount.objects.select_related("smart_account")
+                .filter(pk=options["virtual_account"], deleted_at__isnull=True)
+                .first()
+            )
+            if va is None:
+                raise CommandError(f"No Virtual Account with id {options['virtual_account']}.")
+        documents = []
+        for name in options["files"]:
+            path = Path(name)
+            if not path.is_file():
+                raise CommandError(f"{name}: no such file.")
+            try:
+                found = read_usage_file(path.read_bytes())
+            except ValidationError as error:
+                raise CommandError(f"{name}: {' '.join(error.messages)}") from None
+            documents += [(name, index, document) for index, document in enumerate(found, start=1)]
+
+        accepted = replayed = 0
+        refused = []
+        acks = []
+        for name, index, document in tqdm(
+            documents, desc="Usage reports", unit="report", disable=options["no_progress"], file=self.stderr
+        ):
+            try:
+                outcome = ingest_report(document, source="command", virtual_account=va)
+            except Refusal as refusal:
+                report_id = document.get("report_id", "?") if isinstance(document, dict) else "?"
+                refused.append(f"{name} #{index} (report {report_id}): [{refusal.reason}] {refusal.message}")
+                continue
+            acks.append(outcome.acknowledgement.document)
+            if outcome.replayed:
+                replayed += 1
+            else:
+                accepted += 1
+        for line in refused:
+            self.stderr.write(self.style.ERROR(f"Refused: {line}"))
+        if options["acks"]:
+            Path(options["acks"]).write_text(json.dumps({"acks": acks}, indent=2, ensure_ascii=False) + "\n")
+        summary = f"{accepted} accepted, {replayed} already received, {len(refused)} refused."
+        if refused:
+            self.stdout.write(self.style.WARNING(summary))
+            raise SystemExit(1)
+        self.stdout.write(self.style.SUCCESS(summary))

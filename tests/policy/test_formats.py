@@ -1,0 +1,86 @@
+"""The wire formats: the canonical form, the README's example and its shell recipes, ACK verification."""
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from policy import signing
+from policy.formats import Refusal, canonical_bytes, check_schema, hmac_signature, parse_notice, signature_matches
+from tests.conftest import REPO
+
+README = (REPO / "README.md").read_text()
+SECTION = README.split("## Smart Licensing using Policy", 1)[1].split("\n## ", 1)[0]
+EXAMPLE_TRUST_CODE = re.search(r"signed with the trust code `([0-9a-f]{64})`", SECTION).group(1)
+EXAMPLE = json.loads(SECTION.split("signed with the trust code", 1)[1].split("```json\n", 1)[1].split("```", 1)[0])
+needs_tools = pytest.mark.skipif(not (shutil.which("jq") and shutil.which("openssl")), reason="jq and openssl needed")
+
+
+def test_the_canonical_form_sorts_keys_everywhere_drops_whitespace_and_the_signature_and_keeps_utf8():
+    document = {"b": {"z": 1, "a": [{"y": "é", "x": 2}]}, "a": "ü", "signature": "ignored"}
+    assert canonical_bytes(document) == '{"a":"ü","b":{"a":[{"x":2,"y":"é"}],"z":1}}'.encode()
+
+
+def test_the_readme_example_matches_the_schema_and_its_signature():
+    check_schema(EXAMPLE)
+    assert signature_matches(EXAMPLE, EXAMPLE_TRUST_CODE)
+    assert not signature_matches({**EXAMPLE, "hostname": "other"}, EXAMPLE_TRUST_CODE)
+
+
+def test_the_readme_change_notice_matches_its_schema():
+    block = SECTION.split("cat > notice.json <<'JSON'\n", 1)[1].split("JSON\n", 1)[0]
+    document = json.loads(block)
+    document["signature"] = hmac_signature(document, EXAMPLE_TRUST_CODE)
+    assert parse_notice(document).changes[0].to_value == "2"
+
+
+def test_the_schema_names_the_path_of_an_error():
+    bad = json.loads(json.dumps(EXAMPLE))
+    bad["events"][0]["to_version"] = ""
+    with pytest.raises(Refusal, match=r"\$\.events\[0\]\.to_version"):
+        check_schema(bad)
+
+
+@needs_tools
+def test_the_readme_shell_recipe_signs_like_the_portal(tmp_path):
+    (tmp_path / "report.json").write_text(json.dumps(EXAMPLE, indent=4))
+    recipe = SECTION.split("In a shell, with `jq` and `openssl`:\n\n```sh\n", 1)[1].split("```", 1)[0]
+    subprocess.run(["bash", "-euo", "pipefail", "-c", recipe], cwd=tmp_path, check=True,
+                   env={"PATH": "/usr/bin:/bin", "TRUST_CODE": EXAMPLE_TRUST_CODE})  # fmt: skip
+    signed = json.loads((tmp_path / "signed.json").read_text())
+    assert signed["signature"] == EXAMPLE["signature"]
+
+
+@needs_tools
+def test_an_ack_verifies_with_the_public_key_and_the_readme_openssl_recipe(tmp_path, db):
+    ack = {"type": "usage_report_ack", "ack_id": "c1d6a0e2-5b8f-4f7a-9d3c-0e2b4a6c8d10", "next_report_due": None,
+           "udi": {"pid": "C9300-48P", "serial_number": "FOC2412X0AB"}, "policy": {"name": "Défaut", "version": 3}}  # fmt: skip
+    ack["signature"] = signing.sign(canonical_bytes(ack))
+    (tmp_path / "ack.json").write_text(json.dumps(ack, indent=2, ensure_ascii=False))
+    (tmp_path / "signing-key.pem").write_text(signing.public_key_pem())
+    recipe = SECTION.split("curl -sS http://127.0.0.1:8000/signing-key.pem > signing-key.pem\n", 1)[1].split("```", 1)[
+        0
+    ]
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", recipe], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0 and "Signature Verified Successfully" in result.stdout, result.stderr
+    ack["policy"]["version"] = 4
+    (tmp_path / "ack.json").write_text(json.dumps(ack))
+    assert subprocess.run(["bash", "-c", recipe], cwd=tmp_path, capture_output=True).returncode != 0
+    assert not signing.verify(canonical_bytes(ack), ack["signature"]) and base64.b64decode(ack["signature"])
+
+
+def test_the_readme_python_snippets_sign_and_verify(tmp_path, db, monkeypatch):
+    signer = SECTION.split("In Python:\n\n```python\n", 1)[1].split("```", 1)[0]
+    namespace = {}
+    exec(signer, namespace)  # noqa: S102 - the documented snippet, run as written
+    assert namespace["sign"](EXAMPLE, EXAMPLE_TRUST_CODE)["signature"] == EXAMPLE["signature"]
+    verifier = SECTION.split("Check an ACK:\n\n```python\n", 1)[1].split("```", 1)[0]
+    ack = {"type": "usage_report_ack", "ack_id": "x", "policy": {"name": "Default", "version": 1}}
+    ack["signature"] = signing.sign(canonical_bytes(ack))
+    (tmp_path / "ack.json").write_text(json.dumps(ack))
+    (tmp_path / "signing-key.pem").write_text(signing.public_key_pem())
+    monkeypatch.chdir(tmp_path)
+    exec(verifier, {})  # noqa: S102 - raises InvalidSignature if the snippet were wrong
