@@ -244,11 +244,11 @@ def _apply(report: ParsedReport, instance: ProductInstance, *, source, actor, si
         set(License.objects.filter(pk__in=dropped).values_list("policy_class", flat=True)) if dropped else set()
     )
 
-    first_use_at = instance.first_use_at
-    if first_use_at is None:
-        starts = [m.start for m in report.measurements if m.count > 0]
-        first_use_at = min(starts) if starts else None
-        instance.first_use_at = first_use_at
+    # First use: the earliest time the instance is known to have used a license (registration, or
+    # the start of a reported period with licenses in use, whichever is earlier).
+    starts = [m.start for m in report.measurements if m.count > 0]
+    first_use_at = min([*starts, *([instance.first_use_at] if instance.first_use_at else [])], default=None)
+    instance.first_use_at = first_use_at
 
     # Changes: pending ones (from change notices) the report covers, the ones it states, and the
     # ones its usage and software version reveal (see README: derived changes).

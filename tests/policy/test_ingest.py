@@ -478,3 +478,14 @@ def test_deadlines_are_whole_days_of_24_hours_whatever_the_daylight_saving(clock
 def test_a_report_for_an_unknown_instance_via_the_command_needs_a_va(lic, clock):
     document = report(None, generated_at=NOW, usage={lic: 1}, pid="C9300-24T", serial_number=f"X{uuid.uuid4().hex[:6]}")
     assert refusal(document, source="command").reason == "unknown_instance"
+
+
+def test_a_report_showing_earlier_use_moves_first_use_back(clock, device, lic):
+    ingest_usage_report(
+        payload=report(device, generated_at=NOW, usage={lic: 1}, period=NOW - (T0 - 30 * D)), source="device"
+    )
+    device.refresh_from_db()
+    assert device.first_use_at == T0 - 30 * D
+    ingest_usage_report(payload=report(device, generated_at=NOW, usage={lic: 1}), source="device")
+    device.refresh_from_db()
+    assert device.first_use_at == T0 - 30 * D  # never moves later
