@@ -49,7 +49,7 @@ def test_upload_an_offline_usage_file_see_results_download_acks_and_the_next_dea
 
     with page.expect_download() as download:
         page.click("[data-testid=download-acks]")
-    acks = json.loads(open(download.value.path()).read())["acks"]
+    acks = json.loads(download.value.path().read_text())["acks"]
     assert len(acks) == 1 and acks[0]["udi"]["serial_number"] == "FCW2519A001"
     assert ack_is_authentic(acks[0], page.request.get("/signing-key.pem").text())
 

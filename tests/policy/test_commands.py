@@ -12,7 +12,7 @@ from licensing.models import ProductInstance
 from policy.services import ack_is_authentic
 from tests.factories import default_va
 
-from .helpers import TRUST, T0, make_instance, make_license, report
+from .helpers import T0, TRUST, make_instance, make_license, report
 
 pytestmark = pytest.mark.django_db
 

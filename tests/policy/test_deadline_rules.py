@@ -12,7 +12,7 @@ from policy.models import Policy
 from policy.services import assign_policy, create_policy, ingest_usage_report, record_change_notice
 from tests.factories import default_va, make_user
 
-from .helpers import TRUST, T0, Clock, make_instance, make_license, notice, report, upgrade
+from .helpers import T0, TRUST, Clock, make_instance, make_license, notice, report, upgrade
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from policy.models import Change, UsageReport
 from policy.services import ack_is_authentic
 from tests.factories import default_va
 
-from .helpers import TRUST, T0, make_instance, make_license, notice, report, upgrade
+from .helpers import T0, TRUST, make_instance, make_license, notice, report, upgrade
 
 pytestmark = pytest.mark.django_db
 REPORTS = "/api/v1/usage/reports/"

@@ -56,8 +56,13 @@ def test_the_readme_shell_recipe_signs_like_the_portal(tmp_path):
 
 @needs_tools
 def test_an_ack_verifies_with_the_public_key_and_the_readme_openssl_recipe(tmp_path, db):
-    ack = {"type": "usage_report_ack", "ack_id": "c1d6a0e2-5b8f-4f7a-9d3c-0e2b4a6c8d10", "next_report_due": None,
-           "udi": {"pid": "C9300-48P", "serial_number": "FOC2412X0AB"}, "policy": {"name": "Défaut", "version": 3}}  # fmt: skip
+    ack = {
+        "type": "usage_report_ack",
+        "ack_id": "c1d6a0e2-5b8f-4f7a-9d3c-0e2b4a6c8d10",
+        "next_report_due": None,
+        "udi": {"pid": "C9300-48P", "serial_number": "FOC2412X0AB"},
+        "policy": {"name": "Défaut", "version": 3},
+    }
     ack["signature"] = signing.sign(canonical_bytes(ack))
     (tmp_path / "ack.json").write_text(json.dumps(ack, indent=2, ensure_ascii=False))
     (tmp_path / "signing-key.pem").write_text(signing.public_key_pem())

@@ -16,7 +16,7 @@ from policy.services import ack_is_authentic, ingest_usage_report, record_change
 from smartaccounts.models import Event
 from tests.factories import default_va, grant, make_account, make_user, make_va
 
-from .helpers import TRUST, T0, Clock, feature_change, make_instance, make_license, notice, report, upgrade
+from .helpers import T0, TRUST, Clock, feature_change, make_instance, make_license, notice, report, upgrade
 
 pytestmark = pytest.mark.django_db
 D = timedelta(days=1)

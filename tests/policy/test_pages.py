@@ -13,7 +13,7 @@ from policy.models import UsageUpload
 from policy.services import ack_is_authentic, ingest_usage_report
 from tests.factories import default_va, grant, make_account, make_user, make_va
 
-from .helpers import TRUST, T0, make_instance, make_license, report
+from .helpers import T0, TRUST, make_instance, make_license, report
 
 pytestmark = pytest.mark.django_db
 D = timedelta(days=1)

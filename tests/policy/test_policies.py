@@ -103,8 +103,8 @@ def test_an_account_is_held_to_its_assigned_policy_and_the_account_page_says_so(
     page = client.get(f"/accounts/{account.pk}/").content.decode()
     assert "<strong>Regulated</strong> policy, version 1." in page
     assert (
-        "Devices using unenforced perpetual licenses report within 30 days of first use, report within 14 days of any software upgrade or feature change, then once every 90 days"
-        in page
+        "Devices using unenforced perpetual licenses report within 30 days of first use, report within 14 days of "
+        "any software upgrade or feature change, then once every 90 days" in page
     )
     assign_policy(actor=staff, smart_account=account, policy=None)
     assert rules_in_force(account.pk)[0].policy.is_default
@@ -153,8 +153,8 @@ def test_staff_edit_a_policy_in_the_admin_and_get_a_new_version(client, staff):
     assert latest.number == 2
     assert latest.rules.get(license_class="unenforced_subscription").reporting_frequency_days == 180
     add = {k: v for k, v in data.items() if not k.startswith("versions-")}
-    add.update({"name": "Branch offices", "make_default": "", "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
-                "versions-MIN_NUM_FORMS": "0", "versions-MAX_NUM_FORMS": "0"})  # fmt: skip
+    add.update({"name": "Branch offices", "make_default": ""})
+    add.update({f"versions-{k}": "0" for k in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS", "MAX_NUM_FORMS")})
     response = client.post("/admin/policy/policy/add/", add)
     assert response.status_code == 302
     created = Policy.objects.get(name="Branch offices")
