@@ -1,0 +1,171 @@
+"""`python -m bench`: generate an estate in a fresh PostgreSQL database and measure it.
+
+    python -m bench                  # the full run (make bench): 200,000 instances, then 1,000,000
+    python -m bench --smoke          # the same code on a tiny estate, in seconds (make bench-smoke)
+
+Results: a table on stdout, and bench/results/latest.json and latest.md (plus timestamped copies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="A tiny estate and few repetitions: checks the benchmarks run."
+    )
+    parser.add_argument("--scale", type=float, default=None, help="Estate size (1.0: 2,000 VAs, 200,000 instances).")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--database", default=None, help="PostgreSQL database to (re)create (default smartaccounts_bench)."
+    )
+    parser.add_argument("--server", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--requests", type=int, default=None, help="Requests per page (default 20; smoke 3).")
+    parser.add_argument(
+        "--evaluation-instances", type=int, default=None, help="Second evaluation tier (default 1,000,000)."
+    )
+    return parser.parse_args(argv)
+
+
+def fresh_database(server: str, name: str) -> str:
+    import psycopg2
+
+    conn = psycopg2.connect(f"{server}/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return f"{server}/{name}"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    scale = args.scale if args.scale is not None else (0.01 if args.smoke else 1.0)
+    database = args.database or ("smartaccounts_bench_smoke" if args.smoke else "smartaccounts_bench")
+    requests = args.requests or (3 if args.smoke else 20)
+    static_root = REPO / "var" / "bench-static"
+    os.environ.update(
+        DATABASE_URL=fresh_database(args.server, database),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="0",
+        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="testserver,127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0",
+        SESSION_COOKIE_SECURE="0",
+        CSRF_COOKIE_SECURE="0",
+        STATIC_ROOT=str(static_root),
+        PORTAL_SIGNING_KEY_PATH=str(REPO / "var" / "bench-keys" / "portal-ed25519.pem"),
+        EMAIL_URL="consolemail://",
+    )
+    os.environ.pop("REDIS_URL", None)  # the benchmarks call services directly; no broker needed
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from tqdm import tqdm
+
+    from bench import deadlines, ingest, memory, pages, permissions, transfers
+    from bench.estate import EstateSpec, Generator, generate
+    from bench.report import render_markdown, render_table, targets
+    from smartaccounts.models import SmartAccount, User
+
+    started = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", verbosity=0, interactive=False)
+    spec = EstateSpec().scaled(scale)
+    bar = tqdm(desc="generating the estate", unit="step", leave=False, disable=not sys.stderr.isatty())
+    t0 = time.perf_counter()
+    estate = generate(spec, seed=args.seed, progress=lambda label, n: bar.set_postfix_str(f"{label} {n}"))
+    bar.close()
+    generate_seconds = time.perf_counter() - t0
+    from policy.deadlines import evaluate_reporting_deadlines
+
+    evaluate_reporting_deadlines()
+    large = SmartAccount.objects.get(pk=estate.large_account_id)
+    small = SmartAccount.objects.get(pk=estate.small_account_ids[0])
+    results: dict = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"PostgreSQL {_pg_version()}, Python {platform.python_version()}",
+        "mode": "smoke" if args.smoke else "full",
+        "scale": scale,
+        "estate": estate.counts,
+        "generate_seconds": round(generate_seconds, 1),
+    }
+    print(f"Estate generated in {generate_seconds:.1f}s: {estate.counts}", flush=True)
+
+    results["permissions"] = permissions.run(large.pk, estate.va_user_email)
+    print("permission resolution:", results["permissions"], flush=True)
+    results["pages"] = pages.run(large, small, requests=requests)
+    print("pages measured", flush=True)
+    largest = max(results["pages"], key=lambda r: r["large_p95_ms"])
+    admin = User.objects.get(email=estate.admin_email)
+    page_paths = pages.page_urls(large)
+    results["memory_web"] = memory.web_process(admin, [page_paths[largest["page"]]], requests=max(3, requests // 2))
+    results["memory_web"]["page"] = largest["page"]
+    print("web memory:", results["memory_web"], flush=True)
+    results["deadlines"] = [deadlines.run()]
+    print("evaluation:", results["deadlines"][0], flush=True)
+    results["ingest"] = ingest.run(large.pk, reports_per_process=50 if args.smoke else 2000)
+    print("ingestion:", results["ingest"], flush=True)
+    results["transfers"] = transfers.run(large.pk, estate.admin_email, processes=4, transfers=25 if args.smoke else 500)
+    print("transfers:", results["transfers"], flush=True)
+
+    tier = args.evaluation_instances or (5 * spec.instances if args.smoke else 1_000_000)
+    from licensing.models import ProductInstance
+
+    have = ProductInstance.objects.exclude(status="removed").count()
+    if tier > have:
+        t0 = time.perf_counter()
+        Generator(spec, seed=args.seed + 1).extend(tier - have)
+        results["extend_seconds"] = round(time.perf_counter() - t0, 1)
+        evaluate_reporting_deadlines()
+        results["deadlines"].append(deadlines.run())
+        print("evaluation:", results["deadlines"][-1], flush=True)
+    results["memory_evaluation"] = memory.evaluation_process()
+    results["memory_evaluation"]["instances"] = results["deadlines"][-1]["instances"]
+    results["targets"] = targets(results)
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    name = "smoke" if args.smoke else "full"
+    for path in (RESULTS / f"latest-{name}.json", RESULTS / f"{stamp}-{name}.json"):
+        path.write_text(json.dumps(results, indent=2, default=str))
+    markdown = render_markdown(results)
+    for path in (RESULTS / f"latest-{name}.md", RESULTS / f"{stamp}-{name}.md"):
+        path.write_text(markdown)
+    print(render_table(results))
+    print(f"\nWritten: {RESULTS / f'latest-{name}.json'} and .md ({results['total_seconds']}s in all)")
+    failed = [t for t in results["targets"] if not t["met"]]
+    if args.smoke:
+        return 0  # a tiny estate says nothing about the targets; the smoke run checks the code runs
+    return 1 if failed else 0
+
+
+def _pg_version() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        return cursor.fetchone()[0].split()[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,593 @@
+"""A large, realistic estate for the benchmarks, written with COPY (PostgreSQL only).
+
+One large customer account (2,000 VAs up to 6 levels deep, 300 licenses, 200,000 product
+instances, 1,000,000 usage measurements, a spread of reports, pending changes, shortages and
+expiring terms) plus 50 small accounts. Every derived number is consistent with its source:
+lots with their DEPOSIT ledger entries, balances with lots and usage, so `verify_ledger` is
+clean on a generated estate. Reporting statuses and alerts come from running the real
+`evaluate_reporting_deadlines` at the end.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from bench.copy import CopyWriter, reserve_ids
+from licensing.models import (
+    LedgerEntry,
+    License,
+    LicenseBalance,
+    LicenseLot,
+    Order,
+    OrderLine,
+    ProductInstance,
+    ProductInstanceUsage,
+    Sku,
+)
+from policy.models import Change, UsageMeasurement, UsageReport
+from smartaccounts import services as sa_services
+from smartaccounts.locks import NEW_TREE_LOCK, advisory_xact_lock
+from smartaccounts.models import Event, SmartAccount, User, VirtualAccount
+
+BENCH_PASSWORD = "bench-password-2026"
+LARGE_DOMAIN = "megacorp.example.com"
+
+PRODUCTS = [
+    ("C9300-48P", "Catalyst 9300", "17.9.4"),
+    ("C9300-24T", "Catalyst 9300", "17.9.4"),
+    ("C9200L-48P-4G", "Catalyst 9200", "17.6.5"),
+    ("C9500-32C", "Catalyst 9500", "17.12.1"),
+    ("ISR4451-X/K9", "ISR 4000", "17.9.3"),
+    ("C1111-8P", "ISR 1000", "17.6.6"),
+    ("ASR1001-HX", "ASR 1000", "17.12.2"),
+    ("C8300-1N1S-6T", "Catalyst 8000", "17.12.2"),
+    ("C9800-40-K9", "Catalyst 9800", "17.12.3"),
+    ("FPR2130-NGFW-K9", "Secure Firewall", "7.4.1"),
+]
+
+
+@dataclass(frozen=True)
+class EstateSpec:
+    vas: int = 2000
+    max_depth: int = 6
+    licenses: int = 300
+    licenses_per_va: int = 15
+    instances: int = 200_000
+    measurements: int = 1_000_000
+    events: int = 50_000
+    small_accounts: int = 50
+    small_vas: int = 5
+    small_instances: int = 200
+
+    def scaled(self, scale: float) -> EstateSpec:
+        def s(n: int, floor: int) -> int:
+            return max(floor, int(round(n * scale)))
+
+        return replace(
+            self,
+            vas=s(self.vas, 8),
+            licenses=s(self.licenses, 20),
+            instances=s(self.instances, 50),
+            measurements=s(self.measurements, 200),
+            events=s(self.events, 20),
+            small_accounts=s(self.small_accounts, 2),
+            small_instances=s(self.small_instances, 10),
+        )
+
+
+@dataclass
+class EstateResult:
+    large_account_id: int
+    small_account_ids: list[int]
+    admin_email: str
+    va_user_email: str
+    va_user_va_id: int
+    counts: dict[str, int]
+
+
+def _uuid(rng: random.Random) -> uuid.UUID:
+    return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+
+class Generator:
+    def __init__(self, spec: EstateSpec, seed: int = 42, progress: Callable[[str, int], None] | None = None):
+        if connection.vendor != "postgresql":
+            raise RuntimeError(
+                "generate_estate writes with PostgreSQL COPY: set DATABASE_URL to a PostgreSQL database."
+            )
+        self.spec = spec
+        self.rng = random.Random(seed)
+        self.now = timezone.now().replace(microsecond=0)
+        self.today = self.now.date()
+        self.progress = progress or (lambda label, n: None)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    # --- catalog -------------------------------------------------------------------------------
+    def catalog(self) -> list[License]:
+        from django.core.management import call_command
+
+        call_command("load_catalog", verbosity=0)
+        have = License.objects.count()
+        families = [
+            "Catalyst 9300",
+            "Catalyst 9200",
+            "ISR 4000",
+            "ASR 1000",
+            "Catalyst 8000",
+            "Collaboration",
+            "Security",
+        ]
+        extra = []
+        for i in range(have, self.spec.licenses):
+            roll = self.rng.random()
+            enforcement = "export_controlled" if roll < 0.03 else "enforced" if roll < 0.08 else "unenforced"
+            license_type = self.rng.choice(["perpetual", "perpetual", "term", "subscription"])
+            extra.append(
+                License(
+                    name=f"Estate License {i + 1:03d}",
+                    tag=f"regid.2026-01.com.example.ESTATE-{i + 1:03d},1.0_{_uuid(self.rng)}",
+                    description="Generated for the benchmarks.",
+                    product_family=self.rng.choice(families),
+                    license_type=license_type,
+                    enforcement=enforcement,
+                )
+            )
+        License.objects.bulk_create(extra)
+        licenses = list(License.objects.order_by("pk")[: self.spec.licenses])
+        for lic in licenses:
+            Sku.objects.get_or_create(
+                code=f"EST-{lic.pk:05d}",
+                defaults={
+                    "license": lic,
+                    "licenses_per_unit": 1,
+                    "default_term_months": None if lic.license_type == "perpetual" else 36,
+                },
+            )
+        self.skus = {s.license_id: s for s in Sku.objects.filter(code__startswith="EST-")}
+        self.counts["licenses"] = len(licenses)
+        return licenses
+
+    # --- accounts, people ----------------------------------------------------------------------
+    def user(self, email: str, **extra) -> User:
+        user = User.objects.filter(email=email).first()
+        return user or User.objects.create_user(email=email, password=BENCH_PASSWORD, **extra)
+
+    def account(self, *, name: str, domain: str, admin: User) -> SmartAccount:
+        return sa_services.create_smart_account(creator=admin, name=name, domain=domain, kind="customer")
+
+    # --- the VA tree ---------------------------------------------------------------------------
+    def tree(self, account: SmartAccount, count: int, max_depth: int, label: str) -> list[dict]:
+        """`count` VAs besides the default one, in trees of at most `max_depth` levels, written by COPY."""
+        default = VirtualAccount.objects.get(smart_account=account, is_default=True)
+        roots = max(1, min(count // 40, 25)) if count > 10 else max(1, count // 3)
+        nodes: list[dict] = []
+        for i in range(count):
+            if i < roots:
+                parent, level = None, 0
+            else:
+                # Prefer shallow parents so the tree is wide, but reach max_depth somewhere.
+                candidates = [n for n in nodes[-400:] if n["level"] < max_depth - 1]
+                parent = self.rng.choice(candidates) if candidates else self.rng.choice(nodes[:roots])
+                level = parent["level"] + 1
+            kind = ["Region", "Country", "Site", "Building", "Floor", "Room"][min(level, 5)]
+            nodes.append(
+                {"index": i, "parent": parent, "level": level, "children": [], "name": f"{label} {kind} {i + 1:04d}"}
+            )
+            if parent is not None:
+                parent["children"].append(nodes[-1])
+        first_id = reserve_ids(VirtualAccount, count)
+        advisory_xact_lock(NEW_TREE_LOCK)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COALESCE(MAX(tree_id), 0) FROM smartaccounts_virtualaccount")
+            next_tree = cursor.fetchone()[0] + 1
+        for n in nodes:
+            n["id"] = first_id + n["index"]
+
+        def number(node, left):
+            node["lft"] = left
+            right = left + 1
+            for child in node["children"]:
+                right = number(child, right)
+            node["rght"] = right
+            return right + 1
+
+        writer = CopyWriter(VirtualAccount, ids=True)
+        for n in nodes:
+            if n["parent"] is None:
+                n["tree_id"] = next_tree
+                next_tree += 1
+                number(n, 1)
+
+        def assign_tree(node, tree_id):
+            node["tree_id"] = tree_id
+            for child in node["children"]:
+                assign_tree(child, tree_id)
+
+        for n in nodes:
+            if n["parent"] is None:
+                assign_tree(n, n["tree_id"])
+        for n in nodes:
+            writer.add(
+                id=n["id"],
+                smart_account_id=account.pk,
+                parent_id=n["parent"]["id"] if n["parent"] else None,
+                name=n["name"],
+                description="",
+                is_default=False,
+                created_at=self.now - timedelta(days=400),
+                deleted_at=None,
+                lft=n["lft"],
+                rght=n["rght"],
+                tree_id=n["tree_id"],
+                level=n["level"],
+            )
+        writer.flush()
+        self.counts["virtual_accounts"] += count + 1
+        return [{"id": default.pk, "level": 0, "children": [], "name": default.name}, *nodes]
+
+    # --- holdings, devices, reports --------------------------------------------------------------
+    def populate(
+        self,
+        account: SmartAccount,
+        vas: list[dict],
+        licenses: list[License],
+        *,
+        instances: int,
+        measurements: int,
+        events: int,
+        admin: User,
+        label: str,
+    ) -> None:
+        rng = self.rng
+        perpetual_like = [lic for lic in licenses if lic.enforcement == "unenforced"]
+        per_va = min(self.spec.licenses_per_va, len(licenses))
+        # Which licenses each VA holds; devices use licenses their VA holds (mostly).
+        held = {
+            va["id"]: rng.sample(perpetual_like if len(perpetual_like) >= per_va else licenses, per_va) for va in vas
+        }
+        # Leaves and deep VAs hold more devices than regions do.
+        weights = [1 + 3 * va["level"] for va in vas]
+        va_of_instance = rng.choices([va["id"] for va in vas], weights=weights, k=instances)
+
+        first_instance = reserve_ids(ProductInstance, instances)
+        instance_writer = CopyWriter(ProductInstance, ids=True)
+        usage_writer = CopyWriter(ProductInstanceUsage)
+        in_use: dict[tuple[int, int], int] = defaultdict(int)
+        instance_usage: list[list[tuple[int, int]]] = []
+        serial_prefix = label[:3].upper()
+        for n in range(instances):
+            pk = first_instance + n
+            va_id = va_of_instance[n]
+            pid, family, version = rng.choice(PRODUCTS)
+            registered = self.now - timedelta(days=rng.randint(20, 700), seconds=rng.randint(0, 86399))
+            uses = rng.sample(held[va_id], rng.choice([1, 2, 3, 3, 4, 5]))
+            counts = []
+            for lic in uses:
+                count = rng.choice([10, 25, 50]) if lic.product_family == "Collaboration" else 1
+                counts.append((lic.pk, count))
+                in_use[(va_id, lic.pk)] += count
+            instance_usage.append(counts)
+            instance_writer.add(
+                id=pk,
+                smart_account_id=account.pk,
+                virtual_account_id=va_id,
+                pid=pid,
+                serial_number=f"{serial_prefix}{account.pk:03d}{n:08d}",
+                hostname=f"{label.lower()}-{family.split()[-1].lower()}-{n:06d}",
+                product_family=family,
+                software_version=version,
+                status="active",
+                registered_at=registered,
+                last_contact_at=registered,
+                first_use_at=registered,
+                trust_code=f"{rng.getrandbits(128):032x}",
+                trust_code_issued_at=registered,
+                reporting_status="not_required",
+            )
+            for lic_id, count in counts:
+                usage_writer.add(product_instance_id=pk, license_id=lic_id, count=count, updated_at=registered)
+            if n % 20000 == 0:
+                self.progress("instances", n)
+        instance_writer.flush()
+        usage_writer.flush()
+        self.counts["product_instances"] += instances
+        self.counts["usage_rows"] += usage_writer.written
+
+        # Orders, lots, DEPOSIT entries and balances: about a quarter of the pairs short of licenses,
+        # a tenth of the term lots ending within the next 90 days.
+        pairs = sorted({(va["id"], lic.pk) for va in vas for lic in held[va["id"]]} | set(in_use))
+        first_order = reserve_ids(Order, len(vas))
+        first_line = reserve_ids(OrderLine, len(pairs))
+        first_lot = reserve_ids(LicenseLot, len(pairs))
+        order_writer = CopyWriter(Order, ids=True)
+        line_writer = CopyWriter(OrderLine, ids=True)
+        lot_writer = CopyWriter(LicenseLot, ids=True)
+        entry_writer = CopyWriter(LedgerEntry)
+        balance_writer = CopyWriter(LicenseBalance)
+        order_of_va = {}
+        for i, va in enumerate(vas):
+            order_of_va[va["id"]] = first_order + i
+            order_writer.add(
+                id=first_order + i,
+                number=f"{label.upper()}-SO-{account.pk:03d}-{i:05d}",
+                ordered_by="Megadistributor Inc",
+                end_customer=account.name,
+                smart_account_id=account.pk,
+                virtual_account_id=va["id"],
+                status="deposited",
+                created_at=self.now - timedelta(days=420),
+                deposited_at=self.now - timedelta(days=419),
+            )
+        license_by_id = {lic.pk: lic for lic in licenses}
+        line_numbers: dict[int, int] = defaultdict(int)
+        for i, (va_id, lic_id) in enumerate(pairs):
+            lic = license_by_id[lic_id]
+            used = in_use.get((va_id, lic_id), 0)
+            short = rng.random() < 0.25
+            purchased = (
+                max(1, int(used * rng.uniform(0.6, 0.95)))
+                if short and used
+                else int(used * rng.uniform(1.05, 1.8)) + rng.randint(1, 20)
+            )
+            start = end = None
+            if lic.license_type != "perpetual":
+                start = self.today - timedelta(days=rng.randint(30, 900))
+                end = (
+                    self.today + timedelta(days=rng.randint(1, 90))
+                    if rng.random() < 0.1
+                    else start + timedelta(days=365 * 3 + rng.randint(0, 400))
+                )
+                if end <= self.today:
+                    end = self.today + timedelta(days=rng.randint(1, 90))
+            order_id = order_of_va[va_id]
+            line_numbers[order_id] += 1
+            line_writer.add(
+                id=first_line + i,
+                order_id=order_id,
+                line_number=line_numbers[order_id],
+                sku_id=self.skus[lic_id].pk,
+                quantity=purchased,
+                term_start=start,
+                term_end=end,
+            )
+            lot_writer.add(
+                id=first_lot + i,
+                smart_account_id=account.pk,
+                virtual_account_id=va_id,
+                in_transit_id=None,
+                license_id=lic_id,
+                quantity=purchased,
+                start_date=start,
+                end_date=end,
+                order_line_id=first_line + i,
+                created_at=self.now - timedelta(days=419),
+            )
+            entry_writer.add(
+                created_at=self.now - timedelta(days=419),
+                kind="deposit",
+                movement=_uuid(rng),
+                smart_account_id=account.pk,
+                virtual_account_id=va_id,
+                license_id=lic_id,
+                lot_id=first_lot + i,
+                quantity=purchased,
+                actor_id=None,
+                order_line_id=first_line + i,
+                note="",
+            )
+            balance_writer.add(
+                smart_account_id=account.pk,
+                virtual_account_id=va_id,
+                license_id=lic_id,
+                purchased=purchased,
+                in_use=used,
+                reserved=0,
+            )
+        for w in (order_writer, line_writer, lot_writer, entry_writer, balance_writer):
+            w.flush()
+        self.counts["license_lots"] += len(pairs)
+        self.counts["balances"] += len(pairs)
+
+        # Usage reports: most devices report, 1-4 times; measurements per used license per report.
+        report_writer = CopyWriter(UsageReport, ids=True)
+        measurement_writer = CopyWriter(UsageMeasurement)
+        change_writer = CopyWriter(Change)
+        per_report = sum(len(u) for u in instance_usage) / max(1, instances)
+        reports_needed = int(measurements / max(per_report, 1))
+        reporters = rng.sample(range(instances), min(instances, int(instances * 0.8)))
+        reports_per = max(1, round(reports_needed / max(1, len(reporters))))
+        first_report = reserve_ids(UsageReport, len(reporters) * (reports_per + 1))
+        report_pk = first_report
+        last_report: dict[int, object] = {}
+        written_measurements = 0
+        for k, n in enumerate(reporters):
+            pk = first_instance + n
+            count = max(1, min(reports_per + rng.choice([-1, 0, 0, 1]), reports_per + 1))
+            # The last report: from yesterday to 400 days ago, so deadlines spread over OK/due soon/overdue.
+            last = self.now - timedelta(days=rng.randint(1, 400), seconds=rng.randint(0, 86399))
+            for r in range(count):
+                generated = last - timedelta(days=(count - 1 - r) * rng.randint(20, 90))
+                report_id = _uuid(rng)
+                report_writer.add(
+                    id=report_pk,
+                    report_id=report_id,
+                    product_instance_id=pk,
+                    source="device",
+                    actor_id=None,
+                    generated_at=generated,
+                    received_at=generated + timedelta(minutes=3),
+                    signed=True,
+                    software_version="",
+                    payload={"report_id": str(report_id)},
+                    acknowledgement_id=None,
+                )
+                for lic_id, c in instance_usage[n]:
+                    measurement_writer.add(
+                        report_id=report_pk,
+                        product_instance_id=pk,
+                        license_id=lic_id,
+                        count=c,
+                        start=generated - timedelta(days=1),
+                        end=generated,
+                    )
+                    written_measurements += 1
+                report_pk += 1
+            last_report[pk] = last
+            if k % 20000 == 0:
+                self.progress("reports", k)
+        # A few devices changed since their last report (a pending change), one in fifty.
+        pending = {}
+        for n in rng.sample(range(instances), max(1, instances // 50)):
+            pk = first_instance + n
+            at = self.now - timedelta(days=rng.randint(1, 120))
+            pending[pk] = at
+            change_writer.add(
+                product_instance_id=pk,
+                kind="software_upgrade",
+                occurred_at=at,
+                from_value="17.9.4",
+                to_value="17.12.1",
+                license_id=None,
+                noticed_at=at,
+                report_id=None,
+                reported_at=None,
+                late=False,
+            )
+        report_writer.flush()
+        measurement_writer.flush()
+        change_writer.flush()
+        self.counts["usage_reports"] += report_writer.written
+        self.counts["usage_measurements"] += written_measurements
+        self.counts["pending_changes"] += len(pending)
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TEMP TABLE estate_last (id bigint PRIMARY KEY, at timestamptz) ON COMMIT DROP")
+            buf_writer_rows = "\n".join(f"{pk}\t{at.isoformat()}" for pk, at in last_report.items())
+            import io
+
+            cursor.cursor.copy_expert("COPY estate_last (id, at) FROM STDIN", io.StringIO(buf_writer_rows + "\n"))
+            cursor.execute(
+                "UPDATE licensing_productinstance p SET last_report_at = l.at, "
+                "last_report_received_at = l.at + interval '3 minutes', last_contact_at = l.at "
+                "FROM estate_last l WHERE p.id = l.id"
+            )
+            cursor.execute("DROP TABLE estate_last")
+            if pending:
+                cursor.execute(
+                    "CREATE TEMP TABLE estate_pending (id bigint PRIMARY KEY, at timestamptz) ON COMMIT DROP"
+                )
+                rows = "\n".join(f"{pk}\t{at.isoformat()}" for pk, at in pending.items())
+                cursor.cursor.copy_expert("COPY estate_pending (id, at) FROM STDIN", io.StringIO(rows + "\n"))
+                cursor.execute(
+                    "UPDATE licensing_productinstance p SET pending_change_at = e.at "
+                    "FROM estate_pending e WHERE p.id = e.id"
+                )
+                cursor.execute("DROP TABLE estate_pending")
+
+        # The event log: the account's history, spread over its VAs and the last year.
+        event_writer = CopyWriter(Event)
+        actions = [
+            ("license.transferred", "moved licenses"),
+            ("instance.registered", "registered a device"),
+            ("token.created", "created a registration token"),
+            ("va.renamed", "renamed a Virtual Account"),
+        ]
+        for _ in range(events):
+            va = rng.choice(vas)
+            action, words = rng.choice(actions)
+            event_writer.add(
+                created_at=self.now - timedelta(minutes=rng.randint(1, 525600)),
+                actor_id=admin.pk,
+                smart_account_id=account.pk,
+                virtual_account_id=va["id"],
+                virtual_account_name=va["name"],
+                action=action,
+                message=f"{admin.email} {words} in {va['name']}.",
+                details={},
+            )
+        event_writer.flush()
+        self.counts["events"] += events
+
+
+def _extend(self: Generator, instances: int) -> int:
+    """Add an account with `instances` more product instances (the evaluation's larger tier)."""
+    with transaction.atomic():
+        licenses = self.catalog()
+        domain = "scale-test.example.com"
+        admin = self.user(f"admin@{domain}", first_name="Scale", last_name="Admin")
+        account = self.account(name="Scale Test Corp", domain=domain, admin=admin)
+        vas = self.tree(account, 99, 4, "Scale")
+        self.populate(
+            account, vas, licenses, instances=instances, measurements=instances, events=100, admin=admin, label="Scale"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return account.pk
+
+
+Generator.extend = _extend
+
+
+def generate(spec: EstateSpec, *, seed: int = 42, progress=None) -> EstateResult:
+    gen = Generator(spec, seed=seed, progress=progress)
+    if SmartAccount.objects.filter(domain=LARGE_DOMAIN).exists():
+        raise RuntimeError(f"An estate is already here ({LARGE_DOMAIN}): generate into an empty database.")
+    with transaction.atomic():
+        licenses = gen.catalog()
+        admin = gen.user(f"admin@{LARGE_DOMAIN}", first_name="Estate", last_name="Admin")
+        account = gen.account(name="Megacorp Global", domain=LARGE_DOMAIN, admin=admin)
+        vas = gen.tree(account, spec.vas - 1, spec.max_depth, "Mega")
+        progress and progress("virtual accounts", len(vas))
+        gen.populate(
+            account,
+            vas,
+            licenses,
+            instances=spec.instances,
+            measurements=spec.measurements,
+            events=spec.events,
+            admin=admin,
+            label="Mega",
+        )
+        # A VA-scoped User: the widest region's subtree (permission resolution benchmark).
+        region = (
+            VirtualAccount.objects.filter(smart_account=account, parent__isnull=True, is_default=False)
+            .order_by("-rght")
+            .first()
+        )
+        va_user = gen.user(f"region-user@{LARGE_DOMAIN}", first_name="Region", last_name="User")
+        sa_services.assign_role(actor=admin, user=va_user, role="user", virtual_account=region)
+        small_ids = []
+        for i in range(spec.small_accounts):
+            domain = f"small{i + 1:02d}.example.org"
+            small_admin = gen.user(f"admin@{domain}", first_name="Small", last_name=f"Admin {i + 1}")
+            small = gen.account(name=f"Small Business {i + 1:02d}", domain=domain, admin=small_admin)
+            small_vas = gen.tree(small, spec.small_vas - 1, 3, f"S{i + 1:02d}")
+            gen.populate(
+                small,
+                small_vas,
+                licenses[: max(10, len(licenses) // 10)],
+                instances=spec.small_instances,
+                measurements=spec.small_instances * 4,
+                events=100,
+                admin=small_admin,
+                label=f"S{i + 1:02d}",
+            )
+            small_ids.append(small.pk)
+            progress and progress("small accounts", i + 1)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return EstateResult(
+        large_account_id=account.pk,
+        small_account_ids=small_ids,
+        admin_email=admin.email,
+        va_user_email=va_user.email,
+        va_user_va_id=region.pk,
+        counts=dict(gen.counts),
+    )

@@ -1,0 +1,185 @@
+"""The benchmark targets and the tables printed and written for them."""
+
+from __future__ import annotations
+
+PAGE_P95_MS = 150
+PAGE_QUERIES = 15
+PAGE_RATIO = 3
+INGEST_PER_SECOND = 500
+INGEST_COPY_RATIO = 10
+EVALUATION_SECONDS = 60
+EVALUATION_RATIO = 3
+TRANSFERS_PER_SECOND = 200
+PERMISSION_MS = 20
+WEB_MB = 300
+
+
+def targets(r: dict) -> list[dict]:
+    out = []
+
+    def add(name, met, measured):
+        out.append({"target": name, "met": bool(met), "measured": measured})
+
+    for row in r["pages"]:
+        add(
+            f"page '{row['page']}': p95 < {PAGE_P95_MS} ms, ≤ {PAGE_QUERIES} queries, large/small < {PAGE_RATIO}",
+            row["large_p95_ms"] < PAGE_P95_MS
+            and row["large_queries"] <= PAGE_QUERIES
+            and row["ratio_p95"] < PAGE_RATIO,
+            f"{row['large_p95_ms']} ms, {row['large_queries']} queries, ratio {row['ratio_p95']}",
+        )
+    ing = r["ingest"]
+    add(
+        f"ingestion ≥ {INGEST_PER_SECOND} reports/s in one process, within {INGEST_COPY_RATIO}× of COPY",
+        ing["reports_per_second_one_process"] >= INGEST_PER_SECOND and ing["ratio_to_copy"] <= INGEST_COPY_RATIO,
+        f"{ing['reports_per_second_one_process']}/s, {ing['ratio_to_copy']}× COPY",
+    )
+    last = r["deadlines"][-1]
+    add(
+        f"evaluation of {last['instances']:,} instances < {EVALUATION_SECONDS} s, "
+        f"within {EVALUATION_RATIO}× of one UPDATE, same results",
+        last["evaluation_seconds"] < EVALUATION_SECONDS
+        and last["ratio_to_update"] <= EVALUATION_RATIO
+        and last["mismatches"] == 0,
+        f"{last['evaluation_seconds']} s, {last['ratio_to_update']}×, {last['mismatches']} mismatches",
+    )
+    t = r["transfers"]
+    add(
+        f"transfers ≥ {TRANSFERS_PER_SECOND}/s, no conservation error, no unhandled deadlock, ledger clean",
+        t["transfers_per_second"] >= TRANSFERS_PER_SECOND
+        and t["conservation_errors"] == 0
+        and t["unhandled_errors"] == 0
+        and t["negative_balances"] == 0
+        and t["verify_ledger_differences"] == 0,
+        f"{t['transfers_per_second']}/s, {t['conservation_errors']} conservation errors, "
+        f"{t['unhandled_errors']} unhandled, {t['verify_ledger_differences']} ledger differences",
+    )
+    p = r["permissions"]
+    add(
+        f"permission resolution: one query, < {PERMISSION_MS} ms",
+        p["queries"] == 1 and p["p50_ms"] < PERMISSION_MS,
+        f"{p['queries']} query, {p['p50_ms']} ms",
+    )
+    add(
+        f"web process peak memory < {WEB_MB} MB",
+        r["memory_web"]["peak_rss_mb"] < WEB_MB,
+        f"{r['memory_web']['peak_rss_mb']} MB",
+    )
+    return out
+
+
+def _table(headers: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(r: dict) -> str:
+    lines = [f"Measured {r['date']} on {r['machine']} ({r['mode']} run, scale {r['scale']}).", ""]
+    e = r["estate"]
+    lines += [
+        f"Estate: {e.get('virtual_accounts', 0):,} VAs, {e.get('licenses', 0)} licenses, "
+        f"{e.get('product_instances', 0):,} product instances, "
+        f"{e.get('usage_measurements', 0):,} usage measurements, "
+        f"{e.get('usage_reports', 0):,} reports, {e.get('events', 0):,} events; "
+        f"generated in {r['generate_seconds']} s.",
+        "",
+        "**Pages** (server time over the requests after two warm-up requests; queries of one request):",
+        "",
+    ]
+    lines += _table(
+        ["Page", "Large p50 ms", "Large p95 ms", "Large queries", "Small p95 ms", "Small queries", "Large/small p95"],
+        [
+            [
+                p["page"],
+                p["large_p50_ms"],
+                p["large_p95_ms"],
+                p["large_queries"],
+                p["small_p95_ms"],
+                p["small_queries"],
+                p["ratio_p95"],
+            ]
+            for p in r["pages"]
+        ],
+    )
+    ing = r["ingest"]
+    lines += ["", "**Ingestion** (`ingest_usage_report`, signed device reports):", ""]
+    lines += _table(
+        ["One process", "Two processes", "COPY of the same rows", "COPY / one process"],
+        [
+            [
+                f"{ing['reports_per_second_one_process']}/s",
+                f"{ing['reports_per_second_two_processes']}/s",
+                f"{ing['copy_floor_reports_per_second']}/s",
+                f"{ing['ratio_to_copy']}×",
+            ]
+        ],
+    )
+    lines += ["", "**Deadline evaluation** (every deadline recomputed and written; then the hourly re-run):", ""]
+    lines += _table(
+        ["Instances", "Evaluation s", "Second run s (rows written)", "One UPDATE s", "Ratio", "Mismatches"],
+        [
+            [
+                f"{d['instances']:,}",
+                d["evaluation_seconds"],
+                f"{d['second_run_seconds']} ({d['second_run_rows_written']})",
+                d["reference_update_seconds"],
+                f"{d['ratio_to_update']}×",
+                d["mismatches"],
+            ]
+            for d in r["deadlines"]
+        ],
+    )
+    t = r["transfers"]
+    lines += [
+        "",
+        f"**Concurrent transfers** ({t['processes']} processes × {t['transfers_attempted'] // t['processes']}):",
+        "",
+    ]
+    lines += _table(
+        [
+            "Transfers/s",
+            "Done",
+            "Refused (not available)",
+            "Retries",
+            "Deadlocks",
+            "Unhandled",
+            "Conservation errors",
+            "verify_ledger differences",
+        ],
+        [
+            [
+                t["transfers_per_second"],
+                t["transfers_done"],
+                t["refused_insufficient"],
+                t["retries"],
+                t["deadlocks"],
+                t["unhandled_errors"],
+                t["conservation_errors"],
+                t["verify_ledger_differences"],
+            ]
+        ],
+    )
+    p = r["permissions"]
+    lines += [
+        "",
+        "**Permission resolution**: `virtual_accounts_for` for a VA-scoped user reaching "
+        f"{p['virtual_accounts_reached']} of {p['virtual_accounts_in_tree']} VAs: {p['queries']} query, "
+        f"{p['p50_ms']} ms (p50), {p['max_ms']} ms (max).",
+        "",
+        f"**Memory**: web process (gunicorn, one worker) serving '{r['memory_web']['page']}': "
+        f"{r['memory_web']['peak_rss_mb']} MB peak; evaluation of {r['memory_evaluation']['instances']:,} instances: "
+        f"{r['memory_evaluation']['peak_rss_mb']} MB peak.",
+        "",
+        "**Targets**:",
+        "",
+    ]
+    lines += _table(
+        ["Target", "Met", "Measured"],
+        [[t["target"], "yes" if t["met"] else "**no**", t["measured"]] for t in r["targets"]],
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_table(r: dict) -> str:
+    return render_markdown(r)
