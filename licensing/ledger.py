@@ -5,7 +5,9 @@ transaction. The rules that keep concurrent writers correct and deadlock-free:
 
 1. Call `lock_balances` **once per transaction, first**, with every (VA, license) pair the
    transaction will touch. It creates missing balance rows (in sorted order) and then locks
-   all of them in primary-key order, the order every writer uses.
+   all of them in primary-key order, the order every writer uses; then, the same way, the
+   per-account totals of those licenses (`LicenseAccountTotal`), which every balance change
+   moves too. (A later call for a subset of the same pairs takes no new lock and is harmless.)
 2. A VA's lots of a license, and its usage-derived `in_use`, change only while its balance
    row is locked; so lots need no locks of their own. Lots in transit (no VA) belong to a
    hand-over and change only while that hand-over's row is locked.
@@ -32,7 +34,15 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .models import LedgerEntry, License, LicenseBalance, LicenseLot, ProductInstance, ProductInstanceUsage
+from .models import (
+    LedgerEntry,
+    License,
+    LicenseAccountTotal,
+    LicenseBalance,
+    LicenseLot,
+    ProductInstance,
+    ProductInstanceUsage,
+)
 
 __all__ = [
     "BalanceKey",
@@ -82,7 +92,20 @@ def lock_balances(pairs: Iterable[tuple[int, int, int]]) -> dict[BalanceKey, Lic
     missing = {(v, lic) for _, v, lic in wanted} - locked.keys()
     if missing:  # pragma: no cover - would mean the insert above failed silently
         raise RuntimeError(f"Balance rows could not be created for {sorted(missing)}")
+    _lock_totals({(a, lic) for a, _, lic in wanted})
     return locked
+
+
+def _lock_totals(pairs: set[tuple[int, int]]) -> None:
+    """Create and lock the per-account totals of (account, license) pairs, after the balances, in pk order."""
+    wanted = sorted(pairs)
+    LicenseAccountTotal.objects.bulk_create(
+        [LicenseAccountTotal(smart_account_id=a, license_id=lic) for a, lic in wanted], ignore_conflicts=True
+    )
+    condition = Q()
+    for a, lic in wanted:
+        condition |= Q(smart_account_id=a, license_id=lic)
+    list(LicenseAccountTotal.objects.select_for_update().filter(condition).order_by("pk").values_list("pk"))
 
 
 def lock_instances(ids: Iterable[int]) -> dict[int, ProductInstance]:
@@ -100,14 +123,26 @@ def lock_instances(ids: Iterable[int]) -> dict[int, ProductInstance]:
     return {row.pk: row for row in rows}
 
 
+def _is_short(balance: LicenseBalance) -> bool:
+    return balance.purchased < balance.in_use + balance.reserved
+
+
 def _bump(balance: LicenseBalance, **deltas: int) -> None:
-    """Apply deltas to a locked balance row, in the database and in memory."""
+    """Apply deltas to a locked balance row, in the database and in memory, and to its account total."""
     deltas = {k: v for k, v in deltas.items() if v}
     if not deltas:
         return
+    was_short = _is_short(balance)
     LicenseBalance.objects.filter(pk=balance.pk).update(**{k: F(k) + v for k, v in deltas.items()})
     for k, v in deltas.items():
         setattr(balance, k, getattr(balance, k) + v)
+    changes = {k: F(k) + v for k, v in deltas.items()}
+    short_change = int(_is_short(balance)) - int(was_short)
+    if short_change:
+        changes["short_vas"] = F("short_vas") + short_change
+    LicenseAccountTotal.objects.filter(smart_account_id=balance.smart_account_id, license_id=balance.license_id).update(
+        **changes
+    )
 
 
 def _entry(

@@ -1,6 +1,7 @@
 """Recomputing the ledger: every lot from its entries, every balance from lots, usage and reservations.
 
-`verify_ledger()` is what the `verify_ledger` command and the tests run. Each check is a
+`verify_ledger()` is what the `verify_ledger` command and the tests run. It also checks the
+per-account totals against the balances they sum. Each check is a
 set-based query (grouped sums), per account, so it scales with the number of rows, not queries.
 """
 
@@ -8,19 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from smartaccounts.models import SmartAccount, VirtualAccount
 
-from .models import LedgerEntry, License, LicenseBalance, LicenseLot, ProductInstance, ProductInstanceUsage
+from .models import (
+    LedgerEntry,
+    License,
+    LicenseAccountTotal,
+    LicenseBalance,
+    LicenseLot,
+    ProductInstance,
+    ProductInstanceUsage,
+)
 
 Key = tuple[int, int]  # (virtual_account_id, license_id)
 
 
 @dataclass(frozen=True)
 class Difference:
-    check: str  # lot, purchased, in_use, reserved, account
+    check: str  # lot, purchased, in_use, reserved, account, total
     message: str
 
     def __str__(self) -> str:
@@ -119,6 +128,39 @@ def _balance_differences(account_id: int) -> list[Difference]:
     ]
 
 
+def _total_differences(account_id: int) -> list[Difference]:
+    """The per-account totals against the sums of the balances they materialise."""
+    sums = {
+        row["license_id"]: (row["p"] or 0, row["u"] or 0, row["r"] or 0, row["s"] or 0)
+        for row in LicenseBalance.objects.filter(smart_account_id=account_id)
+        .order_by()
+        .values("license_id")
+        .annotate(
+            p=Sum("purchased"),
+            u=Sum("in_use"),
+            r=Sum("reserved"),
+            s=Count("pk", filter=Q(purchased__lt=F("in_use") + F("reserved"))),
+        )
+    }
+    totals = {
+        lic: (p, u, r, short)
+        for lic, p, u, r, short in LicenseAccountTotal.objects.filter(smart_account_id=account_id).values_list(
+            "license_id", "purchased", "in_use", "reserved", "short_vas"
+        )
+    }
+    labels = ("purchased", "in use", "reserved", "Virtual Accounts short")
+    problems = []
+    for lic in sorted(set(sums) | set(totals)):
+        have, want = totals.get(lic, (0, 0, 0, 0)), sums.get(lic, (0, 0, 0, 0))
+        for label, a, b in zip(labels, have, want, strict=True):
+            if a != b:
+                problems.append((lic, f"the account total says {label} {a}, its Virtual Accounts add up to {b}"))
+    if not problems:
+        return []
+    names = dict(License.objects.filter(pk__in={lic for lic, _ in problems}).values_list("pk", "name"))
+    return [Difference("total", f"{names.get(lic, f'license {lic}')}: {text}.") for lic, text in problems]
+
+
 def _reserved_usage(account_id: int) -> list[Difference]:
     rows = ProductInstanceUsage.objects.filter(
         product_instance__smart_account_id=account_id, product_instance__status=ProductInstance.Status.RESERVED
@@ -146,5 +188,6 @@ def verify_ledger(*, smart_account: SmartAccount | None = None) -> list[Differen
     differences = _lot_differences(smart_account.pk if smart_account else None)
     for account_id in account_ids:
         differences += _balance_differences(account_id)
+        differences += _total_differences(account_id)
         differences += _reserved_usage(account_id)
     return differences

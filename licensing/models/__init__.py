@@ -1,7 +1,7 @@
 from .catalog import License, LicenseClass, Sku
 from .handover import HandOver, HandOverLine
 from .instances import ProductInstance, ProductInstanceUsage, RegistrationToken
-from .ledger import LedgerEntry, LicenseBalance, LicenseLot
+from .ledger import LedgerEntry, LicenseAccountTotal, LicenseBalance, LicenseLot
 from .orders import Order, OrderLine
 from .paks import Pak, PakLine
 from .reservations import Reservation, ReservationLine
@@ -11,6 +11,7 @@ __all__ = [
     "HandOverLine",
     "LedgerEntry",
     "License",
+    "LicenseAccountTotal",
     "LicenseBalance",
     "LicenseClass",
     "LicenseLot",

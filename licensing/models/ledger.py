@@ -176,6 +176,12 @@ class LicenseBalance(models.Model):
             models.CheckConstraint(condition=Q(reserved__gte=0), name="balance_reserved_not_negative"),
         ]
         indexes = [
+            # The shortages of an account (compliance, the home panel): a small partial index.
+            models.Index(
+                fields=["smart_account", "license"],
+                condition=Q(purchased__lt=models.F("in_use") + models.F("reserved")),
+                name="balance_short",
+            ),
             # The account roll-up sums every VA's row of a license: with the counts in the key the
             # index covers the query, so PostgreSQL can aggregate from the index alone (and SQLite
             # uses it too, which it could not with INCLUDE columns).
@@ -200,3 +206,34 @@ class LicenseBalance(models.Model):
     def available(self) -> int:
         """What can leave this VA: licenses neither used nor reserved."""
         return max(0, self.balance)
+
+
+class LicenseAccountTotal(models.Model):
+    """Materialised per-account totals of one license: its balances summed over every VA, and how
+    many VAs are below zero. The ledger keeps it in the same transaction as the balances (the row
+    is locked by `lock_balances` after the balance rows), so an account-wide licenses page reads
+    one row per license instead of summing thousands of VAs. `verify_ledger` recomputes it.
+    """
+
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="license_totals")
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="account_totals")
+    purchased = models.IntegerField(default=0)
+    in_use = models.IntegerField(default=0)
+    reserved = models.IntegerField(default=0)
+    short_vas = models.IntegerField(default=0, help_text="Virtual Accounts whose balance of it is below zero.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["smart_account", "license"], name="total_one_per_account_and_license"),
+            models.CheckConstraint(condition=Q(purchased__gte=0), name="total_purchased_not_negative"),
+            models.CheckConstraint(condition=Q(in_use__gte=0), name="total_in_use_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="total_reserved_not_negative"),
+            models.CheckConstraint(condition=Q(short_vas__gte=0), name="total_short_vas_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"account {self.smart_account_id} / license {self.license_id}: {self.balance}"
+
+    @property
+    def balance(self) -> int:
+        return self.purchased - self.in_use - self.reserved

@@ -14,7 +14,15 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from ..models import LedgerEntry, License, LicenseBalance, LicenseLot, ProductInstance, ProductInstanceUsage
+from ..models import (
+    LedgerEntry,
+    License,
+    LicenseAccountTotal,
+    LicenseBalance,
+    LicenseLot,
+    ProductInstance,
+    ProductInstanceUsage,
+)
 from .scope import LicensingScope
 
 __all__ = [
@@ -38,13 +46,15 @@ ALERT_CHOICES = [
     ("expired", "Expired"),
     ("any", "Any alert"),
 ]
+# Sorting happens in Python on the aggregated rows (one per license, a few hundred at most): in SQL
+# an ORDER BY on a license column would join and sort every balance row before aggregating them.
 SORTS = {
-    "name": ("license__name",),
-    "type": ("license__license_type", "license__name"),
-    "family": ("license__product_family", "license__name"),
-    "purchased": ("purchased_total", "license__name"),
-    "in_use": ("used_total", "license__name"),
-    "balance": ("balance_total", "license__name"),
+    "name": lambda r: (r.license.name.casefold(),),
+    "type": lambda r: (r.license.license_type, r.license.name.casefold()),
+    "family": lambda r: (r.license.product_family, r.license.name.casefold()),
+    "purchased": lambda r: (r.purchased, r.license.name.casefold()),
+    "in_use": lambda r: (r.total_in_use, r.license.name.casefold()),
+    "balance": lambda r: (r.balance, r.license.name.casefold()),
 }
 
 
@@ -149,25 +159,38 @@ def _recently_expired(scope: LicensingScope, today: dt.date, now) -> QuerySet:
 
 
 def _summaries(scope: LicensingScope) -> QuerySet:
-    """Per license of the scope: purchased, in use, reserved (sums over VAs) and how many VAs are short."""
+    """Per license of the scope: purchased, in use, reserved (sums over VAs) and how many VAs are short.
+
+    A role on the whole account reads the materialised per-account totals (one row per license);
+    a VA, a subtree or a VA-scoped user's VAs are summed from the balances, over an index.
+    """
     today, now = timezone.localdate(), timezone.now()
-    return (
-        LicenseBalance.objects.filter(scope.q())
-        .order_by()
-        .values("license_id")
-        .annotate(
-            purchased_total=Sum("purchased"),
-            in_use_total=Sum("in_use"),
-            reserved_total=Sum("reserved"),
-            short_vas=Count("pk", filter=Q(purchased__lt=F("in_use") + F("reserved"))),
+    if scope.virtual_account is None and scope.account_wide:
+        rows = (
+            LicenseAccountTotal.objects.filter(smart_account_id=scope.smart_account.pk)
+            .order_by()
+            .annotate(purchased_total=F("purchased"), in_use_total=F("in_use"), reserved_total=F("reserved"))
+            .values("license_id", "purchased_total", "in_use_total", "reserved_total", "short_vas")
         )
-        .annotate(
-            used_total=F("in_use_total") + F("reserved_total"),
-            balance_total=F("purchased_total") - F("in_use_total") - F("reserved_total"),
+    else:
+        rows = (
+            LicenseBalance.objects.filter(scope.q())
+            .order_by()
+            .values("license_id")
+            .annotate(
+                purchased_total=Sum("purchased"),
+                in_use_total=Sum("in_use"),
+                reserved_total=Sum("reserved"),
+                short_vas=Count("pk", filter=Q(purchased__lt=F("in_use") + F("reserved"))),
+            )
         )
+    return rows.annotate(
+        used_total=F("in_use_total") + F("reserved_total"),
+        balance_total=F("purchased_total") - F("in_use_total") - F("reserved_total"),
+    ).filter(
         # A balance row stays when a VA's licenses all leave it: a license held nowhere is not listed,
         # unless its licenses expired lately (the page shows them as expired).
-        .filter(Q(purchased_total__gt=0) | Q(used_total__gt=0) | Q(license_id__in=_recently_expired(scope, today, now)))
+        Q(purchased_total__gt=0) | Q(used_total__gt=0) | Q(license_id__in=_recently_expired(scope, today, now))
     )
 
 
@@ -183,12 +206,16 @@ def license_rows(
 ) -> list[LicenseRow]:
     """The licenses page: one row per license held or used in the scope. Three queries, whatever its size."""
     rows = _summaries(scope)
+    licenses_wanted = License.objects.all()
     if search:
-        rows = rows.filter(Q(license__name__icontains=search) | Q(license__tag__icontains=search))
+        licenses_wanted = licenses_wanted.filter(Q(name__icontains=search) | Q(tag__icontains=search))
     if license_type:
-        rows = rows.filter(license__license_type=license_type)
+        licenses_wanted = licenses_wanted.filter(license_type=license_type)
     if family:
-        rows = rows.filter(license__product_family=family)
+        licenses_wanted = licenses_wanted.filter(product_family=family)
+    if search or license_type or family:
+        # A subquery, not a join: the balances are grouped by license id alone.
+        rows = rows.filter(license_id__in=licenses_wanted.values("pk"))
     today, now = timezone.localdate(), timezone.now()
     with_expiry = LicenseLot.objects.filter(scope.q()).filter(_lot_alert_filter(today, now))
     expiring = with_expiry.filter(quantity__gt=0, end_date__gte=today).values("license_id")
@@ -203,9 +230,7 @@ def license_rows(
         rows = rows.filter(
             Q(balance_total__lt=0) | Q(short_vas__gt=0) | Q(license_id__in=expiring) | Q(license_id__in=expired)
         )
-    order = SORTS.get(sort, SORTS["name"])
-    rows = rows.order_by(*(f"-{f}" if descending and i == 0 else f for i, f in enumerate(order)), "license_id")
-    rows = list(rows)
+    rows = list(rows.order_by())
     ids = [r["license_id"] for r in rows]
     licenses = License.objects.in_bulk(ids)
     expiry = _expiry_alerts(scope, ids) if ids else {}
@@ -222,6 +247,11 @@ def license_rows(
                 alerts=alerts,
             )
         )
+    key = SORTS.get(sort, SORTS["name"])
+    result.sort(key=lambda row: (*key(row), row.license.pk))
+    if descending:
+        # Descending on the sorted column; ties stay in name order.
+        result.sort(key=lambda row: key(row)[0], reverse=True)
     return result
 
 
@@ -234,11 +264,9 @@ def license_summary_counts(scope: LicensingScope) -> dict:
     totals = _summaries(scope).aggregate(
         licenses=Count("license_id"),
         insufficient=Count("license_id", filter=Q(balance_total__lt=0)),
+        short=Sum("short_vas"),
     )
-    short = (
-        LicenseBalance.objects.filter(scope.q(), purchased__lt=F("in_use") + F("reserved"))
-        .aggregate(n=Count("pk"))["n"]
-    )  # fmt: skip
+    short = totals["short"]
     today = timezone.localdate()
     expiring = LicenseLot.objects.filter(
         scope.q(), quantity__gt=0, end_date__gte=today, end_date__lte=today + dt.timedelta(days=90)

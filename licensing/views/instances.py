@@ -12,7 +12,7 @@ from django.views.generic import TemplateView
 from .. import selectors, services
 from ..forms import InstanceFilterForm, InstanceTransferForm
 from ..models import License
-from .base import USABLE_KINDS, LicensingMixin, querystring, safe_next, stream_csv
+from .base import USABLE_KINDS, LicensingMixin, querystring, safe_next, stream_csv, va_options
 
 __all__ = ["InstanceDetailView", "InstanceRemoveView", "InstancesTransferView", "InstancesView"]
 
@@ -91,9 +91,13 @@ class InstancesView(LicensingMixin, TemplateView):
             va_choices=self.va_choices(),
             can_transfer=can_transfer,
             transfer_targets=(
-                list(self.visible_virtual_accounts("operate").order_by("tree_id", "lft").only("pk", "name", "level"))
+                va_options(
+                    self.visible_virtual_accounts("operate")
+                    .order_by("tree_id", "lft")
+                    .values_list("pk", "name", "level")
+                )
                 if can_transfer
-                else []
+                else ""
             ),
         )
         return context

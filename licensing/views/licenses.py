@@ -110,6 +110,13 @@ class LicensesView(LicensingMixin, TemplateView):
                 for key, label in SORT_COLUMNS
             ],
             csv_query=querystring(params),
+            # Row links are built from one base URL: reversing 300 URLs would cost more than the query.
+            licenses_base=(
+                reverse("va_licenses", args=[self.smart_account.pk, self.virtual_account.pk])
+                if self.virtual_account
+                else reverse("licenses", args=[self.smart_account.pk])
+            ),
+            show_transfer=self.virtual_account is not None and self.can("operate") and not self.scope.include_subtree,
             va_choices=self.va_choices(),
             detail_suffix=querystring(params, q=None, type=None, family=None, alert=None, sort=None, dir=None),
         )

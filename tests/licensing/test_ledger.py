@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
 from licensing import ledger
-from licensing.models import LedgerEntry, LicenseBalance, LicenseLot, ProductInstance
+from licensing.models import LedgerEntry, LicenseAccountTotal, LicenseBalance, LicenseLot, ProductInstance
 from licensing.services import transfer_licenses, transfer_product_instances
 from licensing.verification import verify_ledger
 from tests.factories import default_va, make_va
@@ -64,6 +64,19 @@ def test_lock_balances_refuses_to_run_outside_a_transaction(account):
     lic = make_license()
     with pytest.raises(RuntimeError, match="inside transaction.atomic"):
         ledger.lock_balances([(account.pk, default_va(account).pk, lic.pk)])
+
+
+def test_the_account_totals_follow_every_balance_change(account, vas):
+    source, target = vas
+    lic = make_license()
+    deposit(source, lic, 10)
+    register(target, {lic: 4})
+    total = LicenseAccountTotal.objects.get(smart_account=account, license=lic)
+    assert (total.purchased, total.in_use, total.short_vas) == (10, 4, 1)
+    transfer_licenses(actor=account.created_by, source=source, target=target, license=lic, quantity=4)
+    total.refresh_from_db()
+    assert (total.purchased, total.in_use, total.short_vas) == (10, 4, 0)
+    assert_ledger_clean()
 
 
 def test_the_database_refuses_a_negative_lot_or_balance(account):
@@ -130,11 +143,27 @@ def test_verify_ledger_names_a_hand_corrupted_balance_and_exits_non_zero(account
     deposit(va, lic, 10)
     register(va, {lic: 2})
     LicenseBalance.objects.filter(virtual_account=va, license=lic).update(purchased=15, in_use=1)
-    with pytest.raises(CommandError, match="2 difference"):
+    with pytest.raises(CommandError, match="4 difference"):
         call_command("verify_ledger")
     err = capsys.readouterr().err
     assert "DEFAULT / Catalyst 9300 Network Advantage: purchased is 15, its lots hold 10." in err
     assert "DEFAULT / Catalyst 9300 Network Advantage: in use is 1, its product instances use 2." in err
+    # The account total (kept by the ledger, not touched by hand here) no longer matches the VAs either.
+    assert (
+        "Catalyst 9300 Network Advantage: the account total says purchased 10, its Virtual Accounts add up to 15."
+        in err
+    )
+
+
+def test_verify_ledger_catches_a_corrupted_account_total(account):
+    lic = make_license("Catalyst 9300 DNA Advantage")
+    deposit(default_va(account), lic, 10)
+    register(default_va(account), {lic: 12})
+    LicenseAccountTotal.objects.update(short_vas=0)
+    assert [str(d) for d in verify_ledger()] == [
+        "Catalyst 9300 DNA Advantage: the account total says Virtual Accounts short 0, "
+        "its Virtual Accounts add up to 1."
+    ]
 
 
 def test_verify_ledger_catches_a_lot_changed_without_an_entry(account):
@@ -142,7 +171,8 @@ def test_verify_ledger_catches_a_lot_changed_without_an_entry(account):
     va = default_va(account)
     deposit(va, lic, 10)
     LicenseLot.objects.update(quantity=12)
-    LicenseBalance.objects.update(purchased=12)  # even with the balance kept in step
+    LicenseBalance.objects.update(purchased=12)  # even with the balance and the total kept in step
+    LicenseAccountTotal.objects.update(purchased=12)
     messages = [str(d) for d in verify_ledger()]
     assert len(messages) == 1 and "holds 12, its ledger entries add up to 10" in messages[0]
 
@@ -152,7 +182,7 @@ def test_verify_ledger_catches_a_reserved_count_without_entries(account):
     va = default_va(account)
     deposit(va, lic, 10)
     LicenseBalance.objects.update(reserved=3)
-    assert [d.check for d in verify_ledger()] == ["reserved"]
+    assert [d.check for d in verify_ledger()] == ["reserved", "total"]
 
 
 def test_verify_ledger_catches_usage_with_no_balance_row(account):
@@ -161,7 +191,8 @@ def test_verify_ledger_catches_usage_with_no_balance_row(account):
     register(va, {lic: 2})
     LicenseBalance.objects.all().delete()
     differences = verify_ledger(smart_account=account)
-    assert [d.check for d in differences] == ["in_use"] and "has no balance row" in str(differences[0])
+    assert [d.check for d in differences] == ["in_use", "total", "total"]  # in use, and the VA now short
+    assert "has no balance row" in str(differences[0])
 
 
 def test_verify_ledger_can_check_one_account(account, other_account):

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from licensing.models import LicenseBalance, ProductInstance, ProductInstanceUsage
+from licensing.models import LicenseAccountTotal, LicenseBalance, ProductInstance, ProductInstanceUsage
 from tests.factories import make_va
 from tests.isolation import build_tenant
 
@@ -59,6 +59,9 @@ def populate(tenant, *, instances: int, licenses: int, vas: int):
     for n, (lic, va) in enumerate(lics):
         used = len(range(n, instances, len(lics)))
         LicenseBalance.objects.filter(virtual_account=va, license=lic).update(in_use=F("in_use") + used)
+        LicenseAccountTotal.objects.filter(smart_account=tenant.account, license=lic).update(
+            in_use=F("in_use") + used, short_vas=int(used > 20)
+        )
     assert_ledger_clean()
     return lics
 
