@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('licensing', '0006_covering_rollup_index_for_every_database'),
+        ("licensing", "0006_covering_rollup_index_for_every_database"),
     ]
 
     operations = [
         migrations.AddConstraint(
-            model_name='reservation',
-            constraint=models.UniqueConstraint(fields=('request_code',), name='reservation_request_code_used_once'),
+            model_name="reservation",
+            constraint=models.UniqueConstraint(fields=("request_code",), name="reservation_request_code_used_once"),
         ),
     ]
