@@ -57,6 +57,7 @@ __all__ = [
     "move_instance_usage",
     "new_movement",
     "put_in_transit",
+    "rebuild_account_totals",
     "set_instance_usage",
     "take_from_transit",
     "take_from_va",
@@ -562,6 +563,46 @@ def take_from_transit(*, lot: LicenseLot, quantity: int, kind: str, movement, ac
         hand_over=lot.in_transit,
         note=note,
     )
+
+
+def rebuild_account_totals(*, smart_account_ids: Iterable[int] | None = None) -> int:
+    """Recompute the per-account totals from the balances (all accounts, or those given).
+
+    For bulk loaders that write balances without the ledger (benchmark estates, imports from
+    another system); ordinary writers never need it. Locks the accounts' total rows while it
+    works. Returns the number of total rows written.
+    """
+    from django.db.models import Count, Sum
+
+    with transaction.atomic():
+        balances = LicenseBalance.objects.order_by()
+        totals = LicenseAccountTotal.objects.all()
+        if smart_account_ids is not None:
+            ids = list(smart_account_ids)
+            balances, totals = balances.filter(smart_account_id__in=ids), totals.filter(smart_account_id__in=ids)
+        list(totals.select_for_update().order_by("pk").values_list("pk"))
+        totals.delete()
+        rows = balances.values("smart_account_id", "license_id").annotate(
+            p=Sum("purchased"),
+            u=Sum("in_use"),
+            r=Sum("reserved"),
+            s=Count("pk", filter=Q(purchased__lt=F("in_use") + F("reserved"))),
+        )
+        made = LicenseAccountTotal.objects.bulk_create(
+            [
+                LicenseAccountTotal(
+                    smart_account_id=row["smart_account_id"],
+                    license_id=row["license_id"],
+                    purchased=row["p"] or 0,
+                    in_use=row["u"] or 0,
+                    reserved=row["r"] or 0,
+                    short_vas=row["s"] or 0,
+                )
+                for row in rows.iterator()
+            ],
+            batch_size=2000,
+        )
+    return len(made)
 
 
 def license_ids_for_tags(tags: Iterable[str]) -> dict[str, int]:

@@ -79,6 +79,17 @@ def test_the_account_totals_follow_every_balance_change(account, vas):
     assert_ledger_clean()
 
 
+def test_bulk_loaders_rebuild_the_account_totals_from_the_balances(account, other_account):
+    lic = make_license()
+    deposit(default_va(account), lic, 7)
+    deposit(default_va(other_account), lic, 3)
+    LicenseAccountTotal.objects.all().delete()  # as if the balances had been bulk-loaded
+    assert ledger.rebuild_account_totals(smart_account_ids=[account.pk]) == 1
+    assert LicenseAccountTotal.objects.get(smart_account=account).purchased == 7
+    assert ledger.rebuild_account_totals() == 2
+    assert_ledger_clean()
+
+
 def test_the_database_refuses_a_negative_lot_or_balance(account):
     lic = make_license()
     deposit(default_va(account), lic, 1)
