@@ -311,8 +311,9 @@ def accept_hand_over(*, actor: User, hand_over: HandOver, virtual_account: Virtu
     for lot in lots:
         lot.in_transit = hand_over
         quantity = lot.quantity
+        # The transit lot is the partner's: its entry names no customer person.
         ledger.take_from_transit(
-            lot=lot, quantity=quantity, kind=LedgerEntry.Kind.HAND_OVER_IN, movement=movement, actor=actor, note=note
+            lot=lot, quantity=quantity, kind=LedgerEntry.Kind.HAND_OVER_IN, movement=movement, actor=None, note=note
         )
         if lot.term_months:
             start, end = today, add_months(today, lot.term_months)
@@ -447,7 +448,8 @@ def decline_hand_over(*, actor: User, hand_over: HandOver, reason: str) -> HandO
     if len(reason) > 500:
         raise ValidationError({"reason": f"Keep the reason under 500 characters (it has {len(reason)})."})
     _require_pending(hand_over, "declined")
-    _return_to_partner(hand_over, actor=actor, kind=LedgerEntry.Kind.HAND_OVER_RETURN)
+    # The licenses go back into the partner's ledger: those entries name no customer person.
+    _return_to_partner(hand_over, actor=None, kind=LedgerEntry.Kind.HAND_OVER_RETURN)
     _close(hand_over, HandOver.Status.DECLINED, actor, reason)
     lines = _lines(hand_over)
     summary = _summary(lines)

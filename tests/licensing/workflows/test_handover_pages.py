@@ -174,6 +174,8 @@ def test_a_partner_never_sees_anything_of_the_customer_beyond_its_name(client, w
         _url("hand_over_create", w["partner"]),
         _url("account_events", w["partner"]),
         _url("account_events_csv", w["partner"]),
+        _url("licenses", w["partner"]),
+        _url("license_detail", w["partner"], license_id=w["dna"].pk),
     ]
     seen = ""
     for url in pages:
