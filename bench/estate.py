@@ -393,6 +393,10 @@ class Generator:
             )
         for w in (order_writer, line_writer, lot_writer, entry_writer, balance_writer):
             w.flush()
+        # Balances written in bulk bypass the ledger: derive the per-account license totals from them.
+        from licensing.ledger import rebuild_account_totals
+
+        rebuild_account_totals(smart_account_ids=[account.pk])
         self.counts["license_lots"] += len(pairs)
         self.counts["balances"] += len(pairs)
 
