@@ -15,7 +15,8 @@ whatever the number of instances in it:
 3. open the due-soon / overdue alert an instance in that status lacks — one `INSERT … SELECT …
    ON CONFLICT DO NOTHING RETURNING` (the partial unique index keeps one open alert per instance and
    kind even when two evaluations race);
-4. write an event per alert opened or resolved (one read of VA names, one bulk insert).
+4. write an event per alert opened or resolved: on PostgreSQL in the same statements as 2 and 3
+   (data-modifying CTEs), elsewhere with one read of VA names and one bulk insert.
 
 Because every step compares the wanted state with the stored one, a second run finds nothing to
 do: same counts, no new alerts, no row written. The recompute re-checks its inputs in the UPDATE's
@@ -75,11 +76,15 @@ def evaluate_reporting_deadlines(*, now: datetime | None = None, batch_size: int
                     totals["changed"] += _recompute_sql(lo, hi, now, latest, default_version)
                 else:
                     totals["changed"] += _recompute_python(lo, hi, now, latest, default_version, rules_by_version)
-                resolved = _resolve_alerts(lo, hi, now)
-                opened = _open_alerts(lo, hi, now)
-                _record_alert_events(opened, resolved, now)
-            totals["alerts_opened"] += len(opened)
-            totals["alerts_resolved"] += len(resolved)
+                if postgres:
+                    resolved = _with_events_sql(_RESOLVE_SQL, "policy.alert_resolved", "Resolved: ", lo, hi, now)
+                    opened = _with_events_sql(_OPEN_SQL, "policy.alert_opened", "", lo, hi, now)
+                else:
+                    resolved_rows, opened_rows = _resolve_alerts(lo, hi, now), _open_alerts(lo, hi, now)
+                    _record_alert_events(opened_rows, resolved_rows, now)
+                    resolved, opened = len(resolved_rows), len(opened_rows)
+            totals["alerts_opened"] += opened
+            totals["alerts_resolved"] += resolved
     counts = dict(
         ProductInstance.objects.exclude(status=ProductInstance.Status.REMOVED)
         .values_list("reporting_status")
@@ -125,16 +130,20 @@ batch AS (
     LEFT JOIN versions v ON v.policy_id = ap.policy_id
     WHERE i.id >= %(lo)s AND i.id < %(hi)s AND i.status <> 'removed'
 ),
+classes AS (
+    SELECT DISTINCT u.product_instance_id AS id, l.policy_class
+    FROM {USAGE} u
+    JOIN {LICENSE} l ON l.id = u.license_id
+    WHERE u.product_instance_id >= %(lo)s AND u.product_instance_id < %(hi)s AND u.count > 0
+),
 terms AS (
     SELECT b.id,
            MIN(NULLIF(r.first_report_days, 0)) AS first_days,
            MIN(NULLIF(r.reporting_frequency_days, 0)) AS every_days,
            MIN(NULLIF(r.report_on_change_days, 0)) AS change_days
-    FROM batch b
-    JOIN {USAGE} u ON u.product_instance_id = b.id AND u.count > 0
-    JOIN {LICENSE} l ON l.id = u.license_id
-    JOIN {RULE} r ON r.version_id = b.version_id AND r.license_class = l.policy_class
-    WHERE b.status = 'active'
+    FROM classes c
+    JOIN batch b ON b.id = c.id AND b.status = 'active'
+    JOIN {RULE} r ON r.version_id = b.version_id AND r.license_class = c.policy_class
     GROUP BY b.id
 ),
 due AS (
@@ -271,6 +280,33 @@ WHERE i.id >= %s AND i.id < %s AND i.status <> 'removed' AND i.reporting_status 
 ON CONFLICT DO NOTHING
 RETURNING id, smart_account_id, virtual_account_id, message
 """
+
+
+EVENT = Event._meta.db_table
+VA = VirtualAccount._meta.db_table
+
+
+def _with_events_sql(statement: str, action: str, prefix: str, lo: int, hi: int, now: datetime) -> int:
+    """PostgreSQL: the alert statement and the events it implies in one round trip (data-modifying CTEs)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH changed AS ({statement}),
+            logged AS (
+                INSERT INTO {EVENT} (created_at, smart_account_id, virtual_account_id, virtual_account_name, action,
+                                     message, details)
+                SELECT %s, c.smart_account_id, c.virtual_account_id, COALESCE(va.name, ''), %s,
+                       LEFT(%s || c.message, 1000), jsonb_build_object('alert', c.id)
+                FROM changed c LEFT JOIN {VA} va ON va.id = c.virtual_account_id
+                RETURNING 1
+            )
+            SELECT (SELECT COUNT(*) FROM changed), (SELECT COUNT(*) FROM logged)
+            """,
+            [now, lo, hi, now, action, prefix],
+        )
+        changed, logged = cursor.fetchone()
+    assert changed == logged
+    return changed
 
 
 def _resolve_alerts(lo: int, hi: int, now: datetime) -> list[tuple]:

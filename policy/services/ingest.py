@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from licensing.ledger import set_instance_usage
-from licensing.models import License, ProductInstance, ProductInstanceUsage
+from licensing.models import License, ProductInstance
 from smartaccounts.models import User, VirtualAccount
 from smartaccounts.selectors import effective_role
 from smartaccounts.services import record_event, require_va_role
@@ -21,6 +21,7 @@ from .. import signing
 from ..formats import ParsedReport, Refusal, canonical_bytes, iso, parse_report, signature_matches, split_batch
 from ..models import Acknowledgement, Alert, Change, UsageMeasurement, UsageReport, UsageUpload
 from ..rules import terms_for
+from . import rows
 from .common import (
     deadline_state,
     find_instance,
@@ -30,6 +31,7 @@ from .common import (
     refuse_partner_holding,
     refuse_reserved,
     refuse_unknown_tags,
+    usage_counts,
 )
 
 __all__ = ["IngestOutcome", "ack_is_authentic", "ingest_report", "ingest_usage_report", "upload_usage_file"]
@@ -94,7 +96,17 @@ def ingest_report(
 
 
 def _stored(report_id: uuid.UUID) -> UsageReport | None:
-    return UsageReport.objects.select_related("acknowledgement").filter(report_id=report_id).first()
+    """The report already received under this id, if any (the common answer, none, costs one small query)."""
+    column = UsageReport._meta.get_field("report_id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {UsageReport._meta.db_table} WHERE {column.column} = %s",
+            [column.get_db_prep_value(report_id, connection)],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return UsageReport.objects.select_related("acknowledgement").get(pk=row[0])
 
 
 def _full_canonical(document: dict) -> bytes:
@@ -233,7 +245,7 @@ def _apply(report: ParsedReport, instance: ProductInstance, *, source, actor, si
     had_report = instance.last_report_at is not None
     # The ledger moves `in_use` on the balances (locking them) only when the usage differs: a
     # periodic report usually restates it, and then this one read is all it costs.
-    current = dict(ProductInstanceUsage.objects.filter(product_instance=instance).values_list("license_id", "count"))
+    current = usage_counts(instance.pk)
     if current != {lic: count for lic, count in usage.items() if count > 0}:
         deltas = set_instance_usage(instance, usage, replace=True)
     else:
@@ -339,38 +351,43 @@ def _apply(report: ParsedReport, instance: ProductInstance, *, source, actor, si
                     late_ids.add(change.pk)
 
     ack = _acknowledge(report, instance, state, now)
-    row = UsageReport.objects.create(
-        report_id=report.report_id,
-        product_instance=instance,
-        source=source,
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        generated_at=generated,
-        received_at=now,
-        signed=signed,
-        software_version=report.software_version,
-        payload=report.document,
-        acknowledgement=ack,
+    report_pk = rows.insert(
+        UsageReport,
+        {
+            "report_id": report.report_id,
+            "product_instance_id": instance.pk,
+            "source": source,
+            "actor_id": actor.pk if actor is not None and actor.is_authenticated else None,
+            "generated_at": generated,
+            "received_at": now,
+            "signed": signed,
+            "software_version": report.software_version,
+            "payload": report.document,
+            "acknowledgement_id": ack.pk,
+        },
     )
-    if report.measurements:
-        UsageMeasurement.objects.bulk_create(
-            UsageMeasurement(
-                report=row,
-                product_instance=instance,
-                license_id=known[m.tag].pk,
-                count=m.count,
-                start=m.start,
-                end=m.end,
-            )
+    rows.insert_many(
+        UsageMeasurement,
+        [
+            {
+                "report_id": report_pk,
+                "product_instance_id": instance.pk,
+                "license_id": known[m.tag].pk,
+                "count": m.count,
+                "start": m.start,
+                "end": m.end,
+            }
             for m in report.measurements
-        )
+        ],
+    )
     if covered:
         for late in (True, False):
             ids = [c.pk for c in covered if (c.pk in late_ids) == late]
             if ids:
-                Change.objects.filter(pk__in=ids).update(report=row, reported_at=now, late=late)
+                Change.objects.filter(pk__in=ids).update(report_id=report_pk, reported_at=now, late=late)
     new_changes = stated_changes + derived
     for change in new_changes:
-        change.report = row
+        change.report_id = report_pk
         change.reported_at = now
     if new_changes:
         Change.objects.bulk_create(new_changes)
@@ -392,7 +409,7 @@ def _apply(report: ParsedReport, instance: ProductInstance, *, source, actor, si
         fields["last_contact_at"] = now
     if status_changed:
         fields["reporting_status_changed_at"] = now
-    ProductInstance.objects.filter(pk=instance.pk).update(**fields)
+    rows.update(ProductInstance, instance.pk, fields)
     for name, value in fields.items():
         setattr(instance, name, value)
 
@@ -420,7 +437,7 @@ def _apply(report: ParsedReport, instance: ProductInstance, *, source, actor, si
             "late_changes": len(late_changes),
         },
     )
-    return IngestOutcome(ack, row.pk, instance.pk, replayed=False)
+    return IngestOutcome(ack, report_pk, instance.pk, replayed=False)
 
 
 def _open_late_change_alert(instance, late_changes: list[Change], allowed: int, generated, now) -> None:
@@ -462,14 +479,17 @@ def _acknowledge(report: ParsedReport, instance: ProductInstance, state, now) ->
         "issued_at": iso(now),
     }
     document["signature"] = signing.sign(canonical_bytes(document))
-    return Acknowledgement.objects.create(
-        ack_id=ack_id,
-        product_instance=instance,
-        policy_version=state.version,
-        next_due_at=state.next_due_at,
-        document=document,
-        created_at=now,
-    )
+    values = {
+        "ack_id": ack_id,
+        "product_instance_id": instance.pk,
+        "policy_version_id": state.version.pk,
+        "next_due_at": state.next_due_at,
+        "document": document,
+        "created_at": now,
+    }
+    ack = Acknowledgement(id=rows.insert(Acknowledgement, values), **values)
+    ack._state.adding, ack._state.db = False, "default"
+    return ack
 
 
 def ack_is_authentic(document: dict, public_key_pem: str | None = None) -> bool:

@@ -9,7 +9,8 @@ It fills one account with `--instances` product instances (two licenses in use e
 first use, last report and pending change times) with bulk SQL, then times: the first evaluation
 (every row written), a second one (nothing to write), one a month later, and one hand-written
 UPDATE computing the same statuses from the stored deadlines; then `--reports` signed reports
-ingested one by one through `ingest_usage_report`. The benchmark issue's `make bench` is the
+ingested one by one through `ingest_usage_report`, once restating the usage the instances have
+(the common periodic report) and once changing it (the ledger then moves `in_use`). The benchmark issue's `make bench` is the
 reference; this is the quick check made while designing.
 """
 
@@ -121,7 +122,7 @@ def single_update(now) -> int:
         return cursor.rowcount
 
 
-def ingest(va, licenses, count: int) -> float:
+def ingest(va, licenses, count: int, *, changing: bool = False) -> float:
     lic = [x for x in licenses if x.enforcement == "unenforced"]
     now = timezone.now()
     instances = []
@@ -148,7 +149,7 @@ def ingest(va, licenses, count: int) -> float:
             "software_version": "17.9.4",
             "generated_at": iso(now - timedelta(minutes=1)),
             "measurements": [
-                {"entitlement_tag": lic[0].tag, "count": 2 + (i % 2), "start": iso(now - timedelta(days=1)),
+                {"entitlement_tag": lic[0].tag, "count": 3 if changing else 2, "start": iso(now - timedelta(days=1)),
                  "end": iso(now - timedelta(minutes=1))},
                 {"entitlement_tag": lic[1].tag, "count": 1, "start": iso(now - timedelta(days=1)),
                  "end": iso(now - timedelta(minutes=1))},
@@ -159,7 +160,8 @@ def ingest(va, licenses, count: int) -> float:
     for document in documents:
         ingest_usage_report(payload=document, source="device")
     elapsed = time.perf_counter() - started
-    print(f"{'ingest ' + str(count) + ' signed reports (one process)':<48} {elapsed:8.2f} s   {count / elapsed:.0f}/s")
+    label = f"ingest {count} signed reports, usage {'changed' if changing else 'restated'}"
+    print(f"{label:<48} {elapsed:8.2f} s   {count / elapsed:.0f}/s")
     return elapsed
 
 
@@ -181,7 +183,8 @@ def main():
     timed("evaluation, 30 days later", lambda: evaluate_reporting_deadlines(now=later))
     timed("single UPDATE from stored deadlines (floor)", lambda: single_update(later))
     if args.reports:
-        ingest(va, licenses, args.reports)
+        ingest(va, licenses, args.reports)  # the common periodic report: the same usage again
+        ingest(va, licenses, args.reports, changing=True)  # every report moves in_use through the ledger
 
 
 if __name__ == "__main__":
