@@ -10,8 +10,8 @@ first use, last report and pending change times) with bulk SQL, then times: the 
 (every row written), a second one (nothing to write), one a month later, and one hand-written
 UPDATE computing the same statuses from the stored deadlines; then `--reports` signed reports
 ingested one by one through `ingest_usage_report`, once restating the usage the instances have
-(the common periodic report) and once changing it (the ledger then moves `in_use`). The benchmark issue's `make bench` is the
-reference; this is the quick check made while designing.
+(the common periodic report) and once changing it (the ledger then moves `in_use`). The
+benchmark issue's `make bench` is the reference; this is the quick check made while designing.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def ingest(va, licenses, count: int, *, changing: bool = False) -> float:
             ledger.set_instance_usage(instance, {lic[0].pk: 2, lic[1].pk: 1})
         instances.append(instance)
     documents = []
-    for i, instance in enumerate(instances):
+    for instance in instances:
         document = {
             "report_id": str(uuid.uuid4()),
             "udi": {"pid": instance.pid, "serial_number": instance.serial_number},
