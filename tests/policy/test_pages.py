@@ -192,3 +192,9 @@ def test_an_upload_that_is_not_json_shows_the_error_on_the_form(admin_client, ac
     assert response.status_code == 200
     assert "neither JSON nor JSON Lines" in response.content.decode()
     assert not UsageUpload.objects.exists()
+
+
+def test_the_instance_page_links_to_its_reporting_page(admin_client, account, lic):
+    device = make_instance(default_va(account), usage={lic: 1}, first_use_at=T0)
+    page = admin_client.get(url("instance_detail", account, instance_id=device.pk)).content.decode()
+    assert f'href="{url("policy_instance_reporting", account, instance_id=device.pk)}"' in page
