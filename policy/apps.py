@@ -10,7 +10,9 @@ class PolicyConfig(AppConfig):
 
     def ready(self):
         from smartaccounts.navigation import NavItem, Panel, register, register_panel
+        from smartaccounts.tree import register_count
 
+        from .selectors import overdue_counts_by_va
         from .views import usage_dashboard_context
 
         register(
@@ -23,6 +25,14 @@ class PolicyConfig(AppConfig):
             )
         )
         register(NavItem("Alerts", "policy_alerts", kinds=USABLE_KINDS, order=46))
+        register_count(
+            "reports_overdue",
+            "Reports overdue",
+            overdue_counts_by_va,
+            order=60,
+            kinds=USABLE_KINDS,
+            help_text="Product instances whose usage report is overdue.",
+        )
         register_panel(
             Panel(
                 key="policy_reporting",

@@ -152,3 +152,15 @@ def policy_in_force(smart_account: SmartAccount) -> dict:
         "sentences": policy_rules.describe(rules),
         "assigned": version is not None and not version.policy.is_default,
     }
+
+
+def overdue_counts_by_va(smart_account: SmartAccount, va_ids: list[int]) -> dict[int, int]:
+    """The VA tree's "Reports overdue" column: one grouped query for the whole tree."""
+    rows = (
+        ProductInstance.objects.filter(smart_account=smart_account, reporting_status=Status.OVERDUE)
+        .exclude(status=ProductInstance.Status.REMOVED)
+        .values_list("virtual_account_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return dict(rows)

@@ -9,6 +9,8 @@ for an instance that is not its own. Errors: `{"code": "...", "detail": "..."}`.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
@@ -58,6 +60,13 @@ class UsageReportsView(DeviceAPIView):
     answer `{"results": [...]}`, one per report in order, each `accepted`, `already received` (with its
     ACK) or `refused` (with `code` and `detail`)."""
 
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 401: OpenApiTypes.OBJECT},
+        description="A usage report (JSON Schema at /schemas/usage-report.schema.json) signed with the instance's "
+        "trust code, or a batch of them. Answers with the signed ACK, or one result per report for a batch.",
+        auth=[],
+    )
     def post(self, request):
         body = request.data
         batch = isinstance(body, list) or (isinstance(body, dict) and set(body) == {"reports"})
@@ -97,6 +106,13 @@ class UsageReportsView(DeviceAPIView):
 class ChangeNoticeView(DeviceAPIView):
     """POST a signed change notice: the changes are recorded as pending and the deadline moves."""
 
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+        description="A change notice (software upgrades and feature changes before the next report), signed "
+        "with the instance's trust code. Answers with the pending change and the new deadline.",
+        auth=[],
+    )
     def post(self, request):
         try:
             answer = record_change_notice(payload=request.data)

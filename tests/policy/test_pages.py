@@ -198,3 +198,16 @@ def test_the_instance_page_links_to_its_reporting_page(admin_client, account, li
     device = make_instance(default_va(account), usage={lic: 1}, first_use_at=T0)
     page = admin_client.get(url("instance_detail", account, instance_id=device.pk)).content.decode()
     assert f'href="{url("policy_instance_reporting", account, instance_id=device.pk)}"' in page
+
+
+def test_the_va_tree_counts_overdue_reports_per_va(admin_client, account, lic):
+    va = make_va(account, "Depot")
+    make_instance(va, usage={lic: 1}, first_use_at=T0)
+    make_instance(va, usage={lic: 1}, first_use_at=timezone.now())
+    evaluate_reporting_deadlines()
+    from smartaccounts.selectors import live_virtual_accounts
+    from smartaccounts.tree import build_tree
+
+    rows = {row.va.pk: row for row in build_tree(account, list(live_virtual_accounts().filter(smart_account=account)))}
+    assert rows[va.pk].counts["reports_overdue"] == 1
+    assert "Reports overdue" in admin_client.get(url("virtual_accounts", account)).content.decode()
