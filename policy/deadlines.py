@@ -124,7 +124,8 @@ WITH versions(policy_id, version_id) AS (
 ),
 batch AS (
     SELECT i.id, i.status, i.smart_account_id, i.first_use_at, i.registered_at, i.last_report_at,
-           i.pending_change_at, COALESCE(v.version_id, %(default_version)s::bigint) AS version_id
+           i.pending_change_at,
+           CASE WHEN ap.policy_id IS NULL THEN %(default_version)s::bigint ELSE v.version_id END AS version_id
     FROM {INSTANCE} i
     LEFT JOIN {ACCOUNT_POLICY} ap ON ap.smart_account_id = i.smart_account_id
     LEFT JOIN versions v ON v.policy_id = ap.policy_id
@@ -221,7 +222,7 @@ def _recompute_python(lo, hi, now, latest, default_version, rules_by_version) ->
     )
     changes = []
     for pk, account_id, status, first_use, registered, last_report, pending, stored_due, stored_status in rows:
-        version = latest.get(assigned.get(account_id), default_version)
+        version = latest.get(assigned[account_id]) if account_id in assigned else default_version
         in_use = classes[pk] if status == ProductInstance.Status.ACTIVE else set()
         terms = policy_rules.terms_for(rules_by_version.get(version, {}), in_use)
         due = policy_rules.next_due(

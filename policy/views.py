@@ -250,7 +250,14 @@ class UploadResultView(UploadMixin, TemplateView):
             .filter(pk__in=instance_ids)
             .values_list("pk", flat=True)
         )
-        context.update(upload=upload, results=upload.results, visible_instances=visible)
+        # A report accepted for an instance in a VA this user cannot see shows only that it was accepted.
+        results = [
+            row
+            if row["status"] == "refused" or row.get("instance") in visible
+            else {**row, "udi": "", "message": "Accepted for a product instance in another Virtual Account."}
+            for row in upload.results
+        ]
+        context.update(upload=upload, results=results, visible_instances=visible)
         return context
 
 
@@ -260,10 +267,11 @@ class UploadAcksView(UploadMixin, View):
     def get(self, request, *args, **kwargs):
         upload = self.get_upload()
         report_ids = [r["report"] for r in upload.results if r.get("report")]
+        visible = selectors.instances_for(self.request.user, self.smart_account).values("pk")
         acks = dict(
-            Acknowledgement.objects.filter(
-                report__pk__in=report_ids, product_instance__smart_account=self.smart_account
-            ).values_list("report__pk", "document")
+            Acknowledgement.objects.filter(report__pk__in=report_ids, product_instance__in=visible).values_list(
+                "report__pk", "document"
+            )
         )
         documents = [acks[pk] for pk in report_ids if pk in acks]
         return _json_download({"acks": documents}, f"acks-upload-{upload.pk}.json")

@@ -135,7 +135,7 @@ def _resolve(report: ParsedReport, *, source, actor, virtual_account) -> Product
                 code="unknown_instance",
             )
         return None
-    if virtual_account is not None and source != Source.DEVICE:
+    if virtual_account is not None and source == Source.UPLOAD:
         if instance.smart_account_id != virtual_account.smart_account_id:
             raise Refusal(f"{report.udi} cannot be reported in this Smart Account.", code="other_account")
         if actor is not None and instance.virtual_account_id != virtual_account.pk:

@@ -211,3 +211,24 @@ def test_the_va_tree_counts_overdue_reports_per_va(admin_client, account, lic):
     rows = {row.va.pk: row for row in build_tree(account, list(live_virtual_accounts().filter(smart_account=account)))}
     assert rows[va.pk].counts["reports_overdue"] == 1
     assert "Reports overdue" in admin_client.get(url("virtual_accounts", account)).content.decode()
+
+
+def test_an_upload_shows_a_va_scoped_user_nothing_of_devices_in_vas_they_cannot_see(client, account, lic):
+    seen, unseen = make_va(account, "Plant"), make_va(account, "Executive suite")
+    viewer = grant(make_user("plant@acme.example.com"), "viewer", va=seen)
+    hidden = make_instance(unseen, usage={lic: 1}, first_use_at=T0, serial_number="EXEC0001")
+    from policy.services import upload_usage_file
+
+    documents = [
+        report(hidden, generated_at=timezone.now(), usage={lic: 1}),
+        report(None, generated_at=timezone.now(), usage={lic: 1}, pid="IR1101-K9", serial_number="PLANT0001"),
+    ]
+    upload = upload_usage_file(
+        actor=account.created_by, virtual_account=seen, file_name="mixed.json", content=json.dumps(documents).encode()
+    )
+    assert upload.accepted_count == 2
+    client.force_login(viewer)
+    page = client.get(url("policy_upload_result", account, upload_id=upload.pk)).content.decode()
+    assert "PLANT0001" in page and "EXEC0001" not in page and "another Virtual Account" in page
+    acks = json.loads(client.get(url("policy_upload_acks", account, upload_id=upload.pk)).content)["acks"]
+    assert [a["udi"]["serial_number"] for a in acks] == ["PLANT0001"]
