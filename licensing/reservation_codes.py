@@ -2,15 +2,16 @@
 
 Request code (the device makes it; the user pastes it into the portal)::
 
-    <prefix>-Z<PID>:<serial>-<nonce>-<check>      e.g. CE-ZC9300-48P-4X:XDC240312LB5-A6rZG7jGd-DD
+    <prefix>-Z<PID>:<serial>-<nonce>-<check>      e.g. CE-ZC9300-48P-4X:XDC240312LB5-A6rZG7jGd-75
 
 - prefix: two characters A–Z or 0–9 naming the device's licensing agent (stored, not interpreted);
 - PID: the product ID, 1–64 characters A–Z, 0–9 and ``. _ / + -`` (no colon);
 - serial: the serial number, 1–40 characters A–Z and 0–9;
 - nonce: 6–32 letters and digits, new for every request, so a request code is used once;
-- check: the first two characters, upper-case hexadecimal, of the SHA-256 digest of everything
-  before the last hyphen (``CE-ZC9300-48P-4X:XDC240312LB5-A6rZG7jGd`` → ``DD``); it catches
-  typing and copy errors. Letters in the check are accepted in either case.
+- check: two letters or digits that the device's licensing agent computes over the rest with an
+  algorithm of its own. The portal checks their form, not their value (it cannot recompute them);
+  the simulator writes the first two hexadecimal digits of the SHA-256 of everything before the
+  last hyphen, the same rule the portal's return codes use.
 
 Authorization code (the portal makes it; the device installs it): a JSON document
 ``{"format": ..., "payload": {...}, "signature": ...}`` whose signature is the portal's Ed25519
@@ -24,7 +25,8 @@ Return code (the device makes it when it gives the licenses back)::
 - proof: the first 16 characters of the unpadded base32 of SHA-256 of the UTF-8 text
   ``release|<PID>:<serial>|<signature>``, where signature is the ``signature`` field of the
   authorization code installed on the device (so a return code answers exactly one code);
-- check: as for request codes, over everything before the last hyphen.
+- check: the first two characters, upper-case hexadecimal, of the SHA-256 of everything before the
+  last hyphen (the portal verifies it, so a mistyped return code is caught before it is compared).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ MAX_CODE_LENGTH = 255
 
 _REQUEST = re.compile(
     r"^(?P<prefix>[A-Z0-9]{2})-Z(?P<pid>[A-Z0-9][A-Z0-9._/+-]{0,63}):(?P<serial>[A-Z0-9]{1,40})"
-    r"-(?P<nonce>[A-Za-z0-9]{6,32})-(?P<check>[0-9A-Fa-f]{2})$"
+    r"-(?P<nonce>[A-Za-z0-9]{6,32})-(?P<check>[A-Za-z0-9]{2})$"
 )
 _RETURN = re.compile(
     r"^RT-Z(?P<pid>[A-Z0-9][A-Z0-9._/+-]{0,63}):(?P<serial>[A-Z0-9]{1,40})-(?P<proof>[A-Z2-7]{16})"
@@ -54,7 +56,7 @@ _RETURN = re.compile(
 _NONCE_ALPHABET = string.ascii_letters + string.digits
 
 REQUEST_FORMAT_HELP = (
-    "A request code looks like CE-ZC9300-48P-4X:XDC240312LB5-A6rZG7jGd-DD: two characters, "
+    "A request code looks like CE-ZC9300-48P-4X:XDC240312LB5-A6rZG7jGd-75: two characters, "
     "a hyphen, Z and the product ID, a colon and the serial number, then a hyphen, the nonce, "
     "a hyphen and two check characters."
 )
@@ -96,13 +98,6 @@ def parse_request_code(text: str) -> RequestCode:
     match = _REQUEST.match(code)
     if match is None:
         raise ValidationError(f"That is not a valid request code. {REQUEST_FORMAT_HELP}", code="request_code_format")
-    body = code.rsplit("-", 1)[0]
-    if match["check"].upper() != check_characters(body):
-        raise ValidationError(
-            "The request code's check characters do not match the rest of it: it was probably mistyped or "
-            "cut short. Copy it from the device again.",
-            code="request_code_check",
-        )
     return RequestCode(
         text=code, prefix=match["prefix"], pid=match["pid"], serial_number=match["serial"], nonce=match["nonce"]
     )
