@@ -5,40 +5,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('licensing', '0003_ledger_append_only'),
-        ('smartaccounts', '0002_event_append_only'),
+        ("licensing", "0003_ledger_append_only"),
+        ("smartaccounts", "0002_event_append_only"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='licensebalance',
-            name='balance_account_license',
+            model_name="licensebalance",
+            name="balance_account_license",
         ),
         migrations.AddIndex(
-            model_name='ledgerentry',
-            index=models.Index(fields=['smart_account', 'license', '-created_at'], name='entry_account_license_time'),
+            model_name="ledgerentry",
+            index=models.Index(fields=["smart_account", "license", "-created_at"], name="entry_account_license_time"),
         ),
         migrations.AddIndex(
-            model_name='licensebalance',
-            index=models.Index(fields=['smart_account', 'license'], include=('virtual_account', 'purchased', 'in_use', 'reserved'), name='balance_account_rollup'),
+            model_name="licensebalance",
+            index=models.Index(
+                fields=["smart_account", "license"],
+                include=("virtual_account", "purchased", "in_use", "reserved"),
+                name="balance_account_rollup",
+            ),
         ),
         migrations.AddIndex(
-            model_name='licenselot',
-            index=models.Index(condition=models.Q(('quantity__gt', 0)), fields=['smart_account', 'end_date'], name='lot_account_live_end'),
+            model_name="licenselot",
+            index=models.Index(
+                condition=models.Q(("quantity__gt", 0)),
+                fields=["smart_account", "end_date"],
+                name="lot_account_live_end",
+            ),
         ),
         migrations.AddIndex(
-            model_name='licenselot',
-            index=models.Index(condition=models.Q(('expired_at__isnull', False)), fields=['smart_account', 'expired_at'], name='lot_account_expired'),
+            model_name="licenselot",
+            index=models.Index(
+                condition=models.Q(("expired_at__isnull", False)),
+                fields=["smart_account", "expired_at"],
+                name="lot_account_expired",
+            ),
         ),
         migrations.AddIndex(
-            model_name='productinstance',
-            index=models.Index(fields=['virtual_account', 'hostname', 'id'], name='instance_va_name_key'),
+            model_name="productinstance",
+            index=models.Index(fields=["virtual_account", "hostname", "id"], name="instance_va_name_key"),
         ),
         migrations.AddIndex(
-            model_name='productinstance',
-            index=models.Index(fields=['smart_account', 'hostname', 'id'], name='instance_account_name_key'),
+            model_name="productinstance",
+            index=models.Index(fields=["smart_account", "hostname", "id"], name="instance_account_name_key"),
         ),
     ]
