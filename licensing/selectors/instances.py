@@ -36,12 +36,22 @@ def instances_in_scope(
     reporting_status: str = "",
     license_id: int | None = None,
 ) -> QuerySet[ProductInstance]:
-    """Instances of the scope, filtered. Without a status filter, removed instances are left out."""
+    """Instances of the scope, filtered. Without a status filter, removed instances are left out.
+
+    `search` finds a full serial number exactly (one indexed lookup); otherwise it matches host
+    names containing it and PIDs or serial numbers starting with it, case-insensitively.
+    """
     qs = ProductInstance.objects.filter(scope.q())
     qs = qs.filter(status=status) if status else qs.exclude(status=ProductInstance.Status.REMOVED)
     if search:
         term = search.strip()
-        qs = qs.filter(Q(hostname__icontains=term) | Q(pid__istartswith=term) | Q(serial_number__istartswith=term))
+        # A serial number typed in full finds its device through the serial index at once; anything
+        # else matches names anywhere and PIDs and serial numbers by their beginning.
+        exact = qs.filter(serial_number__in={term, term.upper()})
+        if " " not in term and exact.exists():
+            qs = exact
+        else:
+            qs = qs.filter(Q(hostname__icontains=term) | Q(pid__istartswith=term) | Q(serial_number__istartswith=term))
     if family:
         qs = qs.filter(product_family=family)
     if reporting_status:

@@ -191,6 +191,7 @@ def test_the_instances_page_searches_by_name_pid_and_serial(client, fleet):
     assert instance_names(client, url, q="phone") == ["phone-17"]
     assert instance_names(client, url, q="C9500") == ["core-01"]
     assert instance_names(client, url, q="fdo2001") == ["core-01"]
+    assert instance_names(client, url, q="fdo2001a0aa") == ["core-01"]  # a full serial number, exactly
 
 
 def test_the_instances_page_filters_status_family_reporting_and_license(client, fleet):
