@@ -68,8 +68,13 @@ def test_status_transitions_open_one_alert_per_kind_and_resolve_the_previous_one
     assert due_soon.resolved_at == T0 + 91 * D
     overdue = Alert.objects.get(product_instance=instance, resolved_at__isnull=True)
     assert (overdue.kind, overdue.severity) == ("overdue", "critical")
-    assert Event.objects.filter(action="policy.alert_opened", virtual_account_id=va.pk).count() == 2
-    assert Event.objects.filter(action="policy.alert_resolved", message__startswith="Resolved: ").count() == 1
+    opened = Event.objects.filter(action="policy.alert_opened", virtual_account_id=va.pk).order_by("pk")
+    assert [e.message for e in opened] == [
+        "1 product instance(s) are due soon to report their usage.",
+        "1 product instance(s) became overdue with their usage reports.",
+    ]
+    resolved = Event.objects.get(action="policy.alert_resolved")
+    assert resolved.message.startswith("1 due-soon reporting alert(s) resolved") and resolved.details["alerts"] == 1
     instance.refresh_from_db()
     assert instance.reporting_status == "overdue" and instance.reporting_status_changed_at == T0 + 91 * D
 
@@ -197,3 +202,17 @@ def test_an_instance_whose_report_arrives_during_the_batch_keeps_the_reports_val
     evaluate_reporting_deadlines(now=T0 + 200 * D)
     instance.refresh_from_db()
     assert (instance.next_due_at, instance.reporting_status) == (reported_due, "ok")
+
+
+def test_the_event_log_gets_one_entry_per_va_and_kind_not_one_per_device(account, lic):
+    va, other = make_va(account, "Stores"), make_va(account, "Depots")
+    for _ in range(5):
+        make_instance(va, usage={lic: 1}, first_use_at=T0)
+    make_instance(other, usage={lic: 1}, first_use_at=T0)
+    evaluate_reporting_deadlines(now=T0 + 100 * D)
+    events = {e.virtual_account_id: e for e in Event.objects.filter(action="policy.alert_opened")}
+    assert events[va.pk].message == "5 product instance(s) became overdue with their usage reports."
+    assert events[va.pk].virtual_account_name == "Stores" and events[other.pk].details == {
+        "kind": "overdue",
+        "alerts": 1,
+    }
