@@ -14,12 +14,18 @@ from datetime import timedelta
 from django.utils import timezone
 
 from licensing.models import ProductInstance, ProductInstanceUsage
-from smartaccounts.models import SmartAccount, VirtualAccount
+from smartaccounts.models import SmartAccount, User, VirtualAccount
 
 from .deadlines import evaluate_reporting_deadlines
 from .formats import iso, sign_with_trust_code
-from .models import Change, UsageReport
-from .services import ingest_usage_report, record_change_notice, upload_usage_file
+from .models import Change, Policy, UsageReport
+from .services import (
+    create_policy,
+    ingest_usage_report,
+    record_change_notice,
+    set_default_policy,
+    upload_usage_file,
+)
 
 NAMESPACE = uuid.UUID("8d0f5a4e-6c1b-4f2a-9e3d-7b5c1a2f4e60")
 # Offline devices an upload brings in: (PID, serial, hostname prefix, entitlement tag suffix, count).
@@ -87,7 +93,24 @@ def _send(document: dict, instance: ProductInstance, *, online: bool) -> bool:
     return True
 
 
+def _ensure_default_policy(demo) -> None:
+    """The default policy comes with a data migration; a database emptied since gets it back here."""
+    if Policy.objects.filter(is_default=True).exists():
+        return
+    staff = demo.objects.get("staff") or User.objects.filter(is_staff=True, is_active=True).order_by("pk").first()
+    if staff is None:
+        return
+    rules = {"unenforced_perpetual": (90, 365, 90, True), "unenforced_subscription": (90, 365, 90, True),
+             "enforced": (0, 0, 0, False), "export_controlled": (0, 0, 0, False)}  # fmt: skip
+    existing = Policy.objects.filter(name="Default").first()
+    if existing is not None:
+        set_default_policy(actor=staff, policy=existing)
+    else:
+        create_policy(actor=staff, name="Default", rules=rules, is_default=True)
+
+
 def seed(demo) -> None:
+    _ensure_default_policy(demo)
     instances = _instances(demo)
     if not instances:
         demo.stdout.write("Policy: no product instances to report for; usage reporting demo skipped.")

@@ -36,3 +36,15 @@ def test_seed_demo_fills_reporting_and_running_it_again_changes_nothing():
         Change.objects.count(),
         UsageUpload.objects.count(),
     ) == before
+
+
+def test_the_demo_brings_the_default_policy_back_to_an_emptied_database():
+    from policy.demo import _ensure_default_policy
+    from policy.models import Policy
+    from smartaccounts.demo import DemoContext
+    from tests.factories import make_user
+
+    Policy.objects.update(is_default=False)
+    demo = DemoContext(stdout=StringIO(), style=None, objects={"staff": make_user("ops@op.example.net", is_staff=True)})
+    _ensure_default_policy(demo)
+    assert Policy.objects.get(is_default=True).name == "Default"
