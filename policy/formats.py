@@ -26,7 +26,6 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
-from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 REPORT_SCHEMA = "usage-report.schema.json"
@@ -46,11 +45,32 @@ def _schemas() -> dict[str, dict]:
     return {name: json.loads((SCHEMA_DIR / name).read_text()) for name in (REPORT_SCHEMA, NOTICE_SCHEMA)}
 
 
+def _inline_refs(node, schemas: dict[str, dict], base: dict):
+    """The schema with every `$ref` replaced by what it points to (ours are not recursive).
+
+    Validating against the inlined copy gives the same answers and error paths, without resolving
+    references for every document: the ingestion of a report is a hot path.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(item, schemas, base) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        ref = node["$ref"]
+        document, _, pointer = ref.partition("#")
+        target = schemas[document] if document else base
+        for part in pointer.strip("/").split("/"):
+            target = target[part]
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        resolved = _inline_refs(target, schemas, schemas[document] if document else base)
+        return {**resolved, **_inline_refs(rest, schemas, base)}
+    return {k: _inline_refs(v, schemas, base) for k, v in node.items() if k not in ("$defs", "$id", "$schema")}
+
+
 @cache
 def _validator(name: str) -> Draft202012Validator:
     schemas = _schemas()
-    registry = Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
-    return Draft202012Validator(schemas[name], registry=registry)
+    return Draft202012Validator(_inline_refs(schemas[name], schemas, schemas[name]))
 
 
 def schema_text(name: str = REPORT_SCHEMA) -> str:
