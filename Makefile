@@ -56,3 +56,11 @@ format: install-dev
 
 clean:
 	rm -rf $(VENV) staticfiles
+
+## make bench: generate the large estate in a fresh PostgreSQL database and measure it (see README, Performance)
+bench: install-dev
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## make bench-smoke: the same benchmarks on a tiny estate, in seconds (CI runs it)
+bench-smoke: install-dev
+	$(BIN)/python -m bench --smoke
