@@ -112,9 +112,14 @@ class InstanceDetailView(LicensingMixin, TemplateView):
         instance = selectors.instance_for(self.request.user, self.smart_account, self.kwargs["instance_id"])
         operable = self.visible_virtual_accounts("operate")
         can_change = operable.filter(pk=instance.virtual_account_id).exists()
+        reservation = None
+        if instance.status == instance.Status.RESERVED:
+            # A reserved device uses what its reservation holds; show those licenses and link to it.
+            reservation = instance.reservations.filter(status="active").prefetch_related("lines__license").first()
         context.update(
             instance=instance,
             usage=selectors.instance_usage(instance),
+            reservation=reservation,
             can_change=can_change and instance.status == instance.Status.ACTIVE,
             transfer_targets=(
                 list(operable.exclude(pk=instance.virtual_account_id).order_by("tree_id", "lft").only("pk", "name"))

@@ -227,3 +227,14 @@ def test_the_reservation_list_answers_in_the_same_number_of_queries_for_few_and_
         _reserve(p, **{str(p["dna"].pk): 1})
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert client.get(url).status_code == 200
+
+
+def test_a_reserved_device_page_shows_the_reserved_licenses_and_links_its_reservation(client, plant):
+    p = plant
+    reservation = _reserve(p)
+    client.force_login(p["admin"])
+    url = _url("instance_detail", p["account"], instance_id=reservation.product_instance_id)
+    text = client.get(url).content.decode()
+    assert "Catalyst 9300 DNA Advantage" in text
+    assert _url("reservation_detail", p["account"], reservation_id=reservation.pk) in text
+    assert "It uses no licenses." not in text
