@@ -172,3 +172,19 @@ def test_collectstatic_works_in_production_mode(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = (tmp_path / "static" / "staticfiles.json").read_text()
     assert "vendor/htmx.min.js" in manifest and "css/portal.css" in manifest
+
+
+def test_the_device_api_is_described_by_an_openapi_document(client):
+    response = client.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    assert {"/api/v1/devices/register/", "/api/v1/usage/reports/", "/api/v1/usage/change-notices/"} <= set(
+        document["paths"]
+    )
+
+
+def test_openapi_document_generates_without_warnings(tmp_path):
+    env = clean_env(DEBUG="1")
+    result = run_manage("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
