@@ -27,6 +27,8 @@ from django.core.exceptions import ValidationError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from .schemacheck import Unsupported, compile_schema
+
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 REPORT_SCHEMA = "usage-report.schema.json"
 NOTICE_SCHEMA = "change-notice.schema.json"
@@ -73,6 +75,17 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(_inline_refs(schemas[name], schemas, schemas[name]))
 
 
+@cache
+def _compiled(name: str):
+    """The schema compiled to plain checks (see `policy.schemacheck`), or None if it uses a keyword the
+    compiler does not know (then `jsonschema` alone decides)."""
+    schemas = _schemas()
+    try:
+        return compile_schema(_inline_refs(schemas[name], schemas, schemas[name]))
+    except Unsupported:
+        return None
+
+
 def schema_text(name: str = REPORT_SCHEMA) -> str:
     return (SCHEMA_DIR / name).read_text()
 
@@ -105,6 +118,10 @@ def check_schema(document, name: str = REPORT_SCHEMA) -> None:
     """Refuse a document that does not match the JSON Schema, naming the JSON path of the error."""
     if not isinstance(document, dict):
         raise Refusal("The document must be a JSON object.", code="schema")
+    compiled = _compiled(name)
+    if compiled is not None and compiled(document):
+        return
+    # Not valid (or no compiled check): `jsonschema` names the error and its JSON path.
     error = best_match(_validator(name).iter_errors(document))
     if error is not None:
         raise Refusal(f"The document does not match the format at {error.json_path}: {error.message}", code="schema")

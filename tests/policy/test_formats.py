@@ -89,3 +89,67 @@ def test_the_readme_python_snippets_sign_and_verify(tmp_path, db, monkeypatch):
     (tmp_path / "signing-key.pem").write_text(signing.public_key_pem())
     monkeypatch.chdir(tmp_path)
     exec(verifier, {})  # noqa: S102 - raises InvalidSignature if the snippet were wrong
+
+
+# --- The compiled schema check agrees with jsonschema ---------------------------------------------------
+
+
+def _mutations(document):
+    """Documents near `document`: every value replaced by wrong types and edge values, keys dropped and added."""
+    odd = [None, True, 0, 1.0, 1.5, -1, 10**12, "", "x" * 300, "2026-01-01T00:00:00", [], {}, "ZZ"]
+    if isinstance(document, str):
+        # Near misses of patterns, formats and lengths.
+        yield from (document + " ", "-" + document, document.upper(), document[:-1], document + "é", document * 9)
+        yield from (document.replace("Z", "+01:00"), document.replace("T", " "), document.replace("-", "", 1))
+        return
+    if isinstance(document, dict):
+        for key, value in document.items():
+            for replacement in odd + list(_mutations(value)):
+                yield {**document, key: replacement}
+            yield {k: v for k, v in document.items() if k != key}
+        yield {**document, "unexpected": 1}
+    elif isinstance(document, list):
+        yield []
+        yield document * 2
+        for i, value in enumerate(document):
+            for replacement in odd[:6] + list(_mutations(value))[:40]:
+                yield [*document[:i], replacement, *document[i + 1 :]]
+
+
+@pytest.mark.parametrize("schema_name", ["usage-report.schema.json", "change-notice.schema.json"])
+def test_the_compiled_schema_check_gives_jsonschemas_answer_on_valid_and_broken_documents(schema_name):
+    from policy import formats
+
+    compiled, validator = formats._compiled(schema_name), formats._validator(schema_name)
+    assert compiled is not None  # both schemas use only keywords the compiler implements
+    if schema_name == formats.REPORT_SCHEMA:
+        base = json.loads(json.dumps(EXAMPLE))
+        base["events"].append(
+            {"type": "feature_change", "at": "2026-05-20T22:15:00Z", "entitlement_tag": "t", "from_count": 1,
+             "to_count": 2.0}
+        )  # fmt: skip
+    else:
+        base = json.loads(SECTION.split("cat > notice.json <<'JSON'\n", 1)[1].split("JSON\n", 1)[0])
+        base["changes"].append(
+            {
+                "type": "software_upgrade",
+                "at": "2026-06-19T16:30:00Z",
+                "from_version": "17.9.4",
+                "to_version": "17.12.1",
+            }
+        )
+        base["signature"] = "0" * 64
+    documents = [base, *_mutations(base)]
+    assert len(documents) > 200
+    disagreements = [d for d in documents if compiled(d) != validator.is_valid(d)]
+    assert disagreements == []
+    assert any(not compiled(d) for d in documents) and compiled(base)
+
+
+def test_a_schema_with_a_keyword_the_compiler_lacks_falls_back_to_jsonschema():
+    from policy.schemacheck import Unsupported, compile_schema
+
+    with pytest.raises(Unsupported):
+        compile_schema({"type": "object", "patternProperties": {"^x": {"type": "string"}}})
+    check = compile_schema({"type": "integer", "minimum": 0, "description": "annotations are ignored"})
+    assert check(3) and check(3.0) and not check(True) and not check(-1) and not check("3")
