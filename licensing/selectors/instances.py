@@ -6,7 +6,8 @@ import base64
 import json
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.http import Http404
 
 from smartaccounts.models import SmartAccount, VirtualAccount
@@ -85,17 +86,22 @@ def _decode(cursor: str) -> tuple[str, int] | None:
     return None
 
 
+def _key() -> Tuple:
+    return Tuple(F("hostname"), F("pk"))
+
+
 def instance_page(qs: QuerySet[ProductInstance], *, after: str = "", before: str = "", size: int = 50) -> InstancePage:
     """One page of `qs` ordered by (hostname, id), after or before a cursor: index range scans, no OFFSET,
-    so the 4,000th page of 200,000 instances costs what the first one does."""
+    so the 4,000th page of 200,000 instances costs what the first one does.
+
+    The cursor condition is a row comparison, `(hostname, id) > (%s, %s)`, which PostgreSQL uses as
+    the start of the index range; the equivalent `hostname > %s OR (hostname = %s AND id > %s)` is only
+    a filter, and a page at 80% of the order read 160,000 index entries to find its 51 rows."""
     qs = qs.select_related("virtual_account")
     back = _decode(before) if before else None
     forward = _decode(after) if after and not back else None
     if back:
-        name, pk = back
-        page = list(
-            qs.filter(Q(hostname__lt=name) | Q(hostname=name, pk__lt=pk)).order_by("-hostname", "-pk")[: size + 1]
-        )
+        page = list(qs.filter(TupleLessThan(_key(), back)).order_by("-hostname", "-pk")[: size + 1])
         has_more_before = len(page) > size
         rows = _with_license_counts(list(reversed(page[:size])))
         return InstancePage(
@@ -105,8 +111,7 @@ def instance_page(qs: QuerySet[ProductInstance], *, after: str = "", before: str
             is_first=not has_more_before,
         )
     if forward:
-        name, pk = forward
-        qs = qs.filter(Q(hostname__gt=name) | Q(hostname=name, pk__gt=pk))
+        qs = qs.filter(TupleGreaterThan(_key(), forward))
     page = list(qs.order_by("hostname", "pk")[: size + 1])
     rows = _with_license_counts(page[:size])
     return InstancePage(
