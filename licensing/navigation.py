@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Sum
+from django.db.models import Sum
 
 from smartaccounts.models import SmartAccount
 
 USABLE = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
 
 
+def account_home_instance_counts(view) -> dict[str, int]:
+    """Live instances per reporting status in what the account-home viewer may see (every VA for a role on
+    the account, the VAs their roles reach otherwise). Read once per page: the license panel shows the
+    total, the reporting panel the statuses."""
+    counts = getattr(view, "_live_instance_counts", None)
+    if counts is None:
+        from .selectors import instance_counts, scope_for
+
+        scope = scope_for(view.request.user, view.smart_account, role_on_account=view.account_role)
+        counts = view._live_instance_counts = instance_counts(scope)
+    return counts
+
+
 def license_panel(view) -> dict:
     """Context of the account-home panel: read through the same scope as the licenses page."""
-    from .models import ProductInstance
     from .selectors import license_summary_counts, scope_for
 
     scope = scope_for(view.request.user, view.smart_account, role_on_account=view.account_role)
@@ -20,11 +32,7 @@ def license_panel(view) -> dict:
     counts.update(
         smart_account=view.smart_account,
         usable=usable,
-        instances=(
-            ProductInstance.objects.filter(scope.q()).exclude(status=ProductInstance.Status.REMOVED).count()
-            if usable
-            else 0
-        ),
+        instances=sum(account_home_instance_counts(view).values()) if usable else 0,
     )
     return counts
 
@@ -42,16 +50,10 @@ def purchased_counts(smart_account, va_ids) -> dict[int, int]:
 
 
 def device_counts(smart_account, va_ids) -> dict[int, int]:
-    """Product instances per VA (active and reserved), one grouped query."""
-    from .models import ProductInstance
+    """Product instances per VA (active and reserved): one grouped query over the materialised counts."""
+    from .selectors import instance_counts_by_va
 
-    return dict(
-        ProductInstance.objects.filter(smart_account_id=smart_account.pk)
-        .exclude(status=ProductInstance.Status.REMOVED)
-        .values_list("virtual_account_id")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    return instance_counts_by_va(smart_account)
 
 
 def register_navigation() -> None:

@@ -7,9 +7,10 @@ outside a VA-scoped role are simply not found.
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
 
-from licensing.models import ProductInstance, ProductInstanceUsage
+from licensing.models import InstanceCount, ProductInstance, ProductInstanceUsage
+from licensing.selectors import instance_counts_by_va
 from smartaccounts.models import SmartAccount, User
 from smartaccounts.selectors import virtual_accounts_for
 
@@ -49,14 +50,13 @@ def reporting_instances(
 
 
 def reporting_counts(user: User, smart_account: SmartAccount, *, whole_account: bool) -> dict[str, int]:
-    """Instances per reporting status (one query). `whole_account`: the user sees every VA."""
-    instances = ProductInstance.objects.filter(smart_account=smart_account).exclude(
-        status=ProductInstance.Status.REMOVED
-    )
+    """Instances per reporting status (one query over the materialised counts, whatever the number of
+    devices). `whole_account`: the user sees every VA."""
+    counts = InstanceCount.objects.filter(smart_account=smart_account)
     if not whole_account:
-        instances = instances.filter(virtual_account__in=_vas(user, smart_account))
-    counts = dict(instances.values_list("reporting_status").annotate(n=Count("pk")).order_by())
-    return {status.value: counts.get(status.value, 0) for status in Status}
+        counts = counts.filter(virtual_account__in=_vas(user, smart_account))
+    found = dict(counts.order_by().values_list("reporting_status").annotate(n=Sum("count")))
+    return {status.value: int(found.get(status.value) or 0) for status in Status}
 
 
 def instance_for(user: User, smart_account: SmartAccount, instance_id: int, action: str = "view") -> ProductInstance:
@@ -155,12 +155,5 @@ def policy_in_force(smart_account: SmartAccount) -> dict:
 
 
 def overdue_counts_by_va(smart_account: SmartAccount, va_ids: list[int]) -> dict[int, int]:
-    """The VA tree's "Reports overdue" column: one grouped query for the whole tree."""
-    rows = (
-        ProductInstance.objects.filter(smart_account=smart_account, reporting_status=Status.OVERDUE)
-        .exclude(status=ProductInstance.Status.REMOVED)
-        .values_list("virtual_account_id")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    return dict(rows)
+    """The VA tree's "Reports overdue" column: one grouped query over the materialised counts."""
+    return instance_counts_by_va(smart_account, Status.OVERDUE)

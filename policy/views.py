@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 from django.views.generic import FormView, TemplateView
 
 from licensing.models import ProductInstance
+from licensing.navigation import account_home_instance_counts
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
 from smartaccounts.views import apply_validation_error
@@ -289,10 +290,9 @@ def report_schema(request):
 
 
 def usage_dashboard_context(view) -> dict:
-    """The account-home panel: instances per reporting status and the policy in force."""
-    counts = selectors.reporting_counts(
-        view.request.user, view.smart_account, whole_account=view.account_role is not None
-    )
+    """The account-home panel: instances per reporting status and the policy in force. The counts are the
+    ones the license panel reads too (one query for both, over the materialised counts)."""
+    counts = account_home_instance_counts(view)
     base = reverse("policy_reporting", kwargs={"account_id": view.smart_account.pk})
     tiles = [
         {"label": "OK", "count": counts[Status.OK], "url": f"{base}?status=ok", "tone": "ok"},

@@ -1,4 +1,5 @@
 from .catalog import License, LicenseClass, Sku
+from .counters import InstanceCount
 from .handover import HandOver, HandOverLine
 from .instances import ProductInstance, ProductInstanceUsage, RegistrationToken
 from .ledger import LedgerEntry, LicenseAccountTotal, LicenseBalance, LicenseLot
@@ -9,6 +10,7 @@ from .reservations import Reservation, ReservationLine
 __all__ = [
     "HandOver",
     "HandOverLine",
+    "InstanceCount",
     "LedgerEntry",
     "License",
     "LicenseAccountTotal",
