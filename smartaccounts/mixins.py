@@ -18,11 +18,18 @@ from __future__ import annotations
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
+from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
 from django.http import Http404
 from django.utils.functional import cached_property
 
 from . import selectors
-from .models import Role, SmartAccount, VirtualAccount
+from .models import (
+    Role,
+    SmartAccount,
+    SmartAccountUserObjectPermission,
+    VirtualAccount,
+    VirtualAccountUserObjectPermission,
+)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -52,10 +59,20 @@ class AccountScopedMixin(LoginRequiredMixin):
         return self.required_action if method in SAFE_METHODS else self.required_write_action
 
     def resolve_smart_account(self, kwargs) -> SmartAccount:
+        """The account, if the user holds a role in it, read with those roles in the same query."""
+        user = self.request.user
         try:
-            return selectors.smart_accounts_for(self.request.user).get(pk=kwargs["account_id"])
+            account = (
+                selectors.smart_accounts_for(user).annotate(**_role_annotations(user)).get(pk=kwargs["account_id"])
+            )
         except SmartAccount.DoesNotExist:
             raise Http404("No such Smart Account.") from None
+        on_account = _role(account.role_on_account)
+        strongest = max(
+            filter(None, (on_account, _role(account.strongest_va_role))), key=lambda r: r.rank, default=None
+        )
+        self.__dict__["_account_roles"] = (on_account, strongest)
+        return account
 
     def resolve_virtual_account(self, kwargs) -> VirtualAccount | None:
         if "va_id" not in kwargs:
@@ -105,3 +122,25 @@ class AccountScopedMixin(LoginRequiredMixin):
             is_account_admin=self.account_role is not None and self.account_role.allows("admin"),
         )
         return context
+
+
+def _role_annotations(user) -> dict:
+    """The role `user` holds on the account itself and the strongest one on its live VAs (as codenames),
+    for annotating the account query: what `selectors.roles_in_account` answers, without a query of its own."""
+    rank = Case(
+        *[When(permission__codename=role.codename, then=Value(role.rank)) for role in Role],
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    on_account = SmartAccountUserObjectPermission.objects.filter(user=user, content_object=OuterRef("pk"))
+    on_vas = VirtualAccountUserObjectPermission.objects.filter(
+        user=user, content_object__smart_account=OuterRef("pk"), content_object__deleted_at__isnull=True
+    ).order_by(rank.desc())
+    return {
+        "role_on_account": Subquery(on_account.values("permission__codename")[:1]),
+        "strongest_va_role": Subquery(on_vas.values("permission__codename")[:1]),
+    }
+
+
+def _role(codename: str | None) -> Role | None:
+    return Role(codename.removeprefix("role_")) if codename else None
