@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from smartaccounts import selectors, services
 from smartaccounts.models import Event, Role
@@ -31,6 +32,45 @@ def test_virtual_accounts_for_answers_in_one_query(account):
     with CaptureQueriesContext(connection) as queries:
         list(selectors.virtual_accounts_for(user, account, "view"))
     assert len(queries) == 1
+
+
+def test_effective_roles_answers_for_several_vas_in_one_query_as_effective_role_does(account, other_account):
+    eng = make_va(account, "Engineering")
+    lab = make_va(account, "Lab", parent=eng)
+    bench = make_va(account, "Bench", parent=lab)
+    finance = make_va(account, "Finance")
+    elsewhere = make_va(other_account, "Engineering")
+    user = grant(make_user("u@acme.example.com"), "viewer", account=account)
+    grant(user, "user", va=eng)
+    grant(user, "admin", va=bench)
+    grant(user, "admin", va=elsewhere)  # another account's grant reaches nothing here
+    vas = [bench, lab, finance, eng]
+    with CaptureQueriesContext(connection) as queries:
+        roles = selectors.effective_roles(user, vas)
+    assert len(queries) == 1
+    assert roles == {bench.pk: Role.ADMIN, lab.pk: Role.USER, finance.pk: Role.VIEWER, eng.pk: Role.USER}
+    assert roles == {va.pk: selectors.effective_role(user, va) for va in vas}
+    assert selectors.effective_roles(make_user("nobody@acme.example.com"), vas) == dict.fromkeys(roles)
+
+
+def test_a_deleted_ancestor_no_longer_lends_its_role(account):
+    eng = make_va(account, "Engineering")
+    lab = make_va(account, "Lab", parent=eng)
+    user = grant(make_user("u@acme.example.com"), "user", va=eng)
+    type(eng).objects.filter(pk=eng.pk).update(deleted_at=timezone.now())
+    assert selectors.effective_roles(user, [lab]) == {lab.pk: None}
+    with pytest.raises(PermissionDenied, match="User role on Lab"):
+        services.require_va_roles(user, [lab], "operate")
+
+
+def test_require_va_roles_names_the_first_va_the_actor_may_not_act_on(account):
+    eng, finance = make_va(account, "Engineering"), make_va(account, "Finance")
+    user = grant(make_user("u@acme.example.com"), "user", va=eng)
+    services.require_va_roles(user, [eng], "operate")
+    with pytest.raises(PermissionDenied, match="You need the User role on Finance to do this."):
+        services.require_va_roles(user, [eng, finance], "operate")
+    with pytest.raises(PermissionDenied, match="You need the Admin role on Engineering to do this."):
+        services.require_va_roles(user, [eng, finance], "admin")
 
 
 def test_a_person_holds_one_role_per_scope_and_a_change_replaces_it(account):
