@@ -41,6 +41,11 @@ end after this row: templates render the nesting from it) and ``path`` (names fr
 root down to the VA's parent).
 
 ``columns_for(smart_account) -> list[CountColumn]``: the columns that apply to the account.
+
+``tree_nodes(queryset) -> list[TreeNode]``: the VAs of a queryset as light read-only rows (``pk``, ``id``,
+``smart_account_id``, ``parent_id``, ``name``, ``is_default``, ``tree_id``, ``lft``, ``rght``, ``level``),
+read with ``values_list``: thousands of model instances cost more than the query that loads them. Any
+code that only reads those attributes (``build_tree``, the VA choice fields) takes them like VAs.
 """
 
 from __future__ import annotations
@@ -86,6 +91,36 @@ def columns_for(smart_account: SmartAccount) -> list[CountColumn]:
         for column in sorted(_columns.values(), key=lambda c: (c.order, c.key))
         if column.kinds is None or smart_account.kind in column.kinds
     ]
+
+
+TREE_FIELDS = ("id", "smart_account_id", "parent_id", "name", "is_default", "tree_id", "lft", "rght", "level")
+
+
+@dataclass(slots=True)
+class TreeNode:
+    """A VA as a tree page reads it (no model instance, no lazy relations)."""
+
+    id: int
+    smart_account_id: int
+    parent_id: int | None
+    name: str
+    is_default: bool
+    tree_id: int
+    lft: int
+    rght: int
+    level: int
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    def __str__(self):
+        return self.name
+
+
+def tree_nodes(virtual_accounts) -> list[TreeNode]:
+    """The VAs of a queryset as `TreeNode`s, in one query (their order is the queryset's)."""
+    return [TreeNode(*row) for row in virtual_accounts.values_list(*TREE_FIELDS)]
 
 
 @dataclass

@@ -1,3 +1,5 @@
+from html import escape
+
 from django import template
 from django.utils.safestring import mark_safe
 
@@ -32,31 +34,37 @@ def va_tree(rows, base_url, fold=False, testid="va-tree"):
     """The nested, collapsible list of a Virtual Account tree (`smartaccounts.tree.build_tree` rows).
 
     Built in Python: a template loop over thousands of VAs costs seconds, this costs milliseconds.
-    `fold`: branches below the top level start collapsed (big trees).
+    `fold`: branches below the top level start collapsed (big trees). Names and labels are escaped with
+    the standard library's `html.escape` (what Django's `escape` does, without its per-call overhead).
     """
-    from django.utils.html import escape
-
+    base = escape(base_url)
+    labels = {}
     out = [f'<ul class="tree" data-testid="{escape(testid)}">']
+    append = out.append
     for row in rows:
         va = row.va
         name = escape(va.name)
         folded = fold and row.has_children and row.depth >= 1
-        out.append(f'<li class="tree-node{" collapsed" if folded else ""}" data-va="{va.pk}"><div class="tree-row">')
+        append(f'<li class="tree-node{" collapsed" if folded else ""}" data-va="{va.pk}"><div class="tree-row">')
         if row.has_children:
-            out.append(
+            append(
                 f'<button type="button" class="tree-toggle" aria-expanded="{"false" if folded else "true"}" '
                 f'aria-label="Show or hide {name}\'s children">▾</button>'
             )
         else:
-            out.append('<span class="tree-spacer"></span>')
-        out.append(f'<a href="{escape(base_url)}{va.pk}/">{name}</a>')
+            append('<span class="tree-spacer"></span>')
+        append(f'<a href="{base}{va.pk}/">{name}</a>')
         if va.is_default:
-            out.append(' <span class="badge badge-ok">Default</span>')
-        out.append('<span class="tree-counts">')
+            append(' <span class="badge badge-ok">Default</span>')
+        append('<span class="tree-counts">')
         for label, own, total in row.values:
-            out.append(f'<span class="nowrap">{escape(label)} <strong>{int(own)}</strong> / {int(total)}</span>')
-        out.append("</span></div>")
-        out.append("<ul>" if row.has_children else "</li>")
-        out.append("</ul></li>" * row.closes)
-    out.append("</ul>")
+            text = labels.get(label)
+            if text is None:
+                text = labels[label] = escape(label)
+            append(f'<span class="nowrap">{text} <strong>{int(own)}</strong> / {int(total)}</span>')
+        append("</span></div>")
+        append("<ul>" if row.has_children else "</li>")
+        if row.closes:
+            append("</ul></li>" * row.closes)
+    append("</ul>")
     return mark_safe("".join(out))

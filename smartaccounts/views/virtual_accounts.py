@@ -14,7 +14,7 @@ from ..mixins import AccountScopedMixin
 from ..models import SmartAccount, VirtualAccountUserObjectPermission
 from .base import AccountActionView, apply_validation_error, safe_next
 
-TREE_FIELDS = ("id", "smart_account_id", "parent_id", "name", "is_default", "tree_id", "lft", "rght", "level")
+TREE_FIELDS = tree.TREE_FIELDS
 # Trees bigger than this start with their branches folded below the top level.
 FOLD_ABOVE = 150
 
@@ -22,11 +22,15 @@ FOLD_ABOVE = 150
 class VirtualAccountFormsMixin:
     """The VA forms, with choices restricted to the VAs the user administers."""
 
-    def admin_virtual_accounts(self, visible=None) -> list:
-        if self.account_role is not None and self.account_role.allows("admin"):
+    def admin_virtual_accounts(self, visible=None, *, light: bool = False) -> list:
+        """The VAs the user administers. `light`: as `tree.TreeNode`s, for choices that are only shown
+        (a form that validates a POST needs the model instances it hands to the services)."""
+        account_admin = self.account_role is not None and self.account_role.allows("admin")
+        if account_admin and visible is not None:
             # An account Admin administers every VA: the list already loaded is the answer.
-            return list(visible) if visible is not None else list(self.visible_virtual_accounts().only(*TREE_FIELDS))
-        return list(self.visible_virtual_accounts("admin").only(*TREE_FIELDS))
+            return list(visible)
+        queryset = self.visible_virtual_accounts() if account_admin else self.visible_virtual_accounts("admin")
+        return tree.tree_nodes(queryset) if light else list(queryset.only(*TREE_FIELDS))
 
     @property
     def is_account_admin(self) -> bool:
@@ -52,7 +56,8 @@ class VirtualAccountTreeView(VirtualAccountFormsMixin, AccountScopedMixin, Templ
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         account = self.smart_account
-        vas = list(self.visible_virtual_accounts().only(*TREE_FIELDS))
+        # Light rows, not model instances: the tree and the parent picker only read their tree fields.
+        vas = tree.tree_nodes(self.visible_virtual_accounts())
         rows = tree.build_tree(account, vas)
         context.update(
             rows=rows,
@@ -62,7 +67,7 @@ class VirtualAccountTreeView(VirtualAccountFormsMixin, AccountScopedMixin, Templ
             can_create=self.can("admin") and account.kind != SmartAccount.Kind.LIMITED_USE,
         )
         if context["can_create"] and "form" not in context:
-            context["form"] = self.create_form(admin_vas=self.admin_virtual_accounts(vas))
+            context["form"] = self.create_form(admin_vas=self.admin_virtual_accounts(vas, light=True))
         return context
 
     def post(self, request, *args, **kwargs):
@@ -94,7 +99,7 @@ class VirtualAccountDetailView(VirtualAccountFormsMixin, AccountScopedMixin, Tem
         va = self.virtual_account
         user = self.request.user
         visible = self.visible_virtual_accounts()
-        subtree = list(selectors.subtree_of(va).only(*TREE_FIELDS))
+        subtree = tree.tree_nodes(selectors.subtree_of(va))
         rows = tree.build_tree(self.smart_account, subtree)
         context.update(
             va=va,
@@ -116,7 +121,7 @@ class VirtualAccountDetailView(VirtualAccountFormsMixin, AccountScopedMixin, Tem
             is_account_admin=self.is_account_admin,
         )
         if self.can("admin"):
-            admin_vas = self.admin_virtual_accounts()
+            admin_vas = self.admin_virtual_accounts(light=True)
             subtree_ids = {v.pk for v in subtree}
             move_form = VirtualAccountMoveForm(initial={"parent": str(va.parent_id or "")})
             move_form.fields["parent"].set_virtual_accounts(
