@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -59,6 +59,7 @@ __all__ = [
     "put_in_transit",
     "rebuild_account_totals",
     "set_instance_usage",
+    "set_instances_usage",
     "take_from_transit",
     "take_from_va",
 ]
@@ -347,42 +348,163 @@ def change_reserved(*, balance: LicenseBalance, quantity: int, movement, actor=N
 def set_instance_usage(instance: ProductInstance, usage: dict[int, int], *, replace: bool = True) -> dict[int, int]:
     """Make the instance's usage `usage` ({license_id: count}) and move `in_use` by the difference.
 
-    `replace=True`: licenses not named drop to zero. Returns the deltas applied. Does nothing
-    (one query) when nothing changed, which is the common case for a periodic report.
-    An instance that is removed uses nothing.
+    `replace=True`: licenses not named drop to zero. Returns the deltas applied. Two queries when
+    nothing changed (the instance locked, its usage read), the common case for a periodic report.
+    An instance that is removed uses nothing. `set_instances_usage` does the same for many instances.
     """
-    locked = lock_instances([instance.pk]).get(instance.pk)
-    if locked is None:
-        raise ValueError(f"product instance {instance.pk} does not exist")
+    locked, deltas = _set_usage({instance.pk: usage}, replace=replace)
     # The locked row is the truth: another transaction may have moved or removed the instance.
-    instance.virtual_account_id = locked.virtual_account_id
-    instance.smart_account_id = locked.smart_account_id
-    instance.status = locked.status
-    current = dict(ProductInstanceUsage.objects.filter(product_instance=instance).values_list("license_id", "count"))
-    target = dict(current) if not replace else {}
-    target.update({int(k): int(v) for k, v in usage.items()})
-    target = {k: v for k, v in target.items() if v > 0}
-    deltas = {lic: target.get(lic, 0) - current.get(lic, 0) for lic in set(current) | set(target)}
-    deltas = {lic: d for lic, d in deltas.items() if d}
-    if not deltas:
-        return {}
-    counts_in_balance = instance.status != ProductInstance.Status.REMOVED
-    if counts_in_balance:
-        balances = lock_balances((instance.smart_account_id, instance.virtual_account_id, lic) for lic in deltas)
-    now = timezone.now()
-    for lic, delta in deltas.items():
-        new = target.get(lic, 0)
-        if new == 0:
-            ProductInstanceUsage.objects.filter(product_instance=instance, license_id=lic).delete()
-        elif lic in current:
-            ProductInstanceUsage.objects.filter(product_instance=instance, license_id=lic).update(
-                count=new, updated_at=now
-            )
+    instance.smart_account_id, instance.virtual_account_id, instance.status = locked[instance.pk]
+    return deltas.get(instance.pk, {})
+
+
+def set_instances_usage(usage: dict[int, dict[int, int]], *, replace: bool = True) -> dict[int, dict[int, int]]:
+    """`set_instance_usage` for many instances at once: `usage` is {instance id: {license_id: count}}.
+
+    Set-based, whatever the number of instances: the instance rows locked in primary-key order
+    (rule 4) and their usage read after the locks; the balances of every (VA, license) whose `in_use`
+    moves, summed over the instances, locked with `lock_balances` (in primary-key order, then the
+    account totals); then the usage rows, the balances and the totals written with one statement
+    each, sent in one round trip on PostgreSQL. Returns the deltas applied, per instance that changed.
+    """
+    return _set_usage(usage, replace=replace)[1]
+
+
+def _usage_statements(statements: list[tuple[str, list]]) -> None:
+    """Run `statements` in order; on PostgreSQL (client-side binding) in one round trip."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get(
+            "server_side_binding"
+        ):
+            cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
         else:
-            ProductInstanceUsage.objects.create(product_instance=instance, license_id=lic, count=new, updated_at=now)
-        if counts_in_balance:
-            _bump(balances[(instance.virtual_account_id, lic)], in_use=delta)
-    return deltas
+            for sql, params in statements:
+                cursor.execute(sql, params)
+
+
+def _set_usage(usage: dict[int, dict[int, int]], *, replace: bool) -> tuple[dict, dict[int, dict[int, int]]]:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("set_instances_usage must run inside transaction.atomic().")
+    wanted = {int(pk): {int(lic): int(count) for lic, count in counts.items()} for pk, counts in usage.items()}
+    ids = sorted(wanted)
+    if not ids:
+        return {}, {}
+    marks = ", ".join(["%s"] * len(ids))
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, smart_account_id, virtual_account_id, status FROM {ProductInstance._meta.db_table} "
+            f"WHERE id IN ({marks}) ORDER BY id{lock}",
+            ids,
+        )
+        locked = {pk: (account, va, status) for pk, account, va, status in cursor.fetchall()}
+        missing = [pk for pk in ids if pk not in locked]
+        if missing:
+            raise ValueError(f"product instance {missing[0]} does not exist")
+        # Read after the locks: no other writer can change these instances' usage until we commit.
+        cursor.execute(
+            f"SELECT product_instance_id, license_id, count FROM {ProductInstanceUsage._meta.db_table} "
+            f"WHERE product_instance_id IN ({marks})",
+            ids,
+        )
+        current: dict[int, dict[int, int]] = {}
+        for pk, lic, count in cursor.fetchall():
+            current.setdefault(pk, {})[lic] = count
+
+    applied: dict[int, dict[int, int]] = {}
+    in_use: dict[tuple[int, int, int], int] = {}
+    dropped, changed, added = [], [], []
+    for pk in ids:
+        account, va, status = locked[pk]
+        now_used = current.get(pk, {})
+        target = dict(now_used) if not replace else {}
+        target.update(wanted[pk])
+        target = {lic: count for lic, count in target.items() if count > 0}
+        deltas = {lic: target.get(lic, 0) - now_used.get(lic, 0) for lic in now_used.keys() | target.keys()}
+        deltas = {lic: delta for lic, delta in sorted(deltas.items()) if delta}
+        if not deltas:
+            continue
+        applied[pk] = deltas
+        for lic, delta in deltas.items():
+            count = target.get(lic, 0)
+            if count == 0:
+                dropped.append((pk, lic))
+            elif lic in now_used:
+                changed.append((pk, lic, count))
+            else:
+                added.append((pk, lic, count))
+            if status != ProductInstance.Status.REMOVED:
+                in_use[(account, va, lic)] = in_use.get((account, va, lic), 0) + delta
+    if not applied:
+        return locked, {}
+
+    in_use = {key: delta for key, delta in in_use.items() if delta}
+    balances = lock_balances(in_use) if in_use else {}
+    now = ProductInstanceUsage._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+    table = ProductInstanceUsage._meta.db_table
+    statements: list[tuple[str, list]] = []
+    if dropped:
+        statements.append(
+            (
+                f"DELETE FROM {table} WHERE "
+                + " OR ".join(["(product_instance_id = %s AND license_id = %s)"] * len(dropped)),
+                [value for pair in dropped for value in pair],
+            )
+        )
+    if changed:
+        statements.append(
+            (
+                f"UPDATE {table} SET updated_at = %s, count = CASE "
+                + " ".join(["WHEN product_instance_id = %s AND license_id = %s THEN %s"] * len(changed))
+                + " END WHERE "
+                + " OR ".join(["(product_instance_id = %s AND license_id = %s)"] * len(changed)),
+                [now, *(v for row in changed for v in row), *(v for pk, lic, _ in changed for v in (pk, lic))],
+            )
+        )
+    if added:
+        statements.append(
+            (
+                f"INSERT INTO {table} (product_instance_id, license_id, count, updated_at) VALUES "
+                + ", ".join(["(%s, %s, %s, %s)"] * len(added)),
+                [v for row in added for v in (*row, now)],
+            )
+        )
+    if in_use:
+        # What `_bump` does per balance, for all of them: `in_use` moves, and the account total by
+        # the same amount, with its count of short VAs when a VA becomes (or stops being) short.
+        totals: dict[tuple[int, int], list[int]] = {}
+        for (account, va, lic), delta in in_use.items():
+            balance = balances[(va, lic)]
+            was_short = _is_short(balance)
+            balance.in_use += delta
+            moved = totals.setdefault((account, lic), [0, 0])
+            moved[0] += delta
+            moved[1] += int(_is_short(balance)) - int(was_short)
+        by_id = sorted((balances[(va, lic)].pk, delta) for (_, va, lic), delta in in_use.items())
+        statements.append(
+            (
+                f"UPDATE {LicenseBalance._meta.db_table} SET in_use = in_use + CASE id "
+                + " ".join(["WHEN %s THEN %s"] * len(by_id))
+                + f" END WHERE id IN ({', '.join(['%s'] * len(by_id))})",
+                [*(v for row in by_id for v in row), *(pk for pk, _ in by_id)],
+            )
+        )
+        keys = sorted(totals)
+        condition = " ".join(["WHEN smart_account_id = %s AND license_id = %s THEN %s"] * len(keys))
+        statements.append(
+            (
+                f"UPDATE {LicenseAccountTotal._meta.db_table} SET in_use = in_use + CASE {condition} END, "
+                f"short_vas = short_vas + CASE {condition} END WHERE "
+                + " OR ".join(["(smart_account_id = %s AND license_id = %s)"] * len(keys)),
+                [
+                    *(v for key in keys for v in (*key, totals[key][0])),
+                    *(v for key in keys for v in (*key, totals[key][1])),
+                    *(v for key in keys for v in key),
+                ],
+            )
+        )
+    _usage_statements(statements)
+    return locked, applied
 
 
 def move_instance_usage(instances: list[ProductInstance], target_virtual_account) -> None:
