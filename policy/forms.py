@@ -1,6 +1,7 @@
 from django import forms
 
 from licensing.models import ProductInstance
+from smartaccounts.forms import FlatSelect
 from smartaccounts.models import VirtualAccount
 
 from .models import Alert
@@ -41,7 +42,9 @@ class ReportingFilterForm(forms.Form):
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *ProductInstance.ReportingStatus.choices], label="Status"
     )
-    va = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Virtual Account")
+    va = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Virtual Account", widget=FlatSelect
+    )
     q = forms.CharField(required=False, label="Search", max_length=100)
 
     def __init__(self, *args, virtual_accounts, **kwargs):
@@ -63,7 +66,10 @@ class AlertFilterForm(forms.Form):
     severity = forms.ChoiceField(
         required=False, choices=[("", "Any severity"), *Alert.Severity.choices], label="Severity"
     )
-    va = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Virtual Account")
+    # Thousands of VAs: the options are written in Python (FlatSelect), not one template per option.
+    va = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Virtual Account", widget=FlatSelect
+    )
 
     def __init__(self, *args, virtual_accounts, **kwargs):
         super().__init__(*args, **kwargs)

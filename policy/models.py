@@ -224,7 +224,8 @@ class Alert(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["smart_account", "resolved_at", "-opened_at"], name="alert_account_open"),
+            # The alerts page, newest first, paged by key (opened_at, id) whatever the state filter.
+            models.Index(fields=["smart_account", "-opened_at", "-id"], name="alert_account_recent"),
             # The daily digest: open overdue alerts no digest has named yet.
             models.Index(
                 fields=["smart_account"],

@@ -7,7 +7,13 @@ outside a VA-scoped role are simply not found.
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet, Sum
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, F, QuerySet, Sum
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
 from licensing.models import InstanceCount, ProductInstance, ProductInstanceUsage
 from licensing.selectors import instance_counts_by_va
@@ -76,10 +82,17 @@ def alerts_for(
     kind: str = "",
     severity: str = "",
     virtual_account_id: int | None = None,
+    whole_account: bool = False,
 ) -> QuerySet[Alert]:
-    alerts = Alert.objects.filter(
-        smart_account=smart_account, virtual_account__in=_vas(user, smart_account)
-    ).select_related("virtual_account", "product_instance")
+    """The alerts of the VAs the user can see, newest first. `whole_account`: the user holds a role on the
+    account itself (the caller knows), so the alerts of every live VA: a plain filter on the account,
+    which reads the newest alerts straight from the (account, opened) index instead of checking each
+    one against the list of visible VAs."""
+    if whole_account:
+        alerts = Alert.objects.filter(smart_account=smart_account, virtual_account__deleted_at__isnull=True)
+    else:
+        alerts = Alert.objects.filter(smart_account=smart_account, virtual_account__in=_vas(user, smart_account))
+    alerts = alerts.select_related("virtual_account", "product_instance")
     if state == "open":
         alerts = alerts.filter(resolved_at__isnull=True)
     elif state == "resolved":
@@ -91,6 +104,62 @@ def alerts_for(
     if virtual_account_id:
         alerts = alerts.filter(virtual_account_id=virtual_account_id)
     return alerts.order_by("-opened_at", "-pk")
+
+
+@dataclass
+class AlertPage:
+    rows: list[Alert]
+    next_cursor: str | None  # older alerts
+    previous_cursor: str | None  # newer alerts
+    is_first: bool
+
+
+def _alert_cursor(alert: Alert) -> str:
+    raw = json.dumps([alert.opened_at.isoformat(), alert.pk], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _alert_key(cursor: str) -> tuple[datetime, int] | None:
+    try:
+        opened, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        when = datetime.fromisoformat(opened)
+        if isinstance(pk, int) and when.tzinfo is not None:
+            return when, pk
+    except (ValueError, TypeError):
+        pass
+    return None
+
+
+def alert_page(alerts: QuerySet[Alert], *, after: str = "", before: str = "", size: int = 50) -> AlertPage:
+    """One page of `alerts` (newest first), older than the `after` cursor or newer than `before`.
+
+    Pagination by key: a row comparison on (opened_at, id) that PostgreSQL answers from the
+    (account, opened_at, id) index, no COUNT of the account's alerts and no OFFSET, so the first page
+    costs the same with 50 alerts or 500,000, and so does the thousandth.
+    """
+    key = Tuple(F("opened_at"), F("pk"))
+    back = _alert_key(before) if before else None
+    forward = _alert_key(after) if after and not back else None
+    if back:
+        page = list(alerts.filter(TupleGreaterThan(key, back)).order_by("opened_at", "pk")[: size + 1])
+        has_newer = len(page) > size
+        rows = list(reversed(page[:size]))
+        return AlertPage(
+            rows=rows,
+            next_cursor=_alert_cursor(rows[-1]) if rows else None,
+            previous_cursor=_alert_cursor(rows[0]) if rows and has_newer else None,
+            is_first=not has_newer,
+        )
+    if forward:
+        alerts = alerts.filter(TupleLessThan(key, forward))
+    page = list(alerts.order_by("-opened_at", "-pk")[: size + 1])
+    rows = page[:size]
+    return AlertPage(
+        rows=rows,
+        next_cursor=_alert_cursor(rows[-1]) if len(page) > size else None,
+        previous_cursor=_alert_cursor(rows[0]) if forward and rows else None,
+        is_first=not forward,
+    )
 
 
 def reports_of(instance: ProductInstance) -> QuerySet[UsageReport]:

@@ -19,8 +19,10 @@ from django.views.generic import FormView, TemplateView
 
 from licensing.models import ProductInstance
 from licensing.navigation import account_home_instance_counts
+from licensing.views.base import querystring
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
+from smartaccounts.tree import tree_nodes
 from smartaccounts.views import apply_validation_error
 
 from . import rules as policy_rules
@@ -46,7 +48,8 @@ class PolicyPageMixin(AccountScopedMixin):
     allowed_kinds = USABLE_KINDS
 
     def va_choices(self):
-        return list(self.visible_virtual_accounts("view").order_by("tree_id", "lft").only("pk", "name", "level"))
+        # Light rows (pk, name, level, ...): the filter only shows them, and an account may have thousands.
+        return tree_nodes(self.visible_virtual_accounts("view").order_by("tree_id", "lft"))
 
 
 class ReportingView(PolicyPageMixin, TemplateView):
@@ -92,13 +95,20 @@ class AlertsView(PolicyPageMixin, TemplateView):
             kind=form.value("kind", ""),
             severity=form.value("severity", ""),
             virtual_account_id=form.value("va"),
+            whole_account=self.account_role is not None,
         )
-        page = Paginator(alerts, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        params = self.request.GET
+        # Newest first, paged by key (older / newer than the last row seen): alerts accumulate without end.
+        page = selectors.alert_page(
+            alerts, after=params.get("after", ""), before=params.get("before", ""), size=PAGE_SIZE
+        )
         context.update(
             form=form,
-            page_obj=page,
-            alerts=page.object_list,
-            query=_query_without_page(self.request),
+            page=page,
+            alerts=page.rows,
+            query=querystring(params, after=None, before=None),
+            next_query=querystring(params, after=page.next_cursor, before=None) if page.next_cursor else "",
+            previous_query=querystring(params, before=page.previous_cursor, after=None) if page.previous_cursor else "",
             now=timezone.now(),
         )
         return context
