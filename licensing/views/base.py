@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
+from html import escape
 from urllib.parse import urlencode
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
@@ -69,7 +69,9 @@ class LicensingMixin(AccountScopedMixin):
 
 
 def va_options(vas, selected: int | None = None) -> str:
-    """<option> elements for (pk, name, level) rows, indented by tree level, names escaped."""
+    """<option> elements for (pk, name, level) rows, indented by tree level, names escaped (with the
+    standard library's `html.escape`, which Django's `escape` wraps at a cost per call that thousands
+    of options notice)."""
     return mark_safe(
         "".join(
             f'<option value="{int(pk)}"{" selected" if pk == selected else ""}>{"&nbsp;&nbsp;" * level}'
