@@ -315,13 +315,26 @@ def events_for(
 
 
 def event_actions(smart_account: SmartAccount) -> list[str]:
-    """The action codes that occur in the account's log (for the filter). One index-only query."""
-    return list(
-        Event.objects.filter(smart_account_id=smart_account.pk)
-        .order_by("action")
-        .values_list("action", flat=True)
-        .distinct()
-    )
+    """The action codes that occur in the account's log (for the filter). One query.
+
+    A skip scan written as a recursive query: each step finds the next action code after the last one
+    in the (account, action, time) index, so the answer costs one index probe per distinct code (a
+    dozen) instead of reading the account's whole log (80,000 events) as `DISTINCT` does.
+    """
+    table = Event._meta.db_table
+    sql = f"""
+        WITH RECURSIVE codes(action) AS (
+            SELECT (SELECT action FROM {table} WHERE smart_account_id = %s ORDER BY action LIMIT 1)
+            UNION ALL
+            SELECT (SELECT e.action FROM {table} e WHERE e.smart_account_id = %s AND e.action > codes.action
+                    ORDER BY e.action LIMIT 1)
+            FROM codes WHERE codes.action IS NOT NULL
+        )
+        SELECT action FROM codes WHERE action IS NOT NULL
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [smart_account.pk, smart_account.pk])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def my_access_requests(user) -> QuerySet[AccessRequest]:
