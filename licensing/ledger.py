@@ -8,6 +8,11 @@ transaction. The rules that keep concurrent writers correct and deadlock-free:
    all of them in primary-key order, the order every writer uses; then, the same way, the
    per-account totals of those licenses (`LicenseAccountTotal`), which every balance change
    moves too. (A later call for a subset of the same pairs takes no new lock and is harmless.)
+   A transfer of one license between two VAs of one account moves no total (what leaves one
+   VA arrives in the other), only, sometimes, the count of short VAs: it locks the balances
+   alone (`totals=False`), and `move_between_vas` updates that one total row, after the
+   balances, only when the count changes; an UPDATE locks the row it changes, so the order
+   (balances, then totals) holds, and two transfers of different licenses never wait on each other.
 2. A VA's lots of a license, and its usage-derived `in_use`, change only while its balance
    row is locked; so lots need no locks of their own. Lots in transit (no VA) belong to a
    hand-over and change only while that hand-over's row is locked.
@@ -71,43 +76,85 @@ def new_movement() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def lock_balances(pairs: Iterable[tuple[int, int, int]]) -> dict[BalanceKey, LicenseBalance]:
+def _statements(cursor, statements: list[tuple[str, list]]) -> None:
+    """Run `statements` in order in one transaction; on PostgreSQL in one round trip (the cursor then
+    holds the last statement's rows). Each statement still sees what committed before it started."""
+    options = connection.settings_dict.get("OPTIONS", {})
+    if connection.vendor == "postgresql" and not options.get("server_side_binding"):
+        cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+    else:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+
+
+def _for_update() -> str:
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+def _balance_rows(rows) -> dict[BalanceKey, LicenseBalance]:
+    names = [f.attname for f in LicenseBalance._meta.concrete_fields]
+    balances = (LicenseBalance.from_db(connection.alias, names, row) for row in rows)
+    return {(b.virtual_account_id, b.license_id): b for b in balances}
+
+
+def lock_balances(pairs: Iterable[tuple[int, int, int]], *, totals: bool = True) -> dict[BalanceKey, LicenseBalance]:
     """Create missing balance rows and lock every requested one, in primary-key order.
 
     `pairs`: (smart_account_id, virtual_account_id, license_id) triples. Returns the locked
-    rows keyed by (virtual_account_id, license_id).
+    rows keyed by (virtual_account_id, license_id). Then the per-account totals of those
+    licenses are created and locked, unless `totals=False` (rule 1: a transfer inside one account).
+    Two written-out statements, sent in one round trip on PostgreSQL (and one more for the totals):
+    the insert of missing rows (`ON CONFLICT DO NOTHING`), then the locking read.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("lock_balances must run inside transaction.atomic().")
     wanted = sorted({(int(a), int(v), int(lic)) for a, v, lic in pairs}, key=lambda t: (t[1], t[2]))
     if not wanted:
         return {}
-    LicenseBalance.objects.bulk_create(
-        [LicenseBalance(smart_account_id=a, virtual_account_id=v, license_id=lic) for a, v, lic in wanted],
-        ignore_conflicts=True,
+    table = LicenseBalance._meta.db_table
+    columns = ", ".join(f.column for f in LicenseBalance._meta.concrete_fields)
+    insert = (
+        f"INSERT INTO {table} (smart_account_id, virtual_account_id, license_id, purchased, in_use, reserved) "
+        f"VALUES {', '.join(['(%s, %s, %s, 0, 0, 0)'] * len(wanted))} ON CONFLICT DO NOTHING"
     )
-    condition = Q()
-    for _, v, lic in wanted:
-        condition |= Q(virtual_account_id=v, license_id=lic)
-    rows = LicenseBalance.objects.select_for_update().filter(condition).order_by("pk")
-    locked = {(row.virtual_account_id, row.license_id): row for row in rows}
+    select = (
+        f"SELECT {columns} FROM {table} "
+        f"WHERE {' OR '.join(['(virtual_account_id = %s AND license_id = %s)'] * len(wanted))} "
+        f"ORDER BY id{_for_update()}"
+    )
+    with connection.cursor() as cursor:
+        _statements(
+            cursor,
+            [
+                (insert, [value for triple in wanted for value in triple]),
+                (select, [value for _, v, lic in wanted for value in (v, lic)]),
+            ],
+        )
+        locked = _balance_rows(cursor.fetchall())
     missing = {(v, lic) for _, v, lic in wanted} - locked.keys()
     if missing:  # pragma: no cover - would mean the insert above failed silently
         raise RuntimeError(f"Balance rows could not be created for {sorted(missing)}")
-    _lock_totals({(a, lic) for a, _, lic in wanted})
+    if totals:
+        _lock_totals({(a, lic) for a, _, lic in wanted})
     return locked
 
 
 def _lock_totals(pairs: set[tuple[int, int]]) -> None:
     """Create and lock the per-account totals of (account, license) pairs, after the balances, in pk order."""
     wanted = sorted(pairs)
-    LicenseAccountTotal.objects.bulk_create(
-        [LicenseAccountTotal(smart_account_id=a, license_id=lic) for a, lic in wanted], ignore_conflicts=True
+    table = LicenseAccountTotal._meta.db_table
+    insert = (
+        f"INSERT INTO {table} (smart_account_id, license_id, purchased, in_use, reserved, short_vas) "
+        f"VALUES {', '.join(['(%s, %s, 0, 0, 0, 0)'] * len(wanted))} ON CONFLICT DO NOTHING"
     )
-    condition = Q()
-    for a, lic in wanted:
-        condition |= Q(smart_account_id=a, license_id=lic)
-    list(LicenseAccountTotal.objects.select_for_update().filter(condition).order_by("pk").values_list("pk"))
+    select = (
+        f"SELECT id FROM {table} WHERE {' OR '.join(['(smart_account_id = %s AND license_id = %s)'] * len(wanted))} "
+        f"ORDER BY id{_for_update()}"
+    )
+    params = [value for pair in wanted for value in pair]
+    with connection.cursor() as cursor:
+        _statements(cursor, [(insert, params), (select, params)])
+        cursor.fetchall()
 
 
 def lock_instances(ids: Iterable[int]) -> dict[int, ProductInstance]:
@@ -147,6 +194,10 @@ def _bump(balance: LicenseBalance, **deltas: int) -> None:
     )
 
 
+def _actor(actor):
+    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
 def _entry(
     *,
     lot: LicenseLot | None,
@@ -171,9 +222,9 @@ def _entry(
         license_id=license_id,
         lot=lot,
         quantity=quantity,
-        actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
-        order_line=order_line if order_line is not None else (lot.order_line if lot else None),
-        pak_line=pak_line if pak_line is not None else (lot.pak_line if lot else None),
+        actor=_actor(actor),
+        order_line_id=order_line.pk if order_line is not None else (lot.order_line_id if lot else None),
+        pak_line_id=pak_line.pk if pak_line is not None else (lot.pak_line_id if lot else None),
         hand_over=hand_over,
         reservation=reservation,
         note=note[:255],
@@ -537,6 +588,36 @@ def move_instance_usage(instances: list[ProductInstance], target_virtual_account
         _bump(balances[key], in_use=delta)
 
 
+def _change_lots(deltas: dict[int, int]) -> tuple[str, list]:
+    """One UPDATE adding `deltas` ({lot id: signed quantity}) to lots' quantities."""
+    table = LicenseLot._meta.db_table
+    if len(deltas) == 1:
+        ((pk, delta),) = deltas.items()
+        return f"UPDATE {table} SET quantity = quantity + %s WHERE id = %s", [delta, pk]
+    cases, ids = " ".join(["WHEN %s THEN %s"] * len(deltas)), ", ".join(["%s"] * len(deltas))
+    return (
+        f"UPDATE {table} SET quantity = quantity + CASE id {cases} END WHERE id IN ({ids})",
+        [value for item in deltas.items() for value in item] + list(deltas),
+    )
+
+
+_LOT_COLUMNS = ("id", "virtual_account_id", "quantity", "start_date", "end_date", "order_line_id", "pak_line_id")
+_ENTRY_FIELDS = (
+    "created_at",
+    "kind",
+    "movement",
+    "smart_account",
+    "virtual_account",
+    "license",
+    "lot",
+    "quantity",
+    "actor",
+    "order_line",
+    "pak_line",
+    "note",
+)
+
+
 def move_between_vas(
     *,
     source: LicenseBalance,
@@ -546,31 +627,155 @@ def move_between_vas(
     actor=None,
     note: str = "",
 ) -> list[Portion]:
-    """Move `quantity` available licenses from `source`'s VA to `target`'s VA (both locked, same license).
+    """Move `quantity` available licenses from `source`'s VA to `target`'s VA (both locked, same license
+    and account).
 
-    Lots keep their term and source on the way: the target gets one lot per portion taken, as
-    TRANSFER_OUT / TRANSFER_IN entries sharing `movement`. Nothing is created or lost.
+    Lots keep their term and source on the way: taken longest term first (perpetual before any end
+    date, later ends first), split where a lot holds more than is left to take; each portion joins
+    the target's identical live lot (same dates, order line and PAK line) or becomes a new lot there.
+    One TRANSFER_OUT entry per lot taken from and one TRANSFER_IN per portion received, sharing
+    `movement`. Both balances change in one statement; the account total only when the number of
+    short VAs changes (rule 1). Nothing is created or lost.
+
+    Set-based, with written-out statements: one read of both VAs' lots, then the writes in two
+    round trips on PostgreSQL (one when no new lot is needed).
     """
     if source.license_id != target.license_id:
         raise ValueError("a transfer moves one license")
     if source.virtual_account_id == target.virtual_account_id:
         raise ValueError("source and target are the same Virtual Account")
-    portions = take_from_va(
-        balance=source, quantity=quantity, kind=LedgerEntry.Kind.TRANSFER_OUT, movement=movement, actor=actor, note=note
-    )
-    for portion in portions:
-        add_to_va(
-            balance=target,
-            quantity=portion.quantity,
-            kind=LedgerEntry.Kind.TRANSFER_IN,
-            movement=movement,
-            actor=actor,
-            start_date=portion.start_date,
-            end_date=portion.end_date,
-            order_line=portion.order_line,
-            pak_line=portion.pak_line,
-            note=note,
+    if source.smart_account_id != target.smart_account_id:
+        raise ValueError("a transfer stays inside one account")
+    if quantity <= 0:
+        raise ValueError("quantity must be positive")
+    if quantity > source.available:
+        raise ValueError(f"only {source.available} available")
+    lot_table, license_id = LicenseLot._meta.db_table, source.license_id
+    columns = ", ".join(_LOT_COLUMNS)
+    with connection.cursor() as cursor:
+        # The source's live lots, longest term first; the target's unexpired lots (to merge into).
+        # Both balance rows are locked, so neither VA's lots of this license can change meanwhile.
+        cursor.execute(
+            f"SELECT {columns} FROM {lot_table} WHERE virtual_account_id = %s AND license_id = %s AND quantity > 0 "
+            "UNION ALL "
+            f"SELECT {columns} FROM {lot_table} "
+            "WHERE virtual_account_id = %s AND license_id = %s AND expired_at IS NULL "
+            "ORDER BY end_date DESC NULLS FIRST, id",
+            [source.virtual_account_id, license_id, target.virtual_account_id, license_id],
         )
+        rows = cursor.fetchall()
+        taken: list[tuple[tuple, int]] = []  # (source lot row, quantity taken from it)
+        remaining = quantity
+        for row in rows:
+            if remaining == 0:
+                break
+            if row[1] == source.virtual_account_id:
+                take = min(row[2], remaining)
+                taken.append((row, take))
+                remaining -= take
+        if remaining:
+            raise ValueError(f"the lots hold {quantity - remaining}, not {quantity}")
+        # Where each portion goes: the target's identical unexpired lot with the lowest id, or a new lot.
+        existing: dict[tuple, int] = {}
+        for pk, va, _, start, end, order_line, pak_line in rows:
+            if va == target.virtual_account_id:
+                key = (start, end, order_line, pak_line)
+                existing[key] = min(pk, existing.get(key, pk))
+        arriving: dict[tuple, int] = {}
+        for row, take in taken:
+            arriving[row[3:7]] = arriving.get(row[3:7], 0) + take
+        merged = {existing[key]: n for key, n in arriving.items() if key in existing}
+        new = [(key, n) for key, n in arriving.items() if key not in existing]
+
+        now = timezone.now()
+        statements = [_change_lots({row[0]: -take for row, take in taken})]
+        if merged:
+            statements.append(_change_lots(merged))
+        target_lots = {key: existing[key] for key in arriving if key in existing}
+        if new:
+            created = LicenseLot._meta.get_field("created_at").get_db_prep_save(now, connection)
+            statements.append(
+                (
+                    f"INSERT INTO {lot_table} (smart_account_id, virtual_account_id, in_transit_id, license_id, "
+                    "quantity, start_date, end_date, order_line_id, pak_line_id, term_months, expired_quantity, "
+                    "expired_at, created_at) VALUES "
+                    + ", ".join(["(%s, %s, NULL, %s, %s, %s, %s, %s, %s, NULL, 0, NULL, %s)"] * len(new))
+                    + " RETURNING id, start_date, end_date, order_line_id, pak_line_id",
+                    [
+                        value
+                        for (start, end, order_line, pak_line), n in new
+                        for value in (
+                            target.smart_account_id,
+                            target.virtual_account_id,
+                            license_id,
+                            n,
+                            start,
+                            end,
+                            order_line,
+                            pak_line,
+                            created,
+                        )
+                    ],
+                )
+            )
+            _statements(cursor, statements)
+            for pk, *key in cursor.fetchall():
+                target_lots[tuple(key)] = pk
+            statements = []
+
+        # The entries: out of each source lot, then into the target lot of each portion.
+        actor_id = getattr(_actor(actor), "pk", None)
+        entry_rows = [
+            (now, LedgerEntry.Kind.TRANSFER_OUT, movement, source.smart_account_id, source.virtual_account_id,
+             license_id, row[0], -take, actor_id, row[5], row[6], note[:255])
+            for row, take in taken
+        ] + [
+            (now, LedgerEntry.Kind.TRANSFER_IN, movement, target.smart_account_id, target.virtual_account_id,
+             license_id, target_lots[row[3:7]], take, actor_id, row[5], row[6], note[:255])
+            for row, take in taken
+        ]  # fmt: skip
+        fields = [LedgerEntry._meta.get_field(name) for name in _ENTRY_FIELDS]
+        placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        statements.append(
+            (
+                f"INSERT INTO {LedgerEntry._meta.db_table} ({', '.join(f.column for f in fields)}) "
+                f"VALUES {', '.join([placeholders] * len(entry_rows))}",
+                [
+                    f.get_db_prep_save(value, connection)
+                    for row in entry_rows
+                    for f, value in zip(fields, row, strict=True)
+                ],
+            )
+        )
+        # Both balances in one statement; the account total only if a VA stops (or starts) being short.
+        statements.append(
+            (
+                f"UPDATE {LicenseBalance._meta.db_table} SET purchased = purchased + "
+                "CASE WHEN id = %s THEN %s ELSE %s END WHERE id IN (%s, %s)",
+                [source.pk, -quantity, quantity, source.pk, target.pk],
+            )
+        )
+        were_short = _is_short(source) + _is_short(target)
+        source.purchased -= quantity
+        target.purchased += quantity
+        short_change = _is_short(source) + _is_short(target) - were_short
+        if short_change:
+            statements.append(
+                (
+                    f"UPDATE {LicenseAccountTotal._meta.db_table} SET short_vas = short_vas + %s "
+                    "WHERE smart_account_id = %s AND license_id = %s",
+                    [short_change, source.smart_account_id, license_id],
+                )
+            )
+        _statements(cursor, statements)
+
+    # The lots taken from, as they are now (their other fields load on first use).
+    names = [f.attname for f in LicenseLot._meta.concrete_fields if f.attname in {*_LOT_COLUMNS, "license_id"}]
+    portions = []
+    for row, take in taken:
+        values = {**dict(zip(_LOT_COLUMNS, row, strict=True)), "quantity": row[2] - take, "license_id": license_id}
+        lot = LicenseLot.from_db(connection.alias, names, [values[name] for name in names])
+        portions.append(Portion(lot=lot, quantity=take))
     return portions
 
 
