@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from smartaccounts.models import SmartAccount, VirtualAccount
 from smartaccounts.selectors import live_virtual_accounts, virtual_accounts_for
-from smartaccounts.services import record_event, require_va_role
+from smartaccounts.services import record_event, record_events, require_va_role, require_va_roles
 
 from .. import ledger
 from ..models import License, ProductInstance
@@ -34,6 +34,26 @@ def _live(virtual_account: VirtualAccount, role: str) -> VirtualAccount:
     return va
 
 
+_VA_FIELDS = {"id", "smart_account_id", "name", "tree_id", "lft", "rght"}
+
+
+def _live_pair(source: VirtualAccount, target: VirtualAccount) -> tuple[VirtualAccount, VirtualAccount]:
+    """Both VAs as they are now, in one written-out query (what a transfer reads of them: the
+    account, the name and the tree position); a deleted one is refused, the source first."""
+    names = [f.attname for f in VirtualAccount._meta.concrete_fields if f.attname in _VA_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(names)} FROM {VirtualAccount._meta.db_table} "
+            "WHERE id IN (%s, %s) AND deleted_at IS NULL",
+            [source.pk, target.pk],
+        )
+        fresh = {row[0]: VirtualAccount.from_db(connection.alias, names, row) for row in cursor.fetchall()}
+    for va, role in ((source, "source"), (target, "target")):
+        if va.pk not in fresh:
+            raise ValidationError({role: f"The Virtual Account {va.name} no longer exists."})
+    return fresh[source.pk], fresh[target.pk]
+
+
 @transaction.atomic
 def transfer_licenses(
     *, actor, source: VirtualAccount, target: VirtualAccount, license: License, quantity: int
@@ -42,19 +62,21 @@ def transfer_licenses(
 
     The actor operates on both VAs. Only licenses neither in use nor reserved can leave; the
     refusal names how many are available. Lots keep their term and source, taken longest term first.
-    Both balance rows are locked in primary-key order, so concurrent transfers never deadlock.
+    Both balance rows are locked in primary-key order, so concurrent transfers never deadlock; the
+    account's total of the license does not change (see `ledger.move_between_vas`), so transfers of
+    different licenses never wait on each other.
     """
     quantity = validate_quantity(quantity)
-    source = _live(source, "source")
-    target = _live(target, "target")
+    source, target = _live_pair(source, target)
     if source.smart_account_id != target.smart_account_id:
         raise ValidationError({"target": "Licenses move between Virtual Accounts of one Smart Account only."})
     if source.pk == target.pk:
         raise ValidationError({"target": "Choose a Virtual Account other than the one the licenses are in."})
-    require_va_role(actor, source, "operate")
-    require_va_role(actor, target, "operate")
-    account = source.smart_account
-    balances = ledger.lock_balances([(account.pk, source.pk, license.pk), (account.pk, target.pk, license.pk)])
+    require_va_roles(actor, [source, target], "operate")
+    account_id = source.smart_account_id
+    balances = ledger.lock_balances(
+        [(account_id, source.pk, license.pk), (account_id, target.pk, license.pk)], totals=False
+    )
     from_balance, to_balance = balances[(source.pk, license.pk)], balances[(target.pk, license.pk)]
     if quantity > from_balance.available:
         raise ValidationError(
@@ -78,19 +100,10 @@ def transfer_licenses(
         "movement": str(movement),
     }
     message = f"{actor.email} transferred {quantity} × {license.name} from {source.name} to {target.name}."
-    record_event(
+    record_events(
         actor=actor,
-        smart_account=account,
-        virtual_account=source,
-        action="license.transferred",
-        message=message,
-        details=details,
-    )
-    record_event(
-        actor=actor,
-        smart_account=account,
-        virtual_account=target,
-        action="license.received",
+        smart_account_id=account_id,
+        actions=[(source, "license.transferred"), (target, "license.received")],
         message=message,
         details=details,
     )

@@ -20,7 +20,8 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
-from licensing.models import LedgerEntry, LicenseBalance, LicenseLot, ProductInstance
+from licensing.models import LedgerEntry, LicenseAccountTotal, LicenseBalance, LicenseLot, ProductInstance
+from licensing.services import transfer_licenses
 from tests.factories import make_account, make_va
 
 from .helpers import assert_ledger_clean, deposit, make_license, make_order, register, token_for
@@ -91,6 +92,41 @@ def test_concurrent_random_transfers_conserve_licenses_and_never_deadlock(postgr
     assert moved == 0
     assert LedgerEntry.objects.filter(kind="transfer_out").exists()
     assert ProductInstance.objects.aggregate(n=Sum("usage__count"))["n"] == usage_before
+    assert_ledger_clean()
+
+
+def test_a_transfer_never_waits_on_the_account_total_it_leaves_unchanged(postgres):
+    """A transfer inside one account moves no total: another transaction holding the license's
+    total row (a deposit, a usage report) does not hold the transfer up."""
+    import psycopg2
+
+    account = make_account(name="Total Race", domain="total-race.example.com")
+    source, target = make_va(account, "Source"), make_va(account, "Target")
+    lic = make_license()
+    deposit(source, lic, 10)
+    db = connection.settings_dict
+    other = psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432
+    )
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {LicenseAccountTotal._meta.db_table} "
+                "WHERE smart_account_id = %s AND license_id = %s FOR UPDATE",
+                [account.pk, lic.pk],
+            )
+            assert cursor.fetchall()
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")
+        try:
+            transfer_licenses(actor=account.created_by, source=source, target=target, license=lic, quantity=4)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+    finally:
+        other.rollback()
+        other.close()
+    assert LicenseBalance.objects.get(virtual_account=target, license=lic).purchased == 4
     assert_ledger_clean()
 
 

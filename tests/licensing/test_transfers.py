@@ -1,12 +1,16 @@
 """Transfers of licenses and of product instances between Virtual Accounts, through the services and the pages."""
 
+import datetime as dt
 import re
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from licensing.models import LicenseBalance, ProductInstance
+from licensing import ledger
+from licensing.models import LedgerEntry, LicenseAccountTotal, LicenseBalance, LicenseLot, ProductInstance
 from licensing.services import transfer_licenses, transfer_product_instances
 from smartaccounts.models import Event
 from smartaccounts.services import delete_virtual_account
@@ -78,6 +82,109 @@ def test_the_actor_must_operate_on_both_vas(setup):
     viewer = grant(make_user("viewer@acme.example.com"), "viewer", account=account)
     with pytest.raises(PermissionDenied):
         transfer_licenses(actor=viewer, source=source, target=target, license=lic, quantity=1)
+
+
+def test_the_refusal_of_rights_names_the_va_the_actor_may_not_operate_on(setup):
+    account, source, target, lic = setup
+    va_user = grant(make_user("va-user@acme.example.com"), "user", va=source)
+    with pytest.raises(PermissionDenied, match="You need the User role on Lab to do this."):
+        transfer_licenses(actor=va_user, source=source, target=target, license=lic, quantity=1)
+    assert balance(source, lic).purchased == 10
+    assert not LedgerEntry.objects.filter(kind="transfer_out").exists()
+
+
+def test_both_events_carry_the_same_message_details_and_actor(setup):
+    account, source, target, lic = setup
+    movement = transfer_licenses(actor=account.created_by, source=source, target=target, license=lic, quantity=3)
+    events = list(Event.objects.filter(action__in=["license.transferred", "license.received"]).order_by("id"))
+    assert [(e.action, e.virtual_account_id, e.virtual_account_name) for e in events] == [
+        ("license.transferred", source.pk, "Campus"),
+        ("license.received", target.pk, "Lab"),
+    ]
+    assert {e.actor_id for e in events} == {account.created_by.pk}
+    assert {e.smart_account_id for e in events} == {account.pk}
+    assert (
+        events[0].message
+        == events[1].message
+        == (f"{account.created_by.email} transferred 3 × Catalyst 9300 DNA Advantage from Campus to Lab.")
+    )
+    assert (
+        events[0].details
+        == events[1].details
+        == {
+            "license": lic.tag,
+            "quantity": 3,
+            "from": "Campus",
+            "to": "Lab",
+            "movement": str(movement),
+        }
+    )
+
+
+def test_a_portion_joins_the_identical_lot_already_in_the_target(setup):
+    account, source, target, lic = setup
+    for quantity in (2, 3):
+        transfer_licenses(actor=account.created_by, source=source, target=target, license=lic, quantity=quantity)
+    (lot,) = LicenseLot.objects.filter(virtual_account=target)
+    assert lot.quantity == 5
+    assert list(LedgerEntry.objects.filter(kind="transfer_in").order_by("id").values_list("lot", "quantity")) == [
+        (lot.pk, 2),
+        (lot.pk, 3),
+    ]
+    # Back again: the licenses rejoin the source's lot they came from.
+    transfer_licenses(actor=account.created_by, source=target, target=source, license=lic, quantity=5)
+    assert LicenseLot.objects.filter(virtual_account=source).count() == 1
+    assert balance(source, lic).purchased == 10 and balance(target, lic).purchased == 0
+    assert_ledger_clean()
+
+
+def test_perpetual_lots_leave_before_any_term_and_each_lot_taken_has_its_entry(account):
+    source, target = make_va(account, "Campus"), make_va(account, "Lab")
+    lic = make_license(license_type="term")
+    deposit(source, lic, 2, end=dt.date(2028, 6, 30))
+    deposit(source, lic, 2, end=dt.date(2030, 6, 30))
+    with transaction.atomic():
+        held = ledger.lock_balances([(account.pk, source.pk, lic.pk)])[(source.pk, lic.pk)]
+        ledger.add_to_va(balance=held, quantity=2, kind="deposit", movement=ledger.new_movement())
+    transfer_licenses(actor=account.created_by, source=source, target=target, license=lic, quantity=5)
+    moved = sorted(LicenseLot.objects.filter(virtual_account=target).values_list("end_date", "quantity"), key=str)
+    assert moved == sorted([(None, 2), (dt.date(2030, 6, 30), 2), (dt.date(2028, 6, 30), 1)], key=str)
+    left = list(LicenseLot.objects.filter(virtual_account=source, quantity__gt=0).values_list("end_date", "quantity"))
+    assert left == [(dt.date(2028, 6, 30), 1)]
+    out = LedgerEntry.objects.filter(kind="transfer_out").order_by("id")
+    assert [e.quantity for e in out] == [-2, -2, -1]
+    assert all(e.order_line_id == e.lot.order_line_id for e in LedgerEntry.objects.all())
+    assert_ledger_clean()
+
+
+def test_a_transfer_costs_the_same_few_queries_however_many_lots_it_splits(account):
+    vas = [make_va(account, name) for name in ("One lot", "Four lots", "Target A", "Target B")]
+    lic = make_license(license_type="term")
+    deposit(vas[0], lic, 10, end=dt.date(2029, 1, 31))
+    for n in range(4):
+        deposit(vas[1], lic, 2, end=dt.date(2027 + n, 1, 31))
+    counts = []
+    for source, target in ((vas[0], vas[2]), (vas[1], vas[3])):
+        with CaptureQueriesContext(connection) as queries:
+            transfer_licenses(actor=account.created_by, source=source, target=target, license=lic, quantity=7)
+        counts.append(len(queries))
+    assert LicenseLot.objects.filter(virtual_account=vas[3]).count() == 4
+    assert counts[0] == counts[1] <= 12, counts
+    assert_ledger_clean()
+
+
+def test_a_transfer_into_a_short_va_moves_the_accounts_short_count_only_when_it_stops_being_short(setup):
+    account, source, target, lic = setup
+    register(target, {lic: 4})
+    total = LicenseAccountTotal.objects.get(smart_account=account, license=lic)
+    assert (total.purchased, total.in_use, total.short_vas) == (10, 4, 1)
+    transfer_licenses(actor=account.created_by, source=source, target=target, license=lic, quantity=3)
+    total.refresh_from_db()
+    assert (total.purchased, total.in_use, total.short_vas) == (10, 4, 1)
+    transfer_licenses(actor=account.created_by, source=source, target=target, license=lic, quantity=1)
+    total.refresh_from_db()
+    assert (total.purchased, total.in_use, total.short_vas) == (10, 4, 0)
+    assert_ledger_clean()
 
 
 def test_product_instances_move_with_the_licenses_they_use(setup):
