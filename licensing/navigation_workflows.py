@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from smartaccounts.models import SmartAccount
-from smartaccounts.navigation import NavItem, Panel, register_panel
+from smartaccounts.navigation import NavItem, Panel, register_panel, remember_badge
 from smartaccounts.navigation import register as register_tab
 
 from .models import HandOver
@@ -19,6 +19,8 @@ LIMITED = SmartAccount.Kind.LIMITED_USE
 
 def _incoming_panel(view) -> dict:
     pending = list(incoming_hand_overs(view.smart_account).filter(status=HandOver.Status.PENDING)[:5])
+    if len(pending) < 5:  # every pending one is listed: the tab's badge needs no count of its own
+        remember_badge(view.request, "hand_overs_incoming", len(pending))
     return {"pending": pending, "smart_account": view.smart_account}
 
 

@@ -32,8 +32,18 @@ def register(item: NavItem) -> None:
     _registry[item.url_name] = item
 
 
+def remember_badge(request, url_name: str, count: int) -> None:
+    """A page that has just counted what a tab's badge shows (the account home lists the pending access
+    requests and incoming hand-overs) hands the number to the header, which then does not count it again."""
+    counts = getattr(request, "_nav_badge_counts", None)
+    if counts is None:
+        counts = request._nav_badge_counts = {}
+    counts[url_name] = count
+
+
 def items_for(request, smart_account, role, account_role) -> list[dict]:
     current = getattr(getattr(request, "resolver_match", None), "url_name", None)
+    known = getattr(request, "_nav_badge_counts", None) or {}
     items = []
     for item in sorted(_registry.values(), key=lambda i: (i.order, i.label)):
         if item.kinds is not None and smart_account.kind not in item.kinds:
@@ -49,7 +59,9 @@ def items_for(request, smart_account, role, account_role) -> list[dict]:
                 "label": item.label,
                 "url": reverse(item.url_name, kwargs={"account_id": smart_account.pk}),
                 "active": current == item.url_name or current in item.active_for,
-                "badge": item.badge(smart_account) if item.badge is not None and is_account_admin else 0,
+                "badge": (known[item.url_name] if item.url_name in known else item.badge(smart_account))
+                if item.badge is not None and is_account_admin
+                else 0,
             }
         )
     return items

@@ -131,6 +131,7 @@ class AccountHomeView(AccountScopedMixin, TemplateView):
             context["pending_request_count"] = (
                 len(requests) if len(requests) < 5 else selectors.pending_access_request_count(account)
             )
+            navigation.remember_badge(self.request, "account_users", context["pending_request_count"])
         context["panels"] = navigation.panels_for(self)
         return context
 
