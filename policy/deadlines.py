@@ -27,6 +27,7 @@ WHERE clause, so an instance that a report changed while the batch ran keeps the
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -69,29 +70,38 @@ def evaluate_reporting_deadlines(*, now: datetime | None = None, batch_size: int
     totals = Counter()
     bounds = ProductInstance.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
     if bounds["lo"] is not None:
-        rules_by_version = None if postgres else _rules_by_version(latest.values())
+        rules_by_version = _rules_by_version(latest.values())
+        params = _recompute_params(now, latest, default_version, rules_by_version) if postgres else None
         for lo in range(bounds["lo"], bounds["hi"] + 1, batch_size):
             hi = lo + batch_size
             with transaction.atomic():
                 if postgres:
-                    totals["changed"] += _recompute_sql(lo, hi, now, latest, default_version)
+                    batch = _recompute_sql(lo, hi, params)
+                    totals.update(batch.counts)
+                    totals["changed"] += batch.changed
+                    if batch.to_resolve:
+                        totals["alerts_resolved"] += _with_events_sql(
+                            _resolve_sql(LISTED), "policy.alert_resolved", batch.to_resolve, now
+                        )
+                    if batch.to_open:
+                        totals["alerts_opened"] += _with_events_sql(
+                            _open_sql(LISTED), "policy.alert_opened", batch.to_open, now
+                        )
                 else:
                     totals["changed"] += _recompute_python(lo, hi, now, latest, default_version, rules_by_version)
-                if postgres:
-                    resolved = _with_events_sql(_RESOLVE_SQL, "policy.alert_resolved", lo, hi, now)
-                    opened = _with_events_sql(_OPEN_SQL, "policy.alert_opened", lo, hi, now)
-                else:
                     resolved_rows, opened_rows = _resolve_alerts(lo, hi, now), _open_alerts(lo, hi, now)
                     _record_alert_events(opened_rows, resolved_rows, now)
-                    resolved, opened = len(resolved_rows), len(opened_rows)
-            totals["alerts_opened"] += opened
-            totals["alerts_resolved"] += resolved
-    counts = dict(
-        ProductInstance.objects.exclude(status=ProductInstance.Status.REMOVED)
-        .values_list("reporting_status")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+                    totals["alerts_resolved"] += len(resolved_rows)
+                    totals["alerts_opened"] += len(opened_rows)
+    if postgres:
+        counts = {status.value: totals[status.value] for status in STATUSES}
+    else:
+        counts = dict(
+            ProductInstance.objects.exclude(status=ProductInstance.Status.REMOVED)
+            .values_list("reporting_status")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
     result = {status.value: counts.get(status.value, 0) for status in STATUSES}
     result["instances"] = sum(result.values())
     result.update({key: totals[key] for key in ("changed", "alerts_opened", "alerts_resolved")})
@@ -119,34 +129,42 @@ def _soon(now: datetime) -> datetime:
 
 # --- 1. Recompute: PostgreSQL, one statement ---------------------------------------------------------
 
+# The terms are worked out once per run, in Python, by `policy.rules` itself: for every version in
+# force and every set of license classes (a bit mask, `rules.CLASS_BITS`), the strictest days per
+# rule. Versions never change once made (editing a policy makes a new version), so the table is
+# exact for the whole run. Per batch the statement only ORs the class bits of each instance's
+# licenses in use (one pass over its usage rows) and looks the terms up; instances whose stored
+# deadline and status already agree never reach the UPDATE. The same statement tells whether the
+# stored statuses and the open deadline alerts of the batch disagree anywhere, so a batch where
+# nothing was written and nothing disagrees skips the two alert statements.
 _RECOMPUTE_SQL = f"""
+SET LOCAL jit = off;
 WITH versions(policy_id, version_id) AS (
     SELECT * FROM unnest(%(policy_ids)s::bigint[], %(version_ids)s::bigint[])
 ),
+terms(version_id, mask, first_days, every_days, change_days) AS (
+    SELECT * FROM unnest(%(term_versions)s::bigint[], %(term_masks)s::int[], %(term_first)s::int[],
+                         %(term_every)s::int[], %(term_change)s::int[])
+),
+classes(license_class, bit) AS (
+    SELECT * FROM unnest(%(class_names)s::text[], %(class_bits)s::int[])
+),
 batch AS (
-    SELECT i.id, i.status, i.smart_account_id, i.first_use_at, i.registered_at, i.last_report_at,
-           i.pending_change_at,
+    SELECT i.id, i.status, i.smart_account_id, i.virtual_account_id, i.first_use_at, i.registered_at,
+           i.last_report_at, i.pending_change_at, i.next_due_at, i.reporting_status,
            CASE WHEN ap.policy_id IS NULL THEN %(default_version)s::bigint ELSE v.version_id END AS version_id
     FROM {INSTANCE} i
     LEFT JOIN {ACCOUNT_POLICY} ap ON ap.smart_account_id = i.smart_account_id
     LEFT JOIN versions v ON v.policy_id = ap.policy_id
-    WHERE i.id >= %(lo)s AND i.id < %(hi)s AND i.status <> 'removed'
+    WHERE i.id >= %(lo)s AND i.id < %(hi)s
 ),
-classes AS (
-    SELECT DISTINCT u.product_instance_id AS id, l.policy_class
+masks AS (
+    SELECT u.product_instance_id AS id, bit_or(c.bit) AS mask
     FROM {USAGE} u
     JOIN {LICENSE} l ON l.id = u.license_id
+    JOIN classes c ON c.license_class = l.policy_class
     WHERE u.product_instance_id >= %(lo)s AND u.product_instance_id < %(hi)s AND u.count > 0
-),
-terms AS (
-    SELECT b.id,
-           MIN(NULLIF(r.first_report_days, 0)) AS first_days,
-           MIN(NULLIF(r.reporting_frequency_days, 0)) AS every_days,
-           MIN(NULLIF(r.report_on_change_days, 0)) AS change_days
-    FROM classes c
-    JOIN batch b ON b.id = c.id AND b.status = 'active'
-    JOIN {RULE} r ON r.version_id = b.version_id AND r.license_class = c.policy_class
-    GROUP BY b.id
+    GROUP BY u.product_instance_id
 ),
 due AS (
     SELECT b.*, LEAST(
@@ -154,44 +172,112 @@ due AS (
              THEN COALESCE(b.first_use_at, b.registered_at) + t.first_days * INTERVAL '24 hours' END,
         b.pending_change_at + t.change_days * INTERVAL '24 hours',
         b.last_report_at + t.every_days * INTERVAL '24 hours'
-    ) AS next_due_at
-    FROM batch b LEFT JOIN terms t ON t.id = b.id
+    ) AS new_due
+    FROM batch b
+    LEFT JOIN masks m ON m.id = b.id
+    LEFT JOIN terms t ON b.status = 'active' AND t.version_id = b.version_id AND t.mask = m.mask
+    WHERE b.status <> 'removed'
 ),
-calc AS (
-    SELECT d.*, CASE WHEN d.next_due_at IS NULL THEN 'not_required'
-                     WHEN d.next_due_at < %(now)s THEN 'overdue'
-                     WHEN d.next_due_at <= %(soon)s THEN 'due_soon'
+pending AS MATERIALIZED (
+    SELECT d.*, CASE WHEN d.new_due IS NULL THEN 'not_required'
+                     WHEN d.new_due < %(now)s THEN 'overdue'
+                     WHEN d.new_due <= %(soon)s THEN 'due_soon'
                      ELSE 'ok' END AS new_status
     FROM due d
+    WHERE d.next_due_at IS DISTINCT FROM d.new_due
+       OR d.reporting_status <> CASE WHEN d.new_due IS NULL THEN 'not_required'
+                                     WHEN d.new_due < %(now)s THEN 'overdue'
+                                     WHEN d.new_due <= %(soon)s THEN 'due_soon'
+                                     ELSE 'ok' END
+),
+changed AS (
+    UPDATE {INSTANCE} i
+    SET next_due_at = c.new_due,
+        reporting_status = c.new_status,
+        reporting_status_changed_at = CASE WHEN i.reporting_status <> c.new_status THEN %(now)s
+                                           ELSE i.reporting_status_changed_at END
+    FROM pending c
+    WHERE i.id = c.id AND i.id >= %(lo)s AND i.id < %(hi)s
+      AND (i.next_due_at IS DISTINCT FROM c.new_due OR i.reporting_status <> c.new_status)
+      AND i.status = c.status AND i.smart_account_id = c.smart_account_id
+      AND i.registered_at = c.registered_at
+      AND i.first_use_at IS NOT DISTINCT FROM c.first_use_at
+      AND i.last_report_at IS NOT DISTINCT FROM c.last_report_at
+      AND i.pending_change_at IS NOT DISTINCT FROM c.pending_change_at
+    RETURNING i.id, i.reporting_status, i.virtual_account_id, i.next_due_at
+),
+final AS (  -- each instance of the batch as it stands now: as written here, else as read
+    SELECT b.id, b.status,
+           CASE WHEN c.id IS NULL THEN b.reporting_status ELSE c.reporting_status END AS reporting_status,
+           CASE WHEN c.id IS NULL THEN b.virtual_account_id ELSE c.virtual_account_id END AS virtual_account_id,
+           CASE WHEN c.id IS NULL THEN b.next_due_at ELSE c.next_due_at END AS next_due_at
+    FROM batch b LEFT JOIN changed c ON c.id = b.id
+),
+open_alerts AS (
+    SELECT a.product_instance_id, a.kind, a.virtual_account_id, a.due_at
+    FROM {ALERT} a
+    WHERE a.product_instance_id >= %(lo)s AND a.product_instance_id < %(hi)s AND a.resolved_at IS NULL
+),
+wanted AS (  -- the deadline alerts the statuses ask for, as (instance, kind, VA, due date)
+    SELECT id, reporting_status, virtual_account_id, next_due_at FROM final
+    WHERE status <> 'removed' AND reporting_status IN ('due_soon', 'overdue')
+),
+kept AS (  -- the open deadline alerts, in the same form
+    SELECT product_instance_id, kind, virtual_account_id, due_at FROM open_alerts
+    WHERE kind IN ('due_soon', 'overdue')
 )
-UPDATE {INSTANCE} i
-SET next_due_at = c.next_due_at,
-    reporting_status = c.new_status,
-    reporting_status_changed_at = CASE WHEN i.reporting_status <> c.new_status THEN %(now)s
-                                       ELSE i.reporting_status_changed_at END
-FROM calc c
-WHERE i.id = c.id
-  AND (i.next_due_at IS DISTINCT FROM c.next_due_at OR i.reporting_status <> c.new_status)
-  AND i.status = c.status AND i.smart_account_id = c.smart_account_id
-  AND i.first_use_at IS NOT DISTINCT FROM c.first_use_at
-  AND i.last_report_at IS NOT DISTINCT FROM c.last_report_at
-  AND i.pending_change_at IS NOT DISTINCT FROM c.pending_change_at
+-- Set differences (hashed whatever the planner guesses of the row counts): an open alert nobody wants
+-- or an open alert of a removed instance (to resolve), a wanted alert not open (to open).
+SELECT (SELECT COUNT(*) FROM changed),
+       ARRAY(SELECT product_instance_id FROM (SELECT * FROM kept EXCEPT SELECT * FROM wanted) unwanted
+             UNION
+             (SELECT product_instance_id FROM open_alerts INTERSECT SELECT id FROM final WHERE status = 'removed')),
+       ARRAY(SELECT id FROM (SELECT * FROM wanted EXCEPT SELECT * FROM kept) missing),
+       COUNT(*) FILTER (WHERE reporting_status = 'ok'),
+       COUNT(*) FILTER (WHERE reporting_status = 'due_soon'),
+       COUNT(*) FILTER (WHERE reporting_status = 'overdue'),
+       COUNT(*) FILTER (WHERE reporting_status = 'not_required')
+FROM final WHERE status <> 'removed'
 """
 
 
-def _recompute_sql(lo: int, hi: int, now: datetime, latest: dict[int, int], default_version: int | None) -> int:
-    params = {
+def _recompute_params(now: datetime, latest: dict[int, int], default_version: int | None, rules_by_version) -> dict:
+    """What every batch's statement shares: the versions in force and their terms per set of license classes."""
+    term_rows = [
+        (version_id, mask, terms.first_report_days, terms.reporting_frequency_days, terms.report_on_change_days)
+        for version_id in set(latest.values())
+        for mask, terms in policy_rules.terms_by_mask(rules_by_version.get(version_id, {})).items()
+    ]
+    columns = list(zip(*term_rows, strict=True)) if term_rows else [(), (), (), (), ()]
+    return {
         "policy_ids": list(latest.keys()),
         "version_ids": list(latest.values()),
         "default_version": default_version,
-        "lo": lo,
-        "hi": hi,
+        "term_versions": list(columns[0]),
+        "term_masks": list(columns[1]),
+        "term_first": list(columns[2]),
+        "term_every": list(columns[3]),
+        "term_change": list(columns[4]),
+        "class_names": list(policy_rules.CLASS_BITS.keys()),
+        "class_bits": list(policy_rules.CLASS_BITS.values()),
         "now": now,
         "soon": _soon(now),
     }
+
+
+@dataclass(frozen=True)
+class _Batch:
+    changed: int  # rows written
+    to_resolve: list[int]  # instances with an open deadline alert their status does not ask for
+    to_open: list[int]  # instances whose status asks for a deadline alert that is not open
+    counts: dict[str, int]  # the batch's (not removed) instances per reporting status
+
+
+def _recompute_sql(lo: int, hi: int, params: dict) -> _Batch:
     with connection.cursor() as cursor:
-        cursor.execute(_RECOMPUTE_SQL, params)
-        return cursor.rowcount
+        cursor.execute(_RECOMPUTE_SQL, {**params, "lo": lo, "hi": hi})
+        changed, to_resolve, to_open, *counts = cursor.fetchone()
+    return _Batch(changed, to_resolve, to_open, dict(zip([s.value for s in STATUSES], counts, strict=True)))
 
 
 # --- 1. Recompute: the portable fallback -------------------------------------------------------------
@@ -252,9 +338,16 @@ def _recompute_python(lo, hi, now, latest, default_version, rules_by_version) ->
 
 # --- 2. and 3. Alerts (portable SQL: PostgreSQL and SQLite ≥ 3.39) ------------------------------------
 
-_RESOLVE_SQL = f"""
-UPDATE {ALERT} SET resolved_at = %s
-WHERE resolved_at IS NULL AND product_instance_id >= %s AND product_instance_id < %s
+# Which instances a statement looks at: the batch's key range (the fallback), or on PostgreSQL the
+# instances the recompute found an alert to resolve or to open for (ids, at most a batch of them).
+RANGE = "{column} >= %(lo)s AND {column} < %(hi)s"
+LISTED = "{column} = ANY(%(ids)s)"
+
+
+def _resolve_sql(scope: str) -> str:
+    return f"""
+UPDATE {ALERT} SET resolved_at = %(now)s
+WHERE resolved_at IS NULL AND {scope.format(column="product_instance_id")}
   AND EXISTS (
     SELECT 1 FROM {INSTANCE} i
     WHERE i.id = {ALERT}.product_instance_id
@@ -266,16 +359,26 @@ WHERE resolved_at IS NULL AND product_instance_id >= %s AND product_instance_id 
 RETURNING id, smart_account_id, virtual_account_id, kind
 """
 
-_OPEN_SQL = f"""
+
+# The instances are read by key first (MATERIALIZED), then filtered by status: the planner must not
+# walk the status index of the whole table instead, which is what it picks when its statistics still
+# say hardly any instance is due (right after every status changed, as in a first evaluation).
+def _open_sql(scope: str) -> str:
+    return f"""
+WITH batch AS MATERIALIZED (
+    SELECT id, smart_account_id, virtual_account_id, reporting_status, next_due_at, hostname, pid, serial_number
+    FROM {INSTANCE}
+    WHERE {scope.format(column="id")} AND status <> 'removed'
+)
 INSERT INTO {ALERT} (smart_account_id, virtual_account_id, product_instance_id, kind, severity, message, due_at,
                      opened_at)
 SELECT i.smart_account_id, i.virtual_account_id, i.id, i.reporting_status,
        CASE WHEN i.reporting_status = 'overdue' THEN 'critical' ELSE 'warning' END,
        CASE WHEN i.reporting_status = 'overdue' THEN 'Usage report overdue: ' ELSE 'Usage report due soon: ' END
          || COALESCE(NULLIF(i.hostname, ''), 'PID:' || i.pid || ' SN:' || i.serial_number),
-       i.next_due_at, %s
-FROM {INSTANCE} i
-WHERE i.id >= %s AND i.id < %s AND i.status <> 'removed' AND i.reporting_status IN ('due_soon', 'overdue')
+       i.next_due_at, %(now)s
+FROM batch i
+WHERE i.reporting_status IN ('due_soon', 'overdue')
   AND NOT EXISTS (
     SELECT 1 FROM {ALERT} a
     WHERE a.product_instance_id = i.id AND a.kind = i.reporting_status AND a.resolved_at IS NULL)
@@ -301,7 +404,7 @@ EVENT_TEXT = {
 }
 
 
-def _with_events_sql(statement: str, action: str, lo: int, hi: int, now: datetime) -> int:
+def _with_events_sql(statement: str, action: str, ids: list[int], now: datetime) -> int:
     """PostgreSQL: the alert statement and the events it implies in one round trip (data-modifying CTEs)."""
     texts = {kind: text for (act, kind), text in EVENT_TEXT.items() if act == action}
     message = (
@@ -319,7 +422,8 @@ def _with_events_sql(statement: str, action: str, lo: int, hi: int, now: datetim
             logged AS (
                 INSERT INTO {EVENT} (created_at, smart_account_id, virtual_account_id, virtual_account_name, action,
                                      message, details)
-                SELECT %s, c.smart_account_id, c.virtual_account_id, COALESCE(MAX(va.name), ''), %s, {message},
+                SELECT %(now)s, c.smart_account_id, c.virtual_account_id, COALESCE(MAX(va.name), ''), %(action)s,
+                       {message},
                        jsonb_build_object('kind', c.kind, 'alerts', COUNT(*))
                 FROM changed c LEFT JOIN {VA} va ON va.id = c.virtual_account_id
                 GROUP BY c.smart_account_id, c.virtual_account_id, c.kind
@@ -327,20 +431,20 @@ def _with_events_sql(statement: str, action: str, lo: int, hi: int, now: datetim
             )
             SELECT (SELECT COUNT(*) FROM changed), (SELECT COUNT(*) FROM logged)
             """,
-            [now, lo, hi, now, action],
+            {"now": now, "ids": ids, "action": action},
         )
         return cursor.fetchone()[0]
 
 
 def _resolve_alerts(lo: int, hi: int, now: datetime) -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(_RESOLVE_SQL, [connection.ops.adapt_datetimefield_value(now), lo, hi])
+        cursor.execute(_resolve_sql(RANGE), {"now": connection.ops.adapt_datetimefield_value(now), "lo": lo, "hi": hi})
         return cursor.fetchall()
 
 
 def _open_alerts(lo: int, hi: int, now: datetime) -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(_OPEN_SQL, [connection.ops.adapt_datetimefield_value(now), lo, hi])
+        cursor.execute(_open_sql(RANGE), {"now": connection.ops.adapt_datetimefield_value(now), "lo": lo, "hi": hi})
         return cursor.fetchall()
 
 

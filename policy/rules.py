@@ -133,6 +133,27 @@ def terms_for(rules: dict[str, PolicyRule], license_classes: Iterable[str]) -> T
     return strictest(rules[c] for c in set(license_classes) if c in rules)
 
 
+# --- Sets of license classes as bit masks (the set-based evaluation's lookup key) -------------------
+
+# Bit i stands for the i-th license class: an instance's classes in use are one small integer, and
+# the terms of every set of classes under a version are worked out here once, by `terms_for`.
+CLASS_BITS: dict[str, int] = {license_class: 1 << i for i, license_class in enumerate(LicenseClass.values)}
+
+
+def classes_of(mask: int) -> set[str]:
+    return {license_class for license_class, bit in CLASS_BITS.items() if mask & bit}
+
+
+def terms_by_mask(rules: dict[str, PolicyRule]) -> dict[int, Terms]:
+    """{class mask: the terms an instance using exactly those classes gets}, for the masks that ask a report."""
+    found = {}
+    for mask in range(1 << len(CLASS_BITS)):
+        terms = terms_for(rules, classes_of(mask))
+        if terms.applies:
+            found[mask] = terms
+    return found
+
+
 # --- Plain words -----------------------------------------------------------------------------------
 
 CLASS_WORDS = {
