@@ -1,4 +1,6 @@
-"""Usage-report ingestion through `ingest_usage_report`, against a PostgreSQL COPY of the same rows."""
+"""Usage-report ingestion against a PostgreSQL COPY of the same rows: one report per call through
+`ingest_usage_report` (in one process and in two), and batches through `ingest_usage_reports`
+(`BATCH_SIZE` reports per call and per transaction, as the device endpoint and the upload send them)."""
 
 from __future__ import annotations
 
@@ -65,6 +67,20 @@ def _ingest(reports: list[dict]) -> tuple[int, int, float]:
     return accepted, refused, time.perf_counter() - start
 
 
+def _ingest_batches(reports: list[dict], batch_size: int) -> tuple[int, int, float]:
+    from policy.services import ingest_usage_reports
+
+    accepted = refused = 0
+    start = time.perf_counter()
+    for first in range(0, len(reports), batch_size):
+        for result in ingest_usage_reports(payloads=reports[first : first + batch_size], source="device"):
+            if result.status == "refused":
+                refused += 1
+            else:
+                accepted += 1
+    return accepted, refused, time.perf_counter() - start
+
+
 def _worker(args) -> tuple[int, int, float]:
     # Forked from the benchmark process (Django set up, its connection closed before the fork).
     (instance_ids,) = args
@@ -110,16 +126,23 @@ def copy_floor(reports: list[dict]) -> float:
     return elapsed
 
 
+BATCH_SIZE = 1000
+
+
 def run(account_id: int, reports_per_process: int = 2000) -> dict:
+    n = reports_per_process
     ids = list(
         ProductInstance.objects.filter(smart_account_id=account_id, status="active", trust_code__gt="")
         .order_by("?")
-        .values_list("pk", flat=True)[: reports_per_process * 3]
+        .values_list("pk", flat=True)[: n * 4]
     )
-    one, two_a, two_b = ids[:reports_per_process], ids[reports_per_process::2], ids[reports_per_process + 1 :: 2]
+    one, two_a, two_b, batch = ids[:n], ids[n : 3 * n : 2], ids[n + 1 : 3 * n : 2], ids[3 * n :]
     reports = build_reports(one)
     floor_seconds = copy_floor(reports)
     accepted, refused, seconds = _ingest(reports)
+    batch_reports = build_reports(batch)
+    batch_floor_seconds = copy_floor(batch_reports)
+    batch_accepted, batch_refused, batch_seconds = _ingest_batches(batch_reports, BATCH_SIZE)
     connection.close()
     ctx = multiprocessing.get_context("fork")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -130,6 +153,8 @@ def run(account_id: int, reports_per_process: int = 2000) -> dict:
     two_accepted = sum(r[0] for r in results)
     one_rate = accepted / seconds
     floor_rate = len(reports) / floor_seconds
+    batch_rate = batch_accepted / batch_seconds
+    batch_floor_rate = len(batch_reports) / batch_floor_seconds
     return {
         "reports_one_process": accepted,
         "refused_one_process": refused,
@@ -139,4 +164,10 @@ def run(account_id: int, reports_per_process: int = 2000) -> dict:
         "reports_per_second_two_processes": round(two_accepted / two_seconds, 1),
         "copy_floor_reports_per_second": round(floor_rate, 1),
         "ratio_to_copy": round(floor_rate / one_rate, 2),
+        "batch_size": BATCH_SIZE,
+        "reports_batch": batch_accepted,
+        "refused_batch": batch_refused,
+        "reports_per_second_batch": round(batch_rate, 1),
+        "batch_copy_floor_reports_per_second": round(batch_floor_rate, 1),
+        "batch_ratio_to_copy": round(batch_floor_rate / batch_rate, 2),
     }

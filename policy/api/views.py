@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from ..formats import split_batch
 from ..models import UsageReport
-from ..services import ingest_report, record_change_notice
+from ..services import ingest_report, ingest_usage_reports, record_change_notice
 
 __all__ = ["ChangeNoticeView", "UsageReportsView"]
 
@@ -58,7 +58,8 @@ class DeviceAPIView(APIView):
 class UsageReportsView(DeviceAPIView):
     """POST one signed usage report (answer: its ACK) or a batch (a JSON array, or {"reports": [...]}):
     answer `{"results": [...]}`, one per report in order, each `accepted`, `already received` (with its
-    ACK) or `refused` (with `code` and `detail`)."""
+    ACK) or `refused` (with `code` and `detail`). A batch is ingested in one transaction
+    (`ingest_usage_reports`)."""
 
     @extend_schema(
         request=OpenApiTypes.OBJECT,
@@ -85,20 +86,15 @@ class UsageReportsView(DeviceAPIView):
                 body = _refused(error)
                 return Response(body, status=STATUS_FOR_CODE.get(body["code"], status.HTTP_400_BAD_REQUEST))
             return Response(outcome.acknowledgement.document)
+        # A batch is one transaction: each report accepted, already received or refused on its own.
         results = []
-        for document in documents:
-            report_id = document.get("report_id") if isinstance(document, dict) else None
-            try:
-                outcome = ingest_report(document, source=UsageReport.Source.DEVICE)
-            except ValidationError as error:
-                results.append({"report_id": report_id, "status": "refused", **_refused(error)})
+        for result in ingest_usage_reports(payloads=documents, source=UsageReport.Source.DEVICE):
+            report_id = documents[result.index].get("report_id") if isinstance(documents[result.index], dict) else None
+            if result.error is not None:
+                results.append({"report_id": report_id, "status": "refused", **_refused(result.error)})
             else:
                 results.append(
-                    {
-                        "report_id": report_id,
-                        "status": "already received" if outcome.replayed else "accepted",
-                        "ack": outcome.acknowledgement.document,
-                    }
+                    {"report_id": report_id, "status": result.status, "ack": result.acknowledgement.document}
                 )
         return Response({"results": results})
 

@@ -1,42 +1,42 @@
-"""Usage reports in, signed ACKs out: `ingest_usage_report` and the offline upload built on it."""
+"""Usage reports in, signed ACKs out: `ingest_usage_report` (one), `ingest_usage_reports` (a batch in one
+transaction), and the offline upload and the `ingest_usage` command built on the batch."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from licensing.ledger import set_instance_usage
-from licensing.models import License, ProductInstance
-from smartaccounts.models import Event, User, VirtualAccount
-from smartaccounts.selectors import effective_role
+from smartaccounts.models import User, VirtualAccount
 from smartaccounts.services import record_event, require_va_role
 
 from .. import signing
-from ..formats import ParsedReport, Refusal, canonical_bytes, iso, parse_report, signature_matches, split_batch
-from ..models import Acknowledgement, Alert, Change, UsageMeasurement, UsageReport, UsageUpload
-from ..rules import terms_for
-from . import rows
-from .common import (
-    deadline_state,
-    find_instance,
-    lookups,
-    reconcile_deadline_alerts,
-    refuse_future_times,
-    refuse_partner_holding,
-    refuse_reserved,
-    refuse_unknown_tags,
-)
+from ..formats import Refusal, canonical_bytes, iso, parse_report, split_batch
+from ..models import Acknowledgement, UsageReport, UsageUpload
+from .batch import Batch, Replay
 
-__all__ = ["IngestOutcome", "ack_is_authentic", "ingest_report", "ingest_usage_report", "upload_usage_file"]
+__all__ = [
+    "BATCH_SIZE",
+    "IngestOutcome",
+    "IngestResult",
+    "ack_is_authentic",
+    "ingest_report",
+    "ingest_usage_report",
+    "ingest_usage_reports",
+    "upload_usage_file",
+]
 
 Source = UsageReport.Source
 MAX_UPLOAD_REPORTS = 10_000
+# Reports ingested per transaction by the upload and the command (the device endpoint takes up to
+# 1,000 per request): large enough to amortise the commit, small enough to hold instance locks briefly.
+BATCH_SIZE = 1_000
+# PostgreSQL codes worth one more try of the whole batch: a deadlock (another writer locked rows in
+# another order, e.g. an evaluation) and a serialization failure.
+RETRY_SQLSTATES = {"40P01", "40001"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,31 @@ class IngestOutcome:
     report_pk: int
     instance_pk: int
     replayed: bool  # the same report was received before: its ACK again, nothing applied
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What became of one report of a batch, in the batch's order."""
+
+    index: int  # position in the batch, from 0
+    report_id: str  # as the document names it ("" when it names none)
+    status: str  # "accepted", "already received" or "refused"
+    outcome: IngestOutcome | None = None
+    error: ValidationError | None = None  # a refusal (`policy.formats.Refusal`, with its `reason`)
+
+    @property
+    def acknowledgement(self) -> Acknowledgement | None:
+        return self.outcome.acknowledgement if self.outcome is not None else None
+
+    @property
+    def code(self) -> str:
+        if self.error is None:
+            return ""
+        return getattr(self.error, "reason", None) or self.error.code or "invalid"
+
+    @property
+    def message(self) -> str:
+        return " ".join(self.error.messages) if self.error is not None else ""
 
 
 def ingest_usage_report(
@@ -65,439 +90,100 @@ def ingest_usage_report(
     minutes ahead; a report generated before the instance's last accepted one. The same report
     again returns the same ACK and applies nothing twice; another report under a used id is refused.
     """
-    if source == Source.UPLOAD:
-        if actor is None or virtual_account is None:
-            raise ValueError("An upload names the uploading user and the Virtual Account.")
-        require_va_role(actor, virtual_account, "operate")
+    _check_source(source, actor, virtual_account)
     return ingest_report(payload, source=source, actor=actor, virtual_account=virtual_account).acknowledgement
+
+
+def ingest_usage_reports(
+    *, payloads: list, source: str, actor: User | None = None, virtual_account: VirtualAccount | None = None
+) -> list[IngestResult]:
+    """Ingest a batch of usage reports in ONE transaction; one result per report, in order.
+
+    Each report is judged by exactly the rules of `ingest_usage_report`, in the batch's order (a
+    later report of the same instance sees what an earlier one did), and is accepted, `already
+    received` (a replay: its ACK again, nothing applied) or refused with its reason; a refused
+    report writes nothing and does not stop the others. The accepted ones are written set-based
+    (see `policy.services.batch`): the ledger moves each balance once for the whole batch, locked in
+    the standard order. Rights as for one report (an upload needs the User role on the VA).
+    """
+    _check_source(source, actor, virtual_account)
+    return _ingest(payloads, source=source, actor=actor, virtual_account=virtual_account)
 
 
 def ingest_report(
     payload, *, source: str, actor: User | None = None, virtual_account: VirtualAccount | None = None
 ) -> IngestOutcome:
     """`ingest_usage_report` after the caller's rights were checked; says whether it was a replay."""
+    (result,) = _ingest([payload], source=source, actor=actor, virtual_account=virtual_account)
+    if result.error is not None:
+        raise result.error
+    return result.outcome
+
+
+def _check_source(source: str, actor, virtual_account) -> None:
     if source not in Source.values:
         raise ValueError(f"Unknown report source {source!r}.")
-    report = parse_report(payload)
-    for attempt in range(2):
+    if source == Source.UPLOAD:
+        if actor is None or virtual_account is None:
+            raise ValueError("An upload names the uploading user and the Virtual Account.")
+        require_va_role(actor, virtual_account, "operate")
+
+
+def _report_id(document) -> str:
+    value = document.get("report_id") if isinstance(document, dict) else None
+    return value[:36] if isinstance(value, str) else ""
+
+
+def _ingest(payloads: list, *, source, actor, virtual_account) -> list[IngestResult]:
+    if source not in Source.values:
+        raise ValueError(f"Unknown report source {source!r}.")
+    errors: dict[int, ValidationError] = {}
+    parsed = []
+    for index, payload in enumerate(payloads):
+        try:
+            parsed.append((index, parse_report(payload)))
+        except Refusal as refusal:
+            errors[index] = refusal
+    for attempt in range(3):
         try:
             with transaction.atomic():
-                return _ingest(report, source=source, actor=actor, virtual_account=virtual_account)
+                outcomes = Batch(
+                    parsed, source=source, actor=actor, virtual_account=virtual_account, now=timezone.now()
+                ).run()
+            break
         except IntegrityError:
-            # A concurrent writer won a race: the same report id (answer as for a replay), or the
-            # same new UDI registered a moment ago (try again: the instance exists now).
-            stored = _stored(report.report_id)
-            if stored is not None:
-                return _replayed(stored, report)
+            # A concurrent writer won a race: the same report id (the next attempt answers it as a
+            # replay), or the same new UDI registered a moment ago (the instance exists now).
             if attempt:
                 raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _stored(report_id: uuid.UUID) -> UsageReport | None:
-    """The report already received under this id, if any (the common answer, none, costs one small query)."""
-    column = UsageReport._meta.get_field("report_id")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id FROM {UsageReport._meta.db_table} WHERE {column.column} = %s",
-            [column.get_db_prep_value(report_id, connection)],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return UsageReport.objects.select_related("acknowledgement").get(pk=row[0])
-
-
-def _full_canonical(document: dict) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _replayed(stored: UsageReport, report: ParsedReport) -> IngestOutcome:
-    if _full_canonical(stored.payload) != _full_canonical(report.document):
-        raise Refusal(
-            f"Report id {report.report_id} was already used by a different report. Every report needs a new id.",
-            code="duplicate_id",
-        )
-    return IngestOutcome(stored.acknowledgement, stored.pk, stored.product_instance_id, replayed=True)
-
-
-def _resolve(report: ParsedReport, *, source, actor, virtual_account) -> ProductInstance | None:
-    """The instance the report is about, or None when it is to be created in `virtual_account`."""
-    instance = find_instance(report.pid, report.serial_number)
-    if instance is None:
-        if source == Source.DEVICE or virtual_account is None:
-            raise Refusal(
-                f"No product instance {report.udi} is registered. Register the device with a registration token "
-                "first; it then signs its reports with the trust code it receives."
-                if source == Source.DEVICE
-                else f"No product instance {report.udi} is registered; name a Virtual Account to create it in.",
-                code="unknown_instance",
-            )
-        return None
-    if virtual_account is not None and source == Source.UPLOAD:
-        if instance.smart_account_id != virtual_account.smart_account_id:
-            raise Refusal(f"{report.udi} cannot be reported in this Smart Account.", code="other_account")
-        if actor is not None and instance.virtual_account_id != virtual_account.pk:
-            role = effective_role(actor, instance.virtual_account)
-            if role is None or not role.allows("operate"):
-                raise Refusal(
-                    f"{report.udi} is in a Virtual Account where your role does not allow reporting usage.",
-                    code="not_permitted",
-                )
-    return instance
-
-
-def _check_signature(report: ParsedReport, instance: ProductInstance | None, source: str) -> bool:
-    """True when the report carries a valid signature; refuses what the rules do not allow."""
-    trust_code = instance.trust_code if instance is not None else ""
-    if source == Source.DEVICE and not trust_code:
-        raise Refusal(
-            f"{report.udi} has no trust code, so it cannot report online. Re-issue its trust code in the portal, "
-            "or upload the report offline.",
-            code="no_trust_code",
-        )
-    if trust_code:
-        if not report.signed:
-            raise Refusal(
-                f"The report is not signed. {report.udi} has a trust code: its reports must carry an "
-                "HMAC-SHA256 signature made with it.",
-                code="signature_missing",
-            )
-        if not signature_matches(report.document, trust_code):
-            raise Refusal(
-                "The signature does not match: the report was changed after it was signed, or it was signed "
-                f"with a trust code that is not {report.udi}'s.",
-                code="signature_invalid",
-            )
-        return True
-    if report.signed:
-        raise Refusal(
-            f"The report is signed, but {report.udi} "
-            + ("is not registered here" if instance is None else "has no trust code")
-            + ", so its signature cannot be checked. Re-issue the instance's trust code, or upload the report "
-            "without its signature.",
-            code="signature_unverifiable",
-        )
-    return False
-
-
-def _ingest(report: ParsedReport, *, source, actor, virtual_account) -> IngestOutcome:
-    now = timezone.now()
-    instance = _resolve(report, source=source, actor=actor, virtual_account=virtual_account)
-    stored_id, known, current_usage = lookups(report.report_id, report.tags(), instance.pk if instance else None)
-    if stored_id is not None:
-        return _replayed(_stored(report.report_id), report)
-    signed = _check_signature(report, instance, source)
-    if instance is not None:
-        refuse_partner_holding(instance)
-        refuse_reserved(instance)
-    elif virtual_account.smart_account.is_partner_holding:
-        raise Refusal(
-            f"{virtual_account.smart_account.name} is a Partner Holding account, where licenses cannot be used: "
-            f"{report.udi} cannot be created or report usage there.",
-            code="partner_holding",
-        )
-    refuse_unknown_tags(report.tags(), known)
-    refuse_future_times(report.times(), now)
-    if instance is not None and instance.last_report_at and report.generated_at < instance.last_report_at:
-        raise Refusal(
-            f"The report was generated at {iso(report.generated_at)}, before the last accepted report of "
-            f"{report.udi} ({iso(instance.last_report_at)}). Reports are accepted in the order they were generated.",
-            code="out_of_date",
-        )
-
-    created = instance is None
-    if created:
-        instance = _create_instance(report, virtual_account, actor, now)
-    return _apply(
-        report, instance, source=source, actor=actor, signed=signed, created=created, known=known,
-        current=current_usage, now=now,
-    )  # fmt: skip
-
-
-def _create_instance(report: ParsedReport, virtual_account: VirtualAccount, actor, now) -> ProductInstance:
-    """No registration on day 0: an offline report of an unknown device creates it in the upload's VA."""
-    instance = ProductInstance.objects.create(
-        smart_account_id=virtual_account.smart_account_id,
-        virtual_account=virtual_account,
-        pid=report.pid,
-        serial_number=report.serial_number,
-        hostname=report.hostname,
-        software_version=report.software_version,
-        status=ProductInstance.Status.ACTIVE,
-        registered_at=now,
-    )
-    instance.smart_account = virtual_account.smart_account
-    record_event(
-        actor=actor,
-        smart_account=virtual_account.smart_account,
-        virtual_account=virtual_account,
-        action="instance.created_from_report",
-        message=f"{report.udi} reported usage for the first time; created in {virtual_account.name}.",
-        details={"udi": report.udi, "report_id": str(report.report_id)},
-    )
-    return instance
-
-
-def _apply(report: ParsedReport, instance: ProductInstance, *, source, actor, signed, created, known, current, now):
-    generated = report.generated_at
-    stated = report.usage_by_tag()
-    usage = {known[tag].pk: count for tag, count in stated.items()}
-    had_report = instance.last_report_at is not None
-    # The ledger moves `in_use` on the balances (locking them) only when the usage differs: a
-    # periodic report usually restates it, and then the read made with the other lookups is all it costs.
-    if current != {lic: count for lic, count in usage.items() if count > 0}:
-        deltas = set_instance_usage(instance, usage, replace=True)
-    else:
-        deltas = {}
-    classes_now = {known[tag].policy_class for tag, count in stated.items() if count > 0}
-    dropped = [lic for lic in deltas if usage.get(lic, 0) == 0]
-    classes_before = (
-        set(License.objects.filter(pk__in=dropped).values_list("policy_class", flat=True)) if dropped else set()
-    )
-
-    # First use: the earliest time the instance is known to have used a license (registration, or
-    # the start of a reported period with licenses in use, whichever is earlier).
-    starts = [m.start for m in report.measurements if m.count > 0]
-    first_use_at = min([*starts, *([instance.first_use_at] if instance.first_use_at else [])], default=None)
-    instance.first_use_at = first_use_at
-
-    # Changes: pending ones (from change notices) the report covers, the ones it states, and the
-    # ones its usage and software version reveal (see README: derived changes).
-    pending = (
-        list(Change.objects.filter(product_instance=instance, report__isnull=True))
-        if instance.pending_change_at
-        else []
-    )
-    covered = [c for c in pending if c.occurred_at <= generated]
-    remaining = [c for c in pending if c.occurred_at > generated]
-    stated_changes: list[Change] = []
-    confirmed: set[int] = set()
-    for event in report.events:
-        license_id = known[event.tag].pk if event.tag else None
-        match = next(
-            (
-                c
-                for c in covered
-                if c.pk not in confirmed
-                and (c.kind, c.occurred_at, c.license_id, c.to_value)
-                == (event.kind, event.at, license_id, event.to_value)
-            ),
-            None,
-        )
-        if match is not None:
-            confirmed.add(match.pk)
-            continue
-        stated_changes.append(
-            Change(
-                product_instance=instance,
-                kind=event.kind,
-                occurred_at=event.at,
-                from_value=event.from_value[:64],
-                to_value=event.to_value[:64],
-                license_id=license_id,
-                source=Change.Source.REPORT,
-            )
-        )
-    derived: list[Change] = []
-    if not created:
-        explicit = {known[e.tag].pk for e in report.events if e.tag}
-        if had_report:
-            for license_id, delta in sorted(deltas.items()):
-                if license_id in explicit:
-                    continue
-                derived.append(
-                    Change(
-                        product_instance=instance,
-                        kind=Change.Kind.FEATURE_CHANGE,
-                        occurred_at=generated,
-                        from_value=str(usage.get(license_id, 0) - delta),
-                        to_value=str(usage.get(license_id, 0)),
-                        license_id=license_id,
-                        source=Change.Source.USAGE,
-                    )
-                )
-        upgraded = any(e.kind == Change.Kind.SOFTWARE_UPGRADE for e in report.events)
-        old_version, new_version = instance.software_version, report.software_version
-        if old_version and new_version and old_version != new_version and not upgraded:
-            derived.append(
-                Change(
-                    product_instance=instance,
-                    kind=Change.Kind.SOFTWARE_UPGRADE,
-                    occurred_at=generated,
-                    from_value=old_version,
-                    to_value=new_version[:64],
-                    source=Change.Source.USAGE,
+        except OperationalError as error:
+            if getattr(error.__cause__, "pgcode", None) not in RETRY_SQLSTATES or attempt == 2:
+                raise
+    results = []
+    for index, payload in enumerate(payloads):
+        report_id = _report_id(payload)
+        outcome = errors.get(index) or outcomes[index]
+        if isinstance(outcome, ValidationError):
+            results.append(IngestResult(index, report_id, "refused", error=outcome))
+        elif isinstance(outcome, Replay):
+            first = outcome.accepted
+            ack = first.acknowledgement() if first is not None else outcome.acknowledgement
+            report_pk = first.report_pk if first is not None else outcome.report_pk
+            results.append(
+                IngestResult(
+                    index, report_id, "already received", IngestOutcome(ack, report_pk, outcome.instance_pk, True)
                 )
             )
-
-    state = deadline_state(
-        instance=instance,
-        classes=classes_now,
-        last_report_at=generated,
-        pending_change_at=min((c.occurred_at for c in remaining), default=None),
-        now=now,
-    )
-    if state.version is None:
-        raise ValidationError("No reporting policy is in force: staff must mark one policy as the default.")
-    late_terms = state.terms if not classes_before else terms_for(state.rules, classes_now | classes_before)
-    allowed = late_terms.report_on_change_days
-    late_ids = set()
-    if allowed:
-        for change in covered + stated_changes:
-            if generated - change.occurred_at > timedelta(days=allowed):
-                change.late = True
-                if change.pk:
-                    late_ids.add(change.pk)
-
-    ack = _acknowledge(report, instance, state, now)
-    report_pk = rows.insert(
-        UsageReport,
-        {
-            "report_id": report.report_id,
-            "product_instance_id": instance.pk,
-            "source": source,
-            "actor_id": actor.pk if actor is not None and actor.is_authenticated else None,
-            "generated_at": generated,
-            "received_at": now,
-            "signed": signed,
-            "software_version": report.software_version,
-            "payload": report.document,
-            "acknowledgement_id": ack.pk,
-        },
-    )
-    rows.insert_many(
-        UsageMeasurement,
-        [
-            {
-                "report_id": report_pk,
-                "product_instance_id": instance.pk,
-                "license_id": known[m.tag].pk,
-                "count": m.count,
-                "start": m.start,
-                "end": m.end,
-            }
-            for m in report.measurements
-        ],
-    )
-    if covered:
-        for late in (True, False):
-            ids = [c.pk for c in covered if (c.pk in late_ids) == late]
-            if ids:
-                Change.objects.filter(pk__in=ids).update(report_id=report_pk, reported_at=now, late=late)
-    new_changes = stated_changes + derived
-    for change in new_changes:
-        change.report_id = report_pk
-        change.reported_at = now
-    if new_changes:
-        Change.objects.bulk_create(new_changes)
-
-    status_changed = state.status != instance.reporting_status
-    fields = {
-        "first_use_at": first_use_at,
-        "last_report_at": generated,
-        "last_report_received_at": now,
-        "pending_change_at": min((c.occurred_at for c in remaining), default=None),
-        "next_due_at": state.next_due_at,
-        "reporting_status": state.status,
-    }
-    if report.software_version:
-        fields["software_version"] = report.software_version
-    if report.hostname:
-        fields["hostname"] = report.hostname
-    if source == Source.DEVICE:
-        fields["last_contact_at"] = now
-    if status_changed:
-        fields["reporting_status_changed_at"] = now
-    rows.update(ProductInstance, instance.pk, fields)
-    for name, value in fields.items():
-        setattr(instance, name, value)
-
-    reconcile_deadline_alerts(instance, status=state.status, next_due_at=state.next_due_at, now=now, resolve_late=True)
-    late_changes = [c for c in covered + stated_changes if c.late]
-    if late_changes:
-        _open_late_change_alert(instance, late_changes, allowed, generated, now)
-
-    subject = instance.hostname or instance.udi
-    # The event row that `record_event` would write, written as a plain row (the hot path again).
-    message = f"Usage report from {subject} accepted ({Source(source).label.lower()}); " + (
-        f"next report due {state.next_due_at:%Y-%m-%d}." if state.next_due_at else "no report required."
-    )
-    rows.insert(
-        Event,
-        {
-            "created_at": now,
-            "actor_id": actor.pk if actor is not None and actor.is_authenticated else None,
-            "smart_account_id": instance.smart_account_id,
-            "virtual_account_id": instance.virtual_account_id,
-            "virtual_account_name": instance.virtual_account.name,
-            "action": "usage.report_accepted",
-            "message": message[:1000],
-            "details": {
-                "report_id": str(report.report_id),
-                "ack_id": str(ack.ack_id),
-                "udi": instance.udi,
-                "source": source,
-                "signed": signed,
-                "next_report_due": iso(state.next_due_at),
-                "changes": len(new_changes) + len(covered),
-                "late_changes": len(late_changes),
-            },
-        },
-    )
-    return IngestOutcome(ack, report_pk, instance.pk, replayed=False)
-
-
-def _open_late_change_alert(instance, late_changes: list[Change], allowed: int, generated, now) -> None:
-    first = min(late_changes, key=lambda c: c.occurred_at)
-    days = (generated - first.occurred_at).days
-    what = "software upgrade" if first.kind == Change.Kind.SOFTWARE_UPGRADE else "feature change"
-    more = f" and {len(late_changes) - 1} more" if len(late_changes) > 1 else ""
-    Alert.objects.bulk_create(
-        [
-            Alert(
-                smart_account_id=instance.smart_account_id,
-                virtual_account_id=instance.virtual_account_id,
-                product_instance=instance,
-                kind=Alert.Kind.LATE_CHANGE,
-                severity=Alert.Severity.WARNING,
-                message=(
-                    f"Change reported late: {instance.hostname or instance.udi} reported a {what} of "
-                    f"{first.occurred_at:%Y-%m-%d}{more} {days} days after it happened; the policy allows {allowed}."
-                )[:500],
-                due_at=first.occurred_at + timedelta(days=allowed),
-                opened_at=now,
+        else:
+            results.append(
+                IngestResult(
+                    index,
+                    report_id,
+                    "accepted",
+                    IngestOutcome(outcome.acknowledgement(), outcome.report_pk, outcome.slot.instance.pk, False),
+                )
             )
-        ],
-        ignore_conflicts=True,
-    )
-
-
-def _acknowledge(report: ParsedReport, instance: ProductInstance, state, now) -> Acknowledgement:
-    ack_id = uuid.uuid4()
-    document = {
-        "type": "usage_report_ack",
-        "ack_id": str(ack_id),
-        "acknowledged_report_ids": [str(report.report_id)],
-        "udi": {"pid": instance.pid, "serial_number": instance.serial_number},
-        "policy": {"name": state.version.policy.name, "version": state.version.number},
-        "ack_required": state.ack_required,
-        "next_report_due": iso(state.next_due_at),
-        "reporting_status": state.status,
-        "issued_at": iso(now),
-    }
-    document["signature"] = signing.sign(canonical_bytes(document))
-    values = {
-        "ack_id": ack_id,
-        "product_instance_id": instance.pk,
-        "policy_version_id": state.version.pk,
-        "next_due_at": state.next_due_at,
-        "document": document,
-        "created_at": now,
-    }
-    ack = Acknowledgement(id=rows.insert(Acknowledgement, values), **values)
-    ack._state.adding, ack._state.db = False, "default"
-    return ack
+    return results
 
 
 def ack_is_authentic(document: dict, public_key_pem: str | None = None) -> bool:
@@ -550,7 +236,8 @@ def _result_row(index: int, document) -> dict:
 def upload_usage_file(*, actor: User, virtual_account: VirtualAccount, file_name: str, content: bytes) -> UsageUpload:
     """Ingest an offline usage file into a VA: each report is accepted or refused on its own.
 
-    The actor needs the User role on the VA. The returned upload keeps one result per report
+    The reports go through `ingest_usage_reports`' batch path, `BATCH_SIZE` per transaction. The
+    actor needs the User role on the VA. The returned upload keeps one result per report
     (accepted, already received, or refused with the reason) and names the ACKs to carry back.
     """
     va = (
@@ -572,22 +259,25 @@ def upload_usage_file(*, actor: User, virtual_account: VirtualAccount, file_name
             f"The file holds {len(documents)} reports; upload at most {MAX_UPLOAD_REPORTS} at a time."
         )
     results = []
-    for index, document in enumerate(documents, start=1):
-        row = _result_row(index, document)
-        try:
-            outcome = ingest_report(document, source=Source.UPLOAD, actor=actor, virtual_account=va)
-        except Refusal as refusal:
-            row.update(status="refused", message=refusal.message, reason=refusal.reason)
-        else:
-            ack = outcome.acknowledgement
-            row.update(
-                status="already received" if outcome.replayed else "accepted",
-                message=f"Next report due {ack.next_due_at:%Y-%m-%d}." if ack.next_due_at else "No report required.",
-                report=outcome.report_pk,
-                instance=outcome.instance_pk,
-                next_due=iso(ack.next_due_at),
-            )
-        results.append(row)
+    for start in range(0, len(documents), BATCH_SIZE):
+        chunk = documents[start : start + BATCH_SIZE]
+        for result in _ingest(chunk, source=Source.UPLOAD, actor=actor, virtual_account=va):
+            row = _result_row(start + result.index + 1, chunk[result.index])
+            if result.error is not None:
+                row.update(status="refused", message=result.message, reason=result.code)
+            else:
+                outcome = result.outcome
+                ack = outcome.acknowledgement
+                row.update(
+                    status=result.status,
+                    message=f"Next report due {ack.next_due_at:%Y-%m-%d}."
+                    if ack.next_due_at
+                    else "No report required.",
+                    report=outcome.report_pk,
+                    instance=outcome.instance_pk,
+                    next_due=iso(ack.next_due_at),
+                )
+            results.append(row)
     accepted = sum(1 for r in results if r["status"] != "refused")
     with transaction.atomic():
         upload = UsageUpload.objects.create(

@@ -7,8 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from policy.formats import Refusal
-from policy.services import ingest_report
+from policy.services import BATCH_SIZE, ingest_usage_reports
 from policy.services.ingest import read_usage_file
 from smartaccounts.models import VirtualAccount
 
@@ -55,20 +54,25 @@ class Command(BaseCommand):
         accepted = replayed = 0
         refused = []
         acks = []
-        for name, index, document in tqdm(
-            documents, desc="Usage reports", unit="report", disable=options["no_progress"], file=self.stderr
-        ):
-            try:
-                outcome = ingest_report(document, source="command", virtual_account=va)
-            except Refusal as refusal:
-                report_id = document.get("report_id", "?") if isinstance(document, dict) else "?"
-                refused.append(f"{name} #{index} (report {report_id}): [{refusal.reason}] {refusal.message}")
-                continue
-            acks.append(outcome.acknowledgement.document)
-            if outcome.replayed:
-                replayed += 1
-            else:
-                accepted += 1
+        with tqdm(
+            total=len(documents), desc="Usage reports", unit="report", disable=options["no_progress"], file=self.stderr
+        ) as progress:
+            for start in range(0, len(documents), BATCH_SIZE):
+                chunk = documents[start : start + BATCH_SIZE]
+                results = ingest_usage_reports(
+                    payloads=[document for _, _, document in chunk], source="command", virtual_account=va
+                )
+                for (name, index, document), result in zip(chunk, results, strict=True):
+                    if result.error is not None:
+                        report_id = document.get("report_id", "?") if isinstance(document, dict) else "?"
+                        refused.append(f"{name} #{index} (report {report_id}): [{result.code}] {result.message}")
+                        continue
+                    acks.append(result.acknowledgement.document)
+                    if result.outcome.replayed:
+                        replayed += 1
+                    else:
+                        accepted += 1
+                progress.update(len(chunk))
         for line in refused:
             self.stderr.write(self.style.ERROR(f"Refused: {line}"))
         if options["acks"]:
