@@ -30,10 +30,18 @@ def targets(r: dict) -> list[dict]:
         )
     ing = r["ingest"]
     add(
-        f"ingestion ≥ {INGEST_PER_SECOND} reports/s in one process, within {INGEST_COPY_RATIO}× of COPY",
+        f"ingestion, one report per call: ≥ {INGEST_PER_SECOND} reports/s in one process, within "
+        f"{INGEST_COPY_RATIO}× of COPY",
         ing["reports_per_second_one_process"] >= INGEST_PER_SECOND and ing["ratio_to_copy"] <= INGEST_COPY_RATIO,
         f"{ing['reports_per_second_one_process']}/s, {ing['ratio_to_copy']}× COPY",
     )
+    if "reports_per_second_batch" in ing:
+        add(
+            f"ingestion, batches of {ing['batch_size']:,}: ≥ {INGEST_PER_SECOND} reports/s in one process, within "
+            f"{INGEST_COPY_RATIO}× of COPY",
+            ing["reports_per_second_batch"] >= INGEST_PER_SECOND and ing["batch_ratio_to_copy"] <= INGEST_COPY_RATIO,
+            f"{ing['reports_per_second_batch']}/s, {ing['batch_ratio_to_copy']}× COPY",
+        )
     last = r["deadlines"][-1]
     add(
         f"evaluation of {last['instances']:,} instances < {EVALUATION_SECONDS} s, "
@@ -103,18 +111,27 @@ def render_markdown(r: dict) -> str:
         ],
     )
     ing = r["ingest"]
-    lines += ["", "**Ingestion** (`ingest_usage_report`, signed device reports):", ""]
-    lines += _table(
-        ["One process", "Two processes", "COPY of the same rows", "COPY / one process"],
+    lines += ["", "**Ingestion** (signed device reports; the floor is a PostgreSQL COPY of the same rows):", ""]
+    rows = [
         [
+            "`ingest_usage_report`, one report per call",
+            f"{ing['reports_per_second_one_process']}/s",
+            f"{ing['reports_per_second_two_processes']}/s",
+            f"{ing['copy_floor_reports_per_second']}/s",
+            f"{ing['ratio_to_copy']}×",
+        ]
+    ]
+    if "reports_per_second_batch" in ing:
+        rows.append(
             [
-                f"{ing['reports_per_second_one_process']}/s",
-                f"{ing['reports_per_second_two_processes']}/s",
-                f"{ing['copy_floor_reports_per_second']}/s",
-                f"{ing['ratio_to_copy']}×",
+                f"`ingest_usage_reports`, batches of {ing['batch_size']:,}",
+                f"{ing['reports_per_second_batch']}/s",
+                "",
+                f"{ing['batch_copy_floor_reports_per_second']}/s",
+                f"{ing['batch_ratio_to_copy']}×",
             ]
-        ],
-    )
+        )
+    lines += _table(["Path", "One process", "Two processes", "COPY of the same rows", "COPY / one process"], rows)
     lines += ["", "**Deadline evaluation** (every deadline recomputed and written; then the hourly re-run):", ""]
     lines += _table(
         ["Instances", "Evaluation s", "Second run s (rows written)", "One UPDATE s", "Ratio", "Mismatches"],
