@@ -1,4 +1,10 @@
-"""Deadline evaluation against one hand-written SQL UPDATE that computes the same statuses."""
+"""Deadline evaluation against one hand-written SQL UPDATE that computes the same statuses.
+
+The yardstick is that UPDATE run on the product instances themselves (the table the evaluation writes,
+with its indexes and its counting triggers), from the same starting state. The same statement run into
+a narrow scratch table is measured too (the cost of the computation alone), and its results are what
+the evaluation's are checked against.
+"""
 
 from __future__ import annotations
 
@@ -45,19 +51,49 @@ WITH latest AS (
     FROM licensing_productinstance p LEFT JOIN terms t ON t.id = p.id
     WHERE p.status <> 'removed'
 )
-UPDATE bench_deadline b
+UPDATE {target}
 SET next_due_at = due.next_due,
     reporting_status = CASE
         WHEN due.next_due IS NULL THEN 'not_required'
         WHEN due.next_due < %(now)s THEN 'overdue'
         WHEN due.next_due <= %(soon)s THEN 'due_soon'
-        ELSE 'ok' END
+        ELSE 'ok' END{extra}
 FROM due WHERE b.id = due.id
 """
 
+# Into the scratch table: the computation alone.
+SCRATCH_UPDATE = REFERENCE_UPDATE.replace("{target}", "bench_deadline b").replace("{extra}", "")
+# In place: what the evaluation has to do, in one statement.
+IN_PLACE_UPDATE = REFERENCE_UPDATE.replace("{target}", "licensing_productinstance b").replace(
+    "{extra}",
+    """,
+    reporting_status_changed_at = CASE WHEN b.reporting_status IS DISTINCT FROM (CASE
+        WHEN due.next_due IS NULL THEN 'not_required'
+        WHEN due.next_due < %(now)s THEN 'overdue'
+        WHEN due.next_due <= %(soon)s THEN 'due_soon'
+        ELSE 'ok' END) THEN %(now)s ELSE b.reporting_status_changed_at END""",
+)
+
+
+def forget_deadlines() -> None:
+    """Every instance back to "never evaluated", and the table vacuumed: the starting state of a cold run."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE licensing_productinstance SET next_due_at = NULL, reporting_status = 'not_required'")
+        cursor.execute("VACUUM ANALYZE licensing_productinstance")
+
+
+def in_place_update(now) -> float:
+    """The single UPDATE on the product instances (from the cold state); its seconds."""
+    forget_deadlines()
+    soon = now + timedelta(days=settings.REPORTING_DUE_SOON_DAYS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        start = time.perf_counter()
+        cursor.execute(IN_PLACE_UPDATE, {"now": now, "soon": soon})
+        return time.perf_counter() - start
+
 
 def reference_update(now) -> tuple[float, dict[str, int]]:
-    """Run the single UPDATE into a scratch table; return its seconds and status counts."""
+    """Run the single UPDATE into the scratch table; return its seconds and status counts."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_deadline")
         cursor.execute(
@@ -69,7 +105,7 @@ def reference_update(now) -> tuple[float, dict[str, int]]:
     soon = now + timedelta(days=settings.REPORTING_DUE_SOON_DAYS)
     with transaction.atomic(), connection.cursor() as cursor:
         start = time.perf_counter()
-        cursor.execute(REFERENCE_UPDATE, {"now": now, "soon": soon})
+        cursor.execute(SCRATCH_UPDATE, {"now": now, "soon": soon})
         seconds = time.perf_counter() - start
     with connection.cursor() as cursor:
         cursor.execute("SELECT reporting_status, COUNT(*) FROM bench_deadline GROUP BY 1")
@@ -93,9 +129,9 @@ def run(now=None) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM licensing_productinstance WHERE status <> 'removed'")
         instances = cursor.fetchone()[0]
-        # Forget the computed deadlines so the evaluation has to work out and write every one.
-        cursor.execute("UPDATE licensing_productinstance SET next_due_at = NULL, reporting_status = 'not_required'")
-        cursor.execute("VACUUM ANALYZE licensing_productinstance")
+    in_place_seconds = in_place_update(now)
+    # Forget the computed deadlines so the evaluation has to work out and write every one.
+    forget_deadlines()
     start = time.perf_counter()
     cold = evaluate_reporting_deadlines(now=now)
     cold_seconds = time.perf_counter() - start
@@ -110,8 +146,10 @@ def run(now=None) -> dict:
         "evaluation_rows_written": cold.get("changed"),
         "second_run_seconds": round(steady_seconds, 2),
         "second_run_rows_written": steady.get("changed"),
-        "reference_update_seconds": round(reference_seconds, 2),
-        "ratio_to_update": round(cold_seconds / max(reference_seconds, 0.001), 2),
+        "reference_update_seconds": round(in_place_seconds, 2),
+        "ratio_to_update": round(cold_seconds / max(in_place_seconds, 0.001), 2),
+        "computation_only_seconds": round(reference_seconds, 2),
+        "ratio_to_computation": round(cold_seconds / max(reference_seconds, 0.001), 2),
         "status_counts": {k: cold.get(k, 0) for k in ("ok", "due_soon", "overdue", "not_required")},
         "reference_counts": reference_counts,
         "mismatches": mismatches,

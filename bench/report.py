@@ -132,9 +132,23 @@ def render_markdown(r: dict) -> str:
             ]
         )
     lines += _table(["Path", "One process", "Two processes", "COPY of the same rows", "COPY / one process"], rows)
-    lines += ["", "**Deadline evaluation** (every deadline recomputed and written; then the hourly re-run):", ""]
+    lines += [
+        "",
+        "**Deadline evaluation** (every deadline recomputed and written, alerts opened; then the hourly re-run), "
+        "against one hand-written UPDATE of the instances that computes the same deadlines (the computation "
+        "alone: the same statement into a scratch table, whose results the evaluation's are checked against):",
+        "",
+    ]
     lines += _table(
-        ["Instances", "Evaluation s", "Second run s (rows written)", "One UPDATE s", "Ratio", "Mismatches"],
+        [
+            "Instances",
+            "Evaluation s",
+            "Second run s (rows written)",
+            "One UPDATE in place s",
+            "Ratio",
+            "The UPDATE's computation alone s",
+            "Mismatches",
+        ],
         [
             [
                 f"{d['instances']:,}",
@@ -142,6 +156,7 @@ def render_markdown(r: dict) -> str:
                 f"{d['second_run_seconds']} ({d['second_run_rows_written']})",
                 d["reference_update_seconds"],
                 f"{d['ratio_to_update']}×",
+                d.get("computation_only_seconds", ""),
                 d["mismatches"],
             ]
             for d in r["deadlines"]

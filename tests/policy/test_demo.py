@@ -1,6 +1,5 @@
 """The policy demo: reports, uploads, alerts; idempotent. Run after the accounts and licensing demos."""
 
-import importlib
 from io import StringIO
 
 import pytest
@@ -13,10 +12,6 @@ pytestmark = pytest.mark.django_db
 
 
 def test_seed_demo_fills_reporting_and_running_it_again_changes_nothing():
-    try:
-        importlib.import_module("licensing.demo")
-    except ModuleNotFoundError:  # pragma: no cover - the licensing demo brings the devices
-        pytest.skip("the licensing demo is not there")
     call_command("seed_demo", stdout=StringIO())
     reports = UsageReport.objects.count()
     assert reports >= 50
