@@ -131,6 +131,7 @@ class TreeRow:
     totals: dict[str, int] = field(default_factory=dict)
     has_children: bool = False
     closes: int = 0
+    lazy: bool = False  # its children are not in the page: loaded when the branch is opened
     path: tuple[str, ...] = ()
     values: list[tuple[str, int, int]] = field(default_factory=list)  # (label, on the VA, in its subtree)
 
@@ -190,6 +191,42 @@ def build_tree(smart_account: SmartAccount, virtual_accounts: Iterable[VirtualAc
         row.closes = 0 if row.has_children else row.depth - next_depth
         row.values = [(c.label, row.counts[c.key], row.totals[c.key]) for c in columns]
     return rows
+
+
+def _close_tags(rows: list[TreeRow]) -> list[TreeRow]:
+    """Set each row's `closes` (how many nested lists end after it) for the rows as they will be shown."""
+    for i, row in enumerate(rows):
+        next_depth = rows[i + 1].depth if i + 1 < len(rows) else 0
+        row.closes = 0 if row.has_children and not row.lazy else row.depth - next_depth
+    return rows
+
+
+def cut_at_depth(rows: list[TreeRow], max_depth: int) -> list[TreeRow]:
+    """The rows down to `max_depth`; a row there with children becomes lazy (its branch loads when opened).
+
+    A big tree's page then carries its top levels, not thousands of rows; every row keeps its counts
+    and subtree totals, which `build_tree` worked out over the whole tree."""
+    kept = [row for row in rows if row.depth <= max_depth]
+    for row in kept:
+        row.lazy = row.has_children and row.depth == max_depth
+    return _close_tags(kept)
+
+
+def branch_of(rows: list[TreeRow], va_id: int) -> list[TreeRow] | None:
+    """The rows below the VA `va_id` (its whole branch, depths counted from its children), or None when
+    that VA is not among `rows` (not in the account, or not visible to the user)."""
+    start = next((i for i, row in enumerate(rows) if row.va.pk == va_id), None)
+    if start is None:
+        return None
+    top = rows[start].depth
+    branch = []
+    for below in rows[start + 1 :]:
+        if below.depth <= top:
+            break
+        below.depth -= top + 1
+        below.lazy = False
+        branch.append(below)
+    return _close_tags(branch)
 
 
 def register_default_columns() -> None:

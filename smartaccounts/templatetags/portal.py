@@ -30,21 +30,24 @@ def get_item(mapping, key):
 
 
 @register.simple_tag
-def va_tree(rows, base_url, fold=False, testid="va-tree"):
+def va_tree(rows, base_url, fold=False, testid="va-tree", branch_url="", wrap=True):
     """The nested, collapsible list of a Virtual Account tree (`smartaccounts.tree.build_tree` rows).
 
     Built in Python: a template loop over thousands of VAs costs seconds, this costs milliseconds.
-    `fold`: branches below the top level start collapsed (big trees). Names and labels are escaped with
-    the standard library's `html.escape` (what Django's `escape` does, without its per-call overhead).
+    `fold`: branches below the top level start collapsed (big trees). A lazy row (`tree.cut_at_depth`)
+    gets an empty list that loads `branch_url` + its id when opened. `wrap=False`: the list items only
+    (a branch loaded into that list). Names and labels are escaped with the standard library's
+    `html.escape` (what Django's `escape` does, without its per-call overhead).
     """
     base = escape(base_url)
+    branch = escape(branch_url)
     labels = {}
-    out = [f'<ul class="tree" data-testid="{escape(testid)}">']
+    out = [f'<ul class="tree" data-testid="{escape(testid)}">'] if wrap else []
     append = out.append
     for row in rows:
         va = row.va
         name = escape(va.name)
-        folded = fold and row.has_children and row.depth >= 1
+        folded = (fold and row.has_children and row.depth >= 1) or row.lazy
         append(f'<li class="tree-node{" collapsed" if folded else ""}" data-va="{va.pk}"><div class="tree-row">')
         if row.has_children:
             append(
@@ -63,8 +66,13 @@ def va_tree(rows, base_url, fold=False, testid="va-tree"):
                 text = labels[label] = escape(label)
             append(f'<span class="nowrap">{text} <strong>{int(own)}</strong> / {int(total)}</span>')
         append("</span></div>")
-        append("<ul>" if row.has_children else "</li>")
+        if row.lazy:
+            append(f'<ul data-branch="{branch}{va.pk}"></ul></li>')
+        else:
+            append("<ul>" if row.has_children else "</li>")
         if row.closes:
             append("</ul></li>" * row.closes)
+    if not wrap:
+        return mark_safe("".join(out))
     append("</ul>")
     return mark_safe("".join(out))

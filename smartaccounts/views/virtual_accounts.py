@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import TemplateView
@@ -12,11 +13,15 @@ from .. import selectors, services, tree
 from ..forms import VirtualAccountCreateForm, VirtualAccountMoveForm, VirtualAccountRenameForm
 from ..mixins import AccountScopedMixin
 from ..models import SmartAccount, VirtualAccountUserObjectPermission
+from ..templatetags.portal import va_tree
 from .base import AccountActionView, apply_validation_error, safe_next
 
 TREE_FIELDS = tree.TREE_FIELDS
-# Trees bigger than this start with their branches folded below the top level.
+# Trees bigger than this start with their branches folded below the top level, and the page carries
+# the top two levels only: a deeper branch is loaded when it is opened (`?branch=<VA id>`), and
+# "Expand all" asks for the whole tree (`?expand=all`).
 FOLD_ABOVE = 150
+SHOWN_DEPTH = 1
 
 
 class VirtualAccountFormsMixin:
@@ -53,17 +58,46 @@ class VirtualAccountTreeView(VirtualAccountFormsMixin, AccountScopedMixin, Templ
     required_write_action = "admin"
     va_admins_allowed = True
 
+    def get(self, request, *args, **kwargs):
+        if "branch" in request.GET:
+            return self.branch(request.GET["branch"])
+        return super().get(request, *args, **kwargs)
+
+    def tree_rows(self) -> tuple[list, list[tree.TreeRow]]:
+        # Light rows, not model instances: the tree and the parent picker only read their tree fields.
+        vas = tree.tree_nodes(self.visible_virtual_accounts())
+        return vas, tree.build_tree(self.smart_account, vas)
+
+    def branch(self, value: str) -> HttpResponse:
+        """The rows below one VA the user can see (an opened branch of a big tree), as list items."""
+        if not value.isdigit():
+            raise Http404("No such Virtual Account.")
+        _, rows = self.tree_rows()
+        branch = tree.branch_of(rows, int(value))
+        if branch is None:
+            raise Http404("No such Virtual Account.")
+        html = va_tree(branch, self.va_base_url(), fold=True, branch_url=self.branch_url(), wrap=False)
+        return HttpResponse(html or '<li class="muted">No Virtual Accounts below this one.</li>')
+
+    def va_base_url(self) -> str:
+        return reverse("virtual_accounts", args=[self.smart_account.pk])
+
+    def branch_url(self) -> str:
+        return self.va_base_url() + "?branch="
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         account = self.smart_account
-        # Light rows, not model instances: the tree and the parent picker only read their tree fields.
-        vas = tree.tree_nodes(self.visible_virtual_accounts())
-        rows = tree.build_tree(account, vas)
+        vas, rows = self.tree_rows()
+        fold = len(rows) > FOLD_ABOVE
+        expand_all = self.request.GET.get("expand") == "all"
         context.update(
-            rows=rows,
+            rows=tree.cut_at_depth(rows, SHOWN_DEPTH) if fold and not expand_all else rows,
+            va_count=len(rows),
             columns=tree.columns_for(account),
-            va_base_url=reverse("virtual_accounts", args=[account.pk]),
-            fold=len(rows) > FOLD_ABOVE,
+            va_base_url=self.va_base_url(),
+            branch_url=self.branch_url(),
+            fold=fold and not expand_all,
             can_create=self.can("admin") and account.kind != SmartAccount.Kind.LIMITED_USE,
         )
         if context["can_create"] and "form" not in context:

@@ -107,3 +107,33 @@ def test_an_invitation_link_signs_a_newcomer_up_with_the_invited_role(page):
     peter = User.objects.get(email="peter@initech.example.org")
     assert peter.email_verified
     assert role_on_scope(peter, SmartAccount.objects.get(domain="initech.example.org"), None) == Role.USER
+
+
+def test_a_big_trees_deeper_branch_loads_when_opened(page):
+    from smartaccounts.views.virtual_accounts import FOLD_ABOVE
+    from tests.factories import make_account
+    from tests.smartaccounts.test_queries import grow_tree
+
+    account = make_account(domain="big-tree.example.com")
+    grow_tree(account, FOLD_ABOVE + 50)
+    node = next(
+        va
+        for va in VirtualAccount.objects.filter(smart_account=account, level=1).order_by("name")
+        if va.get_children().exists()
+    )
+    child = node.get_children().first()
+    log_in(page, account.created_by.email)
+    page.goto(f"/accounts/{account.pk}/virtual-accounts/")
+    tree = page.locator("[data-testid=va-tree]")
+    assert tree.locator(f"a:text-is('{child.name}')").count() == 0  # not in the page yet
+    page.click(f'[data-testid=va-tree] li[data-va="{node.pk}"] > .tree-row > button.tree-toggle')
+    page.wait_for_selector(f"[data-testid=va-tree] li[data-va='{node.pk}'] a:text-is('{child.name}')")
+    assert tree.locator(f"li[data-va='{node.pk}'] a:text-is('{child.name}')").is_visible()
+    # Closing and opening it again does not load it twice.
+    page.click(f'[data-testid=va-tree] li[data-va="{node.pk}"] > .tree-row > button.tree-toggle')
+    page.click(f'[data-testid=va-tree] li[data-va="{node.pk}"] > .tree-row > button.tree-toggle')
+    assert tree.locator(f"li[data-va='{node.pk}'] a:text-is('{child.name}')").count() == 1
+    # "Expand all" brings the whole tree.
+    page.click("a:has-text('Expand all')")
+    page.wait_for_url("**expand=all")
+    assert tree.locator("a").count() == FOLD_ABOVE + 51
