@@ -29,16 +29,19 @@ Public API
     column to some kinds of account (``SmartAccount.Kind`` values); ``order`` sorts the
     columns (members are at 10).
 
-``build_tree(smart_account, virtual_accounts) -> list[TreeRow]``
+``build_tree(smart_account, virtual_accounts, *, max_depth=None, branch=None) -> list[TreeRow]``
     Orders the given VAs as a tree (siblings by name), computes each registered column once
     and sums the subtree totals in Python over that flat list. A VA whose parent is not in
-    the list is shown as a root (a VA-scoped user sees their subtrees only).
+    the list is shown as a root (a VA-scoped user sees their subtrees only). Rows are made for
+    what is shown only: ``max_depth`` keeps the top levels (a row there with children is
+    ``lazy``: its branch loads when opened), ``branch`` the rows below one VA (None when it
+    is not in the list).
 
 ``TreeRow``: ``va``, ``depth`` (0 for a root shown), ``counts`` ({key: n on this VA}),
 ``totals`` ({key: n on this VA and every descendant shown}), ``values`` ([(label, on the VA,
 in its subtree)] in column order, for templates), ``has_children``, ``closes`` (how many nested lists
-end after this row: templates render the nesting from it) and ``path`` (names from the shown
-root down to the VA's parent).
+end after this row: templates render the nesting from it), ``lazy`` and ``path`` (names from the
+shown root down to the VA's parent).
 
 ``columns_for(smart_account) -> list[CountColumn]``: the columns that apply to the account.
 
@@ -144,10 +147,21 @@ def _sort_key(va: VirtualAccount):
     return (va.name.casefold(), va.pk)
 
 
-def build_tree(smart_account: SmartAccount, virtual_accounts: Iterable[VirtualAccount]) -> list[TreeRow]:
-    """The VAs as an ordered tree with per-VA counts and subtree totals; one query per column."""
+def build_tree(
+    smart_account: SmartAccount,
+    virtual_accounts: Iterable[VirtualAccount],
+    *,
+    max_depth: int | None = None,
+    branch: int | None = None,
+) -> list[TreeRow] | None:
+    """The VAs as an ordered tree with per-VA counts and subtree totals; one query per column.
+
+    The counts are added up over every VA given, but rows are made only for what is shown:
+    `max_depth`: the rows down to that depth, a row there with children being lazy (its branch loads
+    when opened); `branch`: the rows below that VA, depths counted from its children (None when that
+    VA is not among `virtual_accounts`: not in the account, or not visible to the user)."""
     vas = list(virtual_accounts)
-    by_id = {va.pk: va for va in vas}
+    by_id = {va.id: va for va in vas}
     children: dict[int | None, list[VirtualAccount]] = defaultdict(list)
     for va in vas:
         children[va.parent_id if va.parent_id in by_id else None].append(va)
@@ -158,39 +172,61 @@ def build_tree(smart_account: SmartAccount, virtual_accounts: Iterable[VirtualAc
     ids = list(by_id)
     per_column = {c.key: (c.fn(smart_account, ids) if ids else {}) for c in columns}
 
-    rows: list[TreeRow] = []
-    # Iterative depth-first walk: a deep tree must not hit the recursion limit.
+    # Iterative depth-first walk (a deep tree must not hit the recursion limit): parents before children.
+    order: list[tuple[VirtualAccount, int, tuple[str, ...], bool]] = []
     stack: list[tuple[VirtualAccount, int, tuple[str, ...]]] = [(va, 0, ()) for va in reversed(children[None])]
     while stack:
         va, depth, path = stack.pop()
-        kids = children.get(va.pk, [])
+        kids = children.get(va.id)
+        order.append((va, depth, path, bool(kids)))
+        if kids:
+            below = (*path, va.name)
+            stack.extend((child, depth + 1, below) for child in reversed(kids))
+
+    # Subtree totals: walk the rows backwards; each adds its total to its parent's.
+    index_of = {entry[0].id: i for i, entry in enumerate(order)}
+    parent_index = [index_of.get(entry[0].parent_id, -1) for entry in order]
+    keys = [c.key for c in columns]
+    own = {key: [int(per_column[key].get(entry[0].id, 0) or 0) for entry in order] for key in keys}
+    total = {key: list(values) for key, values in own.items()}
+    for key in keys:
+        sums = total[key]
+        for i in range(len(order) - 1, -1, -1):
+            parent = parent_index[i]
+            if parent >= 0:
+                sums[parent] += sums[i]
+
+    shown = range(len(order))
+    shift = 0
+    if branch is not None:
+        start = index_of.get(branch)
+        if start is None:
+            return None
+        shift = order[start][1] + 1
+        end = start + 1
+        while end < len(order) and order[end][1] >= shift:
+            end += 1
+        shown = range(start + 1, end)
+    elif max_depth is not None:
+        shown = [i for i in shown if order[i][1] <= max_depth]
+
+    labelled = [(c.label, own[c.key], total[c.key]) for c in columns]
+    rows = []
+    for i in shown:
+        va, depth, path, has_children = order[i]
         rows.append(
             TreeRow(
                 va=va,
-                depth=depth,
-                counts={key: int(values.get(va.pk, 0) or 0) for key, values in per_column.items()},
-                has_children=bool(kids),
+                depth=depth - shift,
+                counts={key: own[key][i] for key in keys},
+                totals={key: total[key][i] for key in keys},
+                has_children=has_children,
+                lazy=has_children and depth == max_depth and branch is None,
                 path=path,
+                values=[(label, mine[i], theirs[i]) for label, mine, theirs in labelled],
             )
         )
-        stack.extend((child, depth + 1, (*path, va.name)) for child in reversed(kids))
-
-    # Subtree totals: walk the flat list backwards; each row adds its total to its parent's.
-    index_of = {row.va.pk: i for i, row in enumerate(rows)}
-    for row in rows:
-        row.totals = dict(row.counts)
-    for row in reversed(rows):
-        parent_index = index_of.get(row.va.parent_id)
-        if parent_index is not None:
-            parent_totals = rows[parent_index].totals
-            for key, n in row.totals.items():
-                parent_totals[key] = parent_totals.get(key, 0) + n
-
-    for i, row in enumerate(rows):
-        next_depth = rows[i + 1].depth if i + 1 < len(rows) else 0
-        row.closes = 0 if row.has_children else row.depth - next_depth
-        row.values = [(c.label, row.counts[c.key], row.totals[c.key]) for c in columns]
-    return rows
+    return _close_tags(rows)
 
 
 def _close_tags(rows: list[TreeRow]) -> list[TreeRow]:
@@ -199,34 +235,6 @@ def _close_tags(rows: list[TreeRow]) -> list[TreeRow]:
         next_depth = rows[i + 1].depth if i + 1 < len(rows) else 0
         row.closes = 0 if row.has_children and not row.lazy else row.depth - next_depth
     return rows
-
-
-def cut_at_depth(rows: list[TreeRow], max_depth: int) -> list[TreeRow]:
-    """The rows down to `max_depth`; a row there with children becomes lazy (its branch loads when opened).
-
-    A big tree's page then carries its top levels, not thousands of rows; every row keeps its counts
-    and subtree totals, which `build_tree` worked out over the whole tree."""
-    kept = [row for row in rows if row.depth <= max_depth]
-    for row in kept:
-        row.lazy = row.has_children and row.depth == max_depth
-    return _close_tags(kept)
-
-
-def branch_of(rows: list[TreeRow], va_id: int) -> list[TreeRow] | None:
-    """The rows below the VA `va_id` (its whole branch, depths counted from its children), or None when
-    that VA is not among `rows` (not in the account, or not visible to the user)."""
-    start = next((i for i, row in enumerate(rows) if row.va.pk == va_id), None)
-    if start is None:
-        return None
-    top = rows[start].depth
-    branch = []
-    for below in rows[start + 1 :]:
-        if below.depth <= top:
-            break
-        below.depth -= top + 1
-        below.lazy = False
-        branch.append(below)
-    return _close_tags(branch)
 
 
 def register_default_columns() -> None:

@@ -34,7 +34,7 @@ def va_tree(rows, base_url, fold=False, testid="va-tree", branch_url="", wrap=Tr
     """The nested, collapsible list of a Virtual Account tree (`smartaccounts.tree.build_tree` rows).
 
     Built in Python: a template loop over thousands of VAs costs seconds, this costs milliseconds.
-    `fold`: branches below the top level start collapsed (big trees). A lazy row (`tree.cut_at_depth`)
+    `fold`: branches below the top level start collapsed (big trees). A lazy row (`build_tree(max_depth=...)`)
     gets an empty list that loads `branch_url` + its id when opened. `wrap=False`: the list items only
     (a branch loaded into that list). Names and labels are escaped with the standard library's
     `html.escape` (what Django's `escape` does, without its per-call overhead).

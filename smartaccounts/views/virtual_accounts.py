@@ -63,20 +63,15 @@ class VirtualAccountTreeView(VirtualAccountFormsMixin, AccountScopedMixin, Templ
             return self.branch(request.GET["branch"])
         return super().get(request, *args, **kwargs)
 
-    def tree_rows(self) -> tuple[list, list[tree.TreeRow]]:
-        # Light rows, not model instances: the tree and the parent picker only read their tree fields.
-        vas = tree.tree_nodes(self.visible_virtual_accounts())
-        return vas, tree.build_tree(self.smart_account, vas)
-
     def branch(self, value: str) -> HttpResponse:
         """The rows below one VA the user can see (an opened branch of a big tree), as list items."""
         if not value.isdigit():
             raise Http404("No such Virtual Account.")
-        _, rows = self.tree_rows()
-        branch = tree.branch_of(rows, int(value))
-        if branch is None:
+        vas = tree.tree_nodes(self.visible_virtual_accounts())
+        rows = tree.build_tree(self.smart_account, vas, branch=int(value))
+        if rows is None:
             raise Http404("No such Virtual Account.")
-        html = va_tree(branch, self.va_base_url(), fold=True, branch_url=self.branch_url(), wrap=False)
+        html = va_tree(rows, self.va_base_url(), fold=True, branch_url=self.branch_url(), wrap=False)
         return HttpResponse(html or '<li class="muted">No Virtual Accounts below this one.</li>')
 
     def va_base_url(self) -> str:
@@ -88,16 +83,17 @@ class VirtualAccountTreeView(VirtualAccountFormsMixin, AccountScopedMixin, Templ
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         account = self.smart_account
-        vas, rows = self.tree_rows()
-        fold = len(rows) > FOLD_ABOVE
-        expand_all = self.request.GET.get("expand") == "all"
+        # Light rows, not model instances: the tree and the parent picker only read their tree fields.
+        vas = tree.tree_nodes(self.visible_virtual_accounts())
+        fold = len(vas) > FOLD_ABOVE and self.request.GET.get("expand") != "all"
+        rows = tree.build_tree(account, vas, max_depth=SHOWN_DEPTH if fold else None)
         context.update(
-            rows=tree.cut_at_depth(rows, SHOWN_DEPTH) if fold and not expand_all else rows,
-            va_count=len(rows),
+            rows=rows,
+            va_count=len(vas),
             columns=tree.columns_for(account),
             va_base_url=self.va_base_url(),
             branch_url=self.branch_url(),
-            fold=fold and not expand_all,
+            fold=fold,
             can_create=self.can("admin") and account.kind != SmartAccount.Kind.LIMITED_USE,
         )
         if context["can_create"] and "form" not in context:
