@@ -101,6 +101,19 @@ _RULES_SQL = """
 """
 
 
+def rule_from_row(version, rule_id, license_class, first, every, on_change, ack) -> PolicyRule:
+    """A rule read with a written-out query (no further query: its version is given)."""
+    return PolicyRule(
+        id=rule_id,
+        version=version,
+        license_class=license_class,
+        first_report_days=first,
+        reporting_frequency_days=every,
+        report_on_change_days=on_change,
+        ack_required=bool(ack),
+    )
+
+
 def rules_in_force(smart_account_id: int) -> tuple[PolicyVersion | None, dict[str, PolicyRule]]:
     """The version in force for the account and its rules by license class (one query, written out:
     every report asks it)."""
@@ -114,15 +127,7 @@ def rules_in_force(smart_account_id: int) -> tuple[PolicyVersion | None, dict[st
         id=version_id, number=number, policy=Policy(id=policy_id, name=policy_name, is_default=bool(is_default))
     )
     rules = {
-        license_class: PolicyRule(
-            id=rule_id,
-            version=version,
-            license_class=license_class,
-            first_report_days=first,
-            reporting_frequency_days=every,
-            report_on_change_days=on_change,
-            ack_required=bool(ack),
-        )
+        license_class: rule_from_row(version, rule_id, license_class, first, every, on_change, ack)
         for *_, rule_id, license_class, first, every, on_change, ack in rows
         if rule_id is not None
     }

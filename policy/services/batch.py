@@ -48,10 +48,11 @@ from ..models import (
     UsageMeasurement,
     UsageReport,
 )
-from ..rules import terms_for
+from ..rules import rule_from_row, terms_for
 from . import rows
 from .common import (
     LicenseRef,
+    attach_account_and_va,
     deadline_alert_message,
     deadline_state,
     refuse_future_times,
@@ -275,14 +276,7 @@ class Batch:
                 )
             )
         for instance in found:
-            instance.smart_account = SmartAccount(
-                id=instance.smart_account_id, kind=instance.account_kind, name=instance.account_name,
-                status=instance.account_status,
-            )  # fmt: skip
-            instance.virtual_account = VirtualAccount(
-                id=instance.virtual_account_id, smart_account_id=instance.smart_account_id, name=instance.va_name,
-                tree_id=instance.va_tree_id, lft=instance.va_lft, rght=instance.va_rght, level=instance.va_level,
-            )  # fmt: skip
+            attach_account_and_va(instance)
             self.slots[(instance.pid, instance.serial_number)] = Slot(instance=instance, usage={})
 
     def _read(self) -> None:
@@ -395,15 +389,7 @@ class Batch:
             self.policies[account_id] = (
                 version,
                 {
-                    license_class: PolicyRule(
-                        id=rule_id,
-                        version=version,
-                        license_class=license_class,
-                        first_report_days=first,
-                        reporting_frequency_days=every,
-                        report_on_change_days=on_change,
-                        ack_required=bool(ack),
-                    )  # fmt: skip
+                    license_class: rule_from_row(version, rule_id, license_class, first, every, on_change, ack)
                     for *_, rule_id, first, every, on_change, ack, _, license_class in found
                     if rule_id is not None
                 },

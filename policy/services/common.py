@@ -50,7 +50,11 @@ def find_instance(pid: str, serial_number: str, *, lock: bool = True) -> Product
     found = list(ProductInstance.objects.raw(sql, [pid, serial_number]))
     if not found:
         return None
-    instance = found[0]
+    return attach_account_and_va(found[0])
+
+
+def attach_account_and_va(instance: ProductInstance) -> ProductInstance:
+    """Give an instance read with `_FIND_SQL`'s columns its account and VA (no further query)."""
     instance.smart_account = SmartAccount(
         id=instance.smart_account_id, kind=instance.account_kind, name=instance.account_name,
         status=instance.account_status,
