@@ -421,18 +421,6 @@ def set_instances_usage(usage: dict[int, dict[int, int]], *, replace: bool = Tru
     return _set_usage(usage, replace=replace)[1]
 
 
-def _usage_statements(statements: list[tuple[str, list]]) -> None:
-    """Run `statements` in order; on PostgreSQL (client-side binding) in one round trip."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get(
-            "server_side_binding"
-        ):
-            cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
-        else:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-
-
 def _set_usage(usage: dict[int, dict[int, int]], *, replace: bool) -> tuple[dict, dict[int, dict[int, int]]]:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("set_instances_usage must run inside transaction.atomic().")
@@ -441,11 +429,10 @@ def _set_usage(usage: dict[int, dict[int, int]], *, replace: bool) -> tuple[dict
     if not ids:
         return {}, {}
     marks = ", ".join(["%s"] * len(ids))
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, smart_account_id, virtual_account_id, status FROM {ProductInstance._meta.db_table} "
-            f"WHERE id IN ({marks}) ORDER BY id{lock}",
+            f"WHERE id IN ({marks}) ORDER BY id{_for_update()}",
             ids,
         )
         locked = {pk: (account, va, status) for pk, account, va, status in cursor.fetchall()}
@@ -554,7 +541,8 @@ def _set_usage(usage: dict[int, dict[int, int]], *, replace: bool) -> tuple[dict
                 ],
             )
         )
-    _usage_statements(statements)
+    with connection.cursor() as cursor:
+        _statements(cursor, statements)
     return locked, applied
 
 

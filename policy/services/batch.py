@@ -51,6 +51,7 @@ from ..models import (
 from ..rules import rule_from_row, terms_for
 from . import rows
 from .common import (
+    DEADLINE_KINDS,
     LicenseRef,
     attach_account_and_va,
     deadline_alert_message,
@@ -62,7 +63,6 @@ from .common import (
 )
 
 Source = UsageReport.Source
-DEADLINE_KINDS = (Alert.Kind.DUE_SOON, Alert.Kind.OVERDUE)
 
 _INSTANCE_FIELDS = [f for f in ProductInstance._meta.concrete_fields if not getattr(f, "generated", False)]
 _INSTANCE_NAMES = [f.attname for f in _INSTANCE_FIELDS]
@@ -102,34 +102,6 @@ def _aware(value) -> datetime | None:
 
 def full_canonical(document: dict) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-@dataclass(frozen=True)
-class PolicyRef:
-    pk: int
-    name: str
-    is_default: bool
-
-
-@dataclass(frozen=True)
-class VersionRef:
-    """The policy version in force, as much of it as the rules and the ACK need."""
-
-    pk: int
-    number: int
-    policy: PolicyRef
-
-
-@dataclass(frozen=True)
-class RuleRef:
-    """One rule of a version (`policy.rules` reads these attributes of a `PolicyRule`)."""
-
-    pk: int
-    license_class: str
-    first_report_days: int
-    reporting_frequency_days: int
-    report_on_change_days: int
-    ack_required: bool
 
 
 @dataclass
@@ -224,7 +196,7 @@ class Batch:
         self.licenses: dict[str, LicenseRef] = {}
         self.license_classes: dict[int, str] = {}
         self.stored: dict[uuid.UUID, UsageReport] = {}
-        self.policies: dict[int, tuple[VersionRef, dict[str, RuleRef]]] = {}
+        self.policies: dict[int, tuple[PolicyVersion, dict[str, PolicyRule]]] = {}
         self.accepted: dict[uuid.UUID, Accepted] = {}
         self.operable: dict[int, bool] = {}
         self.ack_ids: list[int] = []

@@ -128,44 +128,6 @@ def licenses_by_tag(tags: set[str]) -> dict[str, LicenseRef]:
         return {tag: LicenseRef(pk, tag, name, policy_class) for pk, tag, name, policy_class in cursor.fetchall()}
 
 
-def lookups(report_id, tags: set[str], instance_id: int | None) -> tuple[int | None, dict[str, LicenseRef], dict]:
-    """In one round trip: the id of a report already received under `report_id`, the catalog
-    licenses of `tags`, and the instance's current usage {license id: count}."""
-    from ..models import UsageReport
-
-    report_column = UsageReport._meta.get_field("report_id")
-    tags = sorted(tags)
-    none_text, none_int = "CAST(NULL AS VARCHAR(255))", "CAST(NULL AS INTEGER)"
-    parts = [
-        f"SELECT 'r', id, {none_text}, {none_text}, {none_int} FROM {UsageReport._meta.db_table} "
-        f"WHERE {report_column.column} = %s"
-    ]
-    params: list = [report_column.get_db_prep_value(report_id, connection)]
-    if tags:
-        parts.append(
-            f"SELECT 'l', id, tag, policy_class, {none_int} FROM {License._meta.db_table} "
-            f"WHERE tag IN ({', '.join(['%s'] * len(tags))})"
-        )
-        params += tags
-    if instance_id is not None:
-        parts.append(
-            f"SELECT 'u', license_id, {none_text}, {none_text}, count FROM {ProductInstanceUsage._meta.db_table} "
-            "WHERE product_instance_id = %s"
-        )
-        params.append(instance_id)
-    stored, licenses, usage = None, {}, {}
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        for kind, pk, tag, policy_class, count in cursor.fetchall():
-            if kind == "r":
-                stored = pk
-            elif kind == "l":
-                licenses[tag] = LicenseRef(pk, tag, tag, policy_class)
-            else:
-                usage[pk] = count
-    return stored, licenses, usage
-
-
 def current_classes(instance: ProductInstance) -> set[str]:
     return set(
         ProductInstanceUsage.objects.filter(product_instance=instance, count__gt=0).values_list(

@@ -72,7 +72,6 @@ def va_tree(rows, base_url, fold=False, testid="va-tree", branch_url="", wrap=Tr
             append("<ul>" if row.has_children else "</li>")
         if row.closes:
             append("</ul></li>" * row.closes)
-    if not wrap:
-        return mark_safe("".join(out))
-    append("</ul>")
+    if wrap:
+        append("</ul>")
     return mark_safe("".join(out))

@@ -67,10 +67,11 @@ class VirtualAccountTreeView(VirtualAccountFormsMixin, AccountScopedMixin, Templ
         """The rows below one VA the user can see (an opened branch of a big tree), as list items."""
         if not value.isdigit():
             raise Http404("No such Virtual Account.")
-        vas = tree.tree_nodes(self.visible_virtual_accounts())
-        rows = tree.build_tree(self.smart_account, vas, branch=int(value))
-        if rows is None:
+        # Only the opened VA's subtree: its rows and their totals need nothing else of the tree.
+        va = self.visible_virtual_accounts().filter(pk=int(value)).first()
+        if va is None:
             raise Http404("No such Virtual Account.")
+        rows = tree.build_tree(self.smart_account, tree.tree_nodes(selectors.subtree_of(va)), branch=va.pk)
         html = va_tree(rows, self.va_base_url(), fold=True, branch_url=self.branch_url(), wrap=False)
         return HttpResponse(html or '<li class="muted">No Virtual Accounts below this one.</li>')
 
