@@ -63,4 +63,4 @@ bench: install-dev
 
 ## make bench-smoke: the same benchmarks on a tiny estate, in seconds (CI runs it)
 bench-smoke: install-dev
-	$(BIN)/python -m bench --smoke
+	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
