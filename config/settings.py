@@ -183,6 +183,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # JSON only, read with bounded nesting; every error answered as {"code", "detail", "fields"} (config.api).
+    "DEFAULT_PARSER_CLASSES": ["config.api.JSONParser"],
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Smart Accounts API",

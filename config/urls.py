@@ -27,3 +27,8 @@ urlpatterns = [
     path("", include("licensing.urls")),
     path("", include("policy.urls")),
 ]
+
+# Errors Django answers itself (no such URL, a refused request, a crash): JSON under /api/, pages elsewhere.
+handler400 = "config.api.bad_request"
+handler404 = "config.api.not_found"
+handler500 = "config.api.server_error"

@@ -1,7 +1,8 @@
 """The device endpoint: a script or device registers itself with a registration token (JSON over HTTP).
 
 No session and no CSRF: the registration token in the body is the credential. Answers are JSON;
-errors carry a machine-readable `code` and a `detail` a person can act on.
+errors are `{"code", "detail", "fields"}` (config.api): a machine-readable `code`, a `detail` a person
+can act on, and the messages per field.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from config.api import error_body
 
 from ..services import register_product_instance
 
@@ -67,13 +70,6 @@ class RegistrationAnswer(serializers.Serializer):
     usage = serializers.DictField(child=serializers.IntegerField())
 
 
-def _error(code: str, detail, http_status: int, fields: dict | None = None) -> Response:
-    body = {"code": code, "detail": detail}
-    if fields:
-        body["fields"] = fields
-    return Response(body, status=http_status)
-
-
 class DeviceRegistrationView(APIView):
     """POST a device's UDI and a registration token; get the product instance and its trust code back."""
 
@@ -81,6 +77,7 @@ class DeviceRegistrationView(APIView):
     # to the proxy in front, where they protect every endpoint alike.
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    status_for_code = STATUS_FOR_CODE  # how `config.api.exception_handler` answers a service's refusal
 
     @extend_schema(
         request=RegistrationRequest,
@@ -102,32 +99,24 @@ class DeviceRegistrationView(APIView):
     )
     def post(self, request):
         if not isinstance(request.data, dict):
-            return _error("invalid", "Send a JSON object.", status.HTTP_400_BAD_REQUEST)
+            return Response(error_body("invalid", "Send a JSON object."), status=status.HTTP_400_BAD_REQUEST)
         payload = RegistrationRequest(data=request.data)
         if not payload.is_valid():
-            fields = {name: [str(e) for e in errors] for name, errors in payload.errors.items()}
-            if "token" in fields and not str(request.data.get("token") or "").strip():
-                return _error("token_missing", "A registration token is required.", status.HTTP_401_UNAUTHORIZED)
-            return _error("invalid", "The request is not valid.", status.HTTP_400_BAD_REQUEST, fields)
+            token = request.data.get("token")
+            if "token" in payload.errors and not (isinstance(token, str) and token.strip()):
+                raise ValidationError("A registration token is required.", code="token_missing")
+            raise serializers.ValidationError(payload.errors)
         data = payload.validated_data
-        try:
-            instance = register_product_instance(
-                token=data["token"],
-                pid=data["pid"],
-                serial_number=data["serial_number"],
-                hostname=data["hostname"],
-                product_family=data["product_family"],
-                software_version=data["software_version"],
-                usage=data["usage"],
-            )
-        except ValidationError as error:
-            code = getattr(error, "code", None) or "invalid"
-            fields = None
-            if hasattr(error, "error_dict"):
-                fields = error.message_dict
-                code = next((e.code for errors in error.error_dict.values() for e in errors if e.code), "invalid")
-            http_status = STATUS_FOR_CODE.get(code, status.HTTP_400_BAD_REQUEST)
-            return _error(code, " ".join(error.messages), http_status, fields)
+        # A refusal (ValidationError with its code) is answered by config.api.exception_handler.
+        instance = register_product_instance(
+            token=data["token"],
+            pid=data["pid"],
+            serial_number=data["serial_number"],
+            hostname=data["hostname"],
+            product_family=data["product_family"],
+            software_version=data["software_version"],
+            usage=data["usage"],
+        )
         usage = {u.license.tag: u.count for u in instance.usage.select_related("license")}
         answer = {
             "instance_id": instance.pk,

@@ -3,7 +3,8 @@
 No session, no CSRF and no token: each document is signed with its instance's trust code
 (HMAC-SHA256), and the instance is found by the UDI the document names. A document signed with
 any other key (another device's, another account's) is refused, so a device can never report
-for an instance that is not its own. Errors: `{"code": "...", "detail": "..."}`.
+for an instance that is not its own. Errors: `{"code", "detail", "fields"}` (config.api); in a batch,
+each refused report is answered on its own: `{"report_id", "status": "refused", "code", "detail"}`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
+
+from config.api import error_body, validation_error_body
 
 from ..formats import split_batch
 from ..models import UsageReport
@@ -45,14 +47,15 @@ class DeviceThrottle(AnonRateThrottle):
 
 
 def _refused(error: ValidationError) -> dict:
-    return {"code": getattr(error, "reason", None) or error.code or "invalid", "detail": " ".join(error.messages)}
+    body = validation_error_body(error)
+    return {"code": body["code"], "detail": body["detail"]}
 
 
 class DeviceAPIView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    parser_classes = [JSONParser]
     throttle_classes = [DeviceThrottle]
+    status_for_code = STATUS_FOR_CODE  # how `config.api.exception_handler` answers a refusal
 
 
 class UsageReportsView(DeviceAPIView):
@@ -73,18 +76,15 @@ class UsageReportsView(DeviceAPIView):
         batch = isinstance(body, list) or (isinstance(body, dict) and set(body) == {"reports"})
         documents = split_batch(body)
         if not documents:
-            return Response({"code": "empty", "detail": "The batch holds no reports."}, status=400)
+            return Response(error_body("empty", "The batch holds no reports."), status=400)
         if len(documents) > MAX_BATCH:
             return Response(
-                {"code": "too_many", "detail": f"Send at most {MAX_BATCH} reports at a time."},
+                error_body("too_many", f"Send at most {MAX_BATCH} reports at a time."),
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         if not batch:
-            try:
-                outcome = ingest_report(documents[0], source=UsageReport.Source.DEVICE)
-            except ValidationError as error:
-                body = _refused(error)
-                return Response(body, status=STATUS_FOR_CODE.get(body["code"], status.HTTP_400_BAD_REQUEST))
+            # A refusal (`Refusal`, with its code) is answered by config.api.exception_handler.
+            outcome = ingest_report(documents[0], source=UsageReport.Source.DEVICE)
             return Response(outcome.acknowledgement.document)
         # A batch is one transaction: each report accepted, already received or refused on its own.
         results = []
@@ -110,9 +110,5 @@ class ChangeNoticeView(DeviceAPIView):
         auth=[],
     )
     def post(self, request):
-        try:
-            answer = record_change_notice(payload=request.data)
-        except ValidationError as error:
-            body = _refused(error)
-            return Response(body, status=STATUS_FOR_CODE.get(body["code"], status.HTTP_400_BAD_REQUEST))
+        answer = record_change_notice(payload=request.data)
         return Response(answer, status=status.HTTP_201_CREATED if answer["recorded"] else status.HTTP_200_OK)
