@@ -45,13 +45,14 @@ AUTHORIZATION_FORMAT = "smartaccounts-license-reservation/1"
 RETURN_PREFIX = "RT"
 MAX_CODE_LENGTH = 255
 
+# Matched whole (`fullmatch`): `$` would also match before a final newline.
 _REQUEST = re.compile(
-    r"^(?P<prefix>[A-Z0-9]{2})-Z(?P<pid>[A-Z0-9][A-Z0-9._/+-]{0,63}):(?P<serial>[A-Z0-9]{1,40})"
-    r"-(?P<nonce>[A-Za-z0-9]{6,32})-(?P<check>[A-Za-z0-9]{2})$"
+    r"(?P<prefix>[A-Z0-9]{2})-Z(?P<pid>[A-Z0-9][A-Z0-9._/+-]{0,63}):(?P<serial>[A-Z0-9]{1,40})"
+    r"-(?P<nonce>[A-Za-z0-9]{6,32})-(?P<check>[A-Za-z0-9]{2})"
 )
 _RETURN = re.compile(
-    r"^RT-Z(?P<pid>[A-Z0-9][A-Z0-9._/+-]{0,63}):(?P<serial>[A-Z0-9]{1,40})-(?P<proof>[A-Z2-7]{16})"
-    r"-(?P<check>[0-9A-Fa-f]{2})$"
+    r"RT-Z(?P<pid>[A-Z0-9][A-Z0-9._/+-]{0,63}):(?P<serial>[A-Z0-9]{1,40})-(?P<proof>[A-Z2-7]{16})"
+    r"-(?P<check>[0-9A-Fa-f]{2})"
 )
 _NONCE_ALPHABET = string.ascii_letters + string.digits
 
@@ -95,7 +96,7 @@ def parse_request_code(text: str) -> RequestCode:
             f"That is too long for a request code ({len(code)} characters). {REQUEST_FORMAT_HELP}",
             code="request_code_format",
         )
-    match = _REQUEST.match(code)
+    match = _REQUEST.fullmatch(code)
     if match is None:
         raise ValidationError(f"That is not a valid request code. {REQUEST_FORMAT_HELP}", code="request_code_format")
     return RequestCode(
@@ -171,7 +172,7 @@ def make_return_code(*, pid: str, serial_number: str, signature: str) -> str:
 def return_code_matches(text: str, *, pid: str, serial_number: str, signature: str) -> bool:
     """True when `text` is the return code of the device `pid`/`serial_number` for that authorization code."""
     code = _compact(text)
-    match = _RETURN.match(code)
+    match = _RETURN.fullmatch(code)
     if match is None or match["check"].upper() != check_characters(code.rsplit("-", 1)[0]):
         return False
     expected = make_return_code(pid=pid, serial_number=serial_number, signature=signature)
@@ -183,7 +184,7 @@ def describe_return_code_problem(text: str) -> str | None:
     code = _compact(text)
     if not code:
         return "Enter the return code the device printed when it released its licenses."
-    match = _RETURN.match(code)
+    match = _RETURN.fullmatch(code)
     if match is None:
         return (
             "That is not a return code. A return code looks like RT-ZC9300-48P-4X:FOC1234X0AB-ABCDEFGHIJKLMNOP-7F: "

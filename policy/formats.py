@@ -27,7 +27,9 @@ from django.core.exceptions import ValidationError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from .schemacheck import Unsupported, compile_schema
+from licensing.identifiers import udi_part
+
+from .schemacheck import Unsupported, compile_schema, python_pattern
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 REPORT_SCHEMA = "usage-report.schema.json"
@@ -66,7 +68,12 @@ def _inline_refs(node, schemas: dict[str, dict], base: dict):
         rest = {k: v for k, v in node.items() if k != "$ref"}
         resolved = _inline_refs(target, schemas, schemas[document] if document else base)
         return {**resolved, **_inline_refs(rest, schemas, base)}
-    return {k: _inline_refs(v, schemas, base) for k, v in node.items() if k not in ("$defs", "$id", "$schema")}
+    return {
+        # A pattern is ECMA-262 (`$` is the end of the text); Python's `re` is told so.
+        k: python_pattern(v) if k == "pattern" and isinstance(v, str) else _inline_refs(v, schemas, base)
+        for k, v in node.items()
+        if k not in ("$defs", "$id", "$schema")
+    }
 
 
 @cache
@@ -124,11 +131,20 @@ def check_schema(document, name: str = REPORT_SCHEMA) -> None:
     # Not valid (or no compiled check): `jsonschema` names the error and its JSON path.
     error = best_match(_validator(name).iter_errors(document))
     if error is not None:
-        raise Refusal(f"The document does not match the format at {error.json_path}: {error.message}", code="schema")
+        # The message quotes the value (`repr`: control characters escaped), cut short: it may be long.
+        message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
+        raise Refusal(f"The document does not match the format at {error.json_path}: {message}", code="schema")
+
+
+# Times a document may carry: from the Unix epoch (a device whose clock was never set reports 1970 or
+# 1993) to the year 9000, far enough from datetime's limits that adding a policy's days cannot overflow.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def parse_time(value: str, path: str) -> datetime:
-    """An RFC 3339 timestamp (the schema checked its shape) as an aware UTC datetime."""
+    """An RFC 3339 timestamp (the schema checked its shape) as an aware UTC datetime, between
+    `EARLIEST_TIME` and `LATEST_TIME` (else Refusal `time_out_of_range`)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -137,7 +153,17 @@ def parse_time(value: str, path: str) -> datetime:
         ) from None
     if parsed.tzinfo is None:  # the schema's pattern requires an offset; belt and braces
         raise Refusal(f"The document does not match the format at {path}: {value!r} has no UTC offset", "schema")
-    return parsed.astimezone(UTC)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable UTC instant
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise Refusal(
+            f"{path} is {value}, outside the times the portal accepts ({iso(EARLIEST_TIME)} to {iso(LATEST_TIME)}). "
+            "Set the device's clock (NTP) and generate the document again.",
+            code="time_out_of_range",
+        )
+    return utc
 
 
 def iso(value: datetime | None) -> str | None:
@@ -216,8 +242,11 @@ def _events(items: list[dict], path: str) -> list[Event]:
             events.append(Event("software_upgrade", at, item.get("from_version", ""), item["to_version"]))
         else:
             events.append(
-                Event("feature_change", at, str(item["from_count"]), str(item["to_count"]), item["entitlement_tag"])
-            )
+                Event(
+                    "feature_change", at, str(int(item["from_count"])), str(int(item["to_count"])),
+                    item["entitlement_tag"],
+                )
+            )  # fmt: skip
     return events
 
 
@@ -233,12 +262,13 @@ def parse_report(document) -> ParsedReport:
                 f"The document does not match the format at $.measurements[{i}]: the period ends before it starts",
                 "schema",
             )
-        measurements.append(Measurement(item["entitlement_tag"], item["count"], start, end))
+        # The schema's `integer` includes 2.0: counts are stored as the whole numbers they are.
+        measurements.append(Measurement(item["entitlement_tag"], int(item["count"]), start, end))
     return ParsedReport(
         document=document,
         report_id=uuid.UUID(document["report_id"]),
-        pid=document["udi"]["pid"].upper(),
-        serial_number=document["udi"]["serial_number"].upper(),
+        pid=udi_part(document["udi"]["pid"]),
+        serial_number=udi_part(document["udi"]["serial_number"]),
         hostname=document.get("hostname", ""),
         software_version=document.get("software_version", ""),
         generated_at=parse_time(document["generated_at"], "$.generated_at"),
@@ -271,8 +301,8 @@ def parse_notice(document) -> ParsedNotice:
     return ParsedNotice(
         document=document,
         notice_id=uuid.UUID(document["notice_id"]),
-        pid=document["udi"]["pid"].upper(),
-        serial_number=document["udi"]["serial_number"].upper(),
+        pid=udi_part(document["udi"]["pid"]),
+        serial_number=udi_part(document["udi"]["serial_number"]),
         generated_at=parse_time(document["generated_at"], "$.generated_at"),
         changes=_events(document["changes"], "$.changes"),
     )

@@ -4,7 +4,8 @@
 which is most of the CPU time of an accepted report. `compile_schema` turns a schema whose
 references are already inlined into nested closures that answer only "valid or not", with the
 semantics of `jsonschema`'s Draft 2020-12 validator for each keyword it knows (same type rules,
-`integer` includes floats such as 1.0, `re.search` for `pattern`, lengths in code points, `const`
+`integer` includes floats such as 1.0, `re.search` for `pattern` (given `python_pattern`'s reading of
+the ECMA-262 pattern, as the caller gives `jsonschema` too), lengths in code points, `const`
 and `enum` compared as `jsonschema` compares strings). A keyword it does not know makes
 `compile_schema` raise `Unsupported`, and the caller keeps `jsonschema` alone.
 
@@ -27,6 +28,32 @@ ANNOTATIONS = frozenset({"title", "description", "$comment", "examples", "defaul
 
 class Unsupported(Exception):
     """The schema uses a keyword (or a form of one) the compiler does not implement."""
+
+
+def python_pattern(pattern: str) -> str:
+    r"""A JSON Schema pattern (ECMA-262) for Python's `re`: `$` outside a character class becomes `\Z`.
+
+    In ECMA-262 (without the multiline flag) `$` matches only at the end of the text; Python's `$` also
+    matches before a final newline, so `^[A-Z0-9]+$` accepted "FOC1\n". Everything else our schemas
+    use (`^`, classes, quantifiers, `\uXXXX` escapes) means the same in both.
+    """
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def _is_integer(value) -> bool:

@@ -8,6 +8,7 @@ can act on, and the messages per field.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -16,9 +17,13 @@ from rest_framework.views import APIView
 
 from config.api import error_body
 
+from ..identifiers import TEXT_PATTERN, UDI_PART_MAX_LENGTH, UDI_PART_PATTERN, is_entitlement_tag, printable
 from ..services import register_product_instance
 
 __all__ = ["DeviceRegistrationView"]
+
+# As many as a usage report may measure (its schema's `maxItems`).
+MAX_USAGE_TAGS = 1000
 
 # Service refusal codes → HTTP status. Anything else that is a ValidationError is a 400.
 STATUS_FOR_CODE = {
@@ -38,13 +43,30 @@ STATUS_FOR_CODE = {
 }
 
 
+# The identifier rules of `licensing.identifiers`, anchored at both ends (`\Z`: never before a final newline).
+_UDI_PART = RegexValidator(
+    rf"\A{UDI_PART_PATTERN}\Z",
+    "Up to 64 letters, digits and - . _ / + :, starting with a letter or digit.",
+)
+_TEXT = RegexValidator(rf"\A{TEXT_PATTERN}\Z", "Leave out control characters (NUL, line breaks, tabs).")
+
+
 class RegistrationRequest(serializers.Serializer):
+    # Spaces around a value are dropped (trim_whitespace), as the service does.
     token = serializers.CharField(max_length=256, help_text="The registration token from the portal.")
-    pid = serializers.CharField(max_length=64, help_text="Product ID of the UDI, e.g. C9300-48P.")
-    serial_number = serializers.CharField(max_length=64, help_text="Serial number of the UDI.")
-    hostname = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
-    product_family = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    software_version = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    pid = serializers.CharField(
+        max_length=UDI_PART_MAX_LENGTH, validators=[_UDI_PART], help_text="Product ID of the UDI, e.g. C9300-48P."
+    )
+    serial_number = serializers.CharField(
+        max_length=UDI_PART_MAX_LENGTH, validators=[_UDI_PART], help_text="Serial number of the UDI."
+    )
+    hostname = serializers.CharField(max_length=255, required=False, allow_blank=True, default="", validators=[_TEXT])
+    product_family = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", validators=[_TEXT]
+    )
+    software_version = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="", validators=[_TEXT]
+    )
     usage = serializers.DictField(
         child=serializers.IntegerField(min_value=0),
         required=False,
@@ -52,6 +74,18 @@ class RegistrationRequest(serializers.Serializer):
         default=None,
         help_text="Licenses in use now: {entitlement tag: count}.",
     )
+
+    def validate_usage(self, usage):
+        if usage is None:
+            return usage
+        if len(usage) > MAX_USAGE_TAGS:
+            raise serializers.ValidationError(f"Name at most {MAX_USAGE_TAGS} entitlement tags.")
+        for tag in usage:
+            if not is_entitlement_tag(tag):
+                raise serializers.ValidationError(
+                    f"“{printable(tag, 70)}” is not an entitlement tag: printable ASCII, no spaces."
+                )
+        return usage
 
 
 class RegistrationAnswer(serializers.Serializer):

@@ -1,7 +1,10 @@
 """The catalog: licenses (entitlements) and the SKUs that are ordered to get them."""
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Case, Q, Value, When
+
+from ..identifiers import TAG_PATTERN
 
 
 class LicenseClass(models.TextChoices):
@@ -31,7 +34,11 @@ class License(models.Model):
 
     name = models.CharField(max_length=200)
     tag = models.CharField(
-        "entitlement tag", max_length=255, unique=True, help_text="e.g. regid.2018-05.com.cisco.C9300_48P_DNA_E,1.0_..."
+        "entitlement tag",
+        max_length=255,
+        unique=True,
+        help_text="e.g. regid.2018-05.com.cisco.C9300_48P_DNA_E,1.0_...",
+        validators=[RegexValidator(rf"\A{TAG_PATTERN}\Z", "Printable ASCII characters, no spaces.")],
     )
     description = models.TextField(blank=True)
     product_family = models.CharField(max_length=100, db_index=True)

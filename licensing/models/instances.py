@@ -1,13 +1,22 @@
 """Product instances (devices, by UDI), their license usage, and the tokens they register with."""
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from smartaccounts.models import SmartAccount, VirtualAccount
 
+from ..identifiers import STORED_UDI_PART_PATTERN
 from .catalog import License
+
+# `\A…\Z` mean the start and the end of the text to Python and to PostgreSQL alike (`$` would let a final
+# newline through in Python, and in the REGEXP function Django gives SQLite).
+STORED_UDI_PART = rf"\A{STORED_UDI_PART_PATTERN}\Z"
+_udi_part_validator = RegexValidator(
+    STORED_UDI_PART, "Upper-case letters, digits and - . _ / + :, starting with a letter or digit."
+)
 
 
 class RegistrationToken(models.Model):
@@ -83,8 +92,8 @@ class ProductInstance(models.Model):
 
     smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="product_instances")
     virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.PROTECT, related_name="product_instances")
-    pid = models.CharField("product ID", max_length=64)
-    serial_number = models.CharField(max_length=64)
+    pid = models.CharField("product ID", max_length=64, validators=[_udi_part_validator])
+    serial_number = models.CharField(max_length=64, validators=[_udi_part_validator])
     hostname = models.CharField(max_length=255, blank=True)
     product_family = models.CharField(max_length=100, blank=True)
     software_version = models.CharField(max_length=64, blank=True)
@@ -125,6 +134,11 @@ class ProductInstance(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["active", "reserved", "removed"]), name="instance_status_valid"
+            ),
+            # One UDI, one spelling (licensing.identifiers): no lower case, no spaces, no final newline.
+            models.CheckConstraint(
+                condition=Q(pid__regex=STORED_UDI_PART) & Q(serial_number__regex=STORED_UDI_PART),
+                name="instance_udi_stored_form",
             ),
             models.CheckConstraint(
                 condition=Q(reporting_status__in=["ok", "due_soon", "overdue", "not_required"]),

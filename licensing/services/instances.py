@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import secrets
 
 from django.core.exceptions import ValidationError
@@ -16,6 +15,7 @@ from smartaccounts.selectors import live_virtual_accounts
 from smartaccounts.services import record_event, require_va_role
 
 from .. import ledger
+from ..identifiers import has_control_characters, is_entitlement_tag, printable, udi_part
 from ..models import License, ProductInstance, ProductInstanceUsage, RegistrationToken
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 TOKEN_MIN_DAYS, TOKEN_MAX_DAYS = 1, 365
-UDI_PART = re.compile(r"^[A-Z0-9][A-Z0-9._/+:-]*$")
 
 
 def _field_error(field: str, message: str, code: str) -> ValidationError:
@@ -159,18 +158,25 @@ def revoke_registration_token(*, actor, token: RegistrationToken) -> Registratio
 
 
 def _udi_part(value, field: str, label: str) -> str:
-    value = (str(value) if value is not None else "").strip().upper()
+    """The PID or serial number in its stored form (see `licensing.identifiers`); spaces around it are dropped."""
+    value = value.strip() if isinstance(value, str) else ""
     if not value:
         raise _field_error(field, f"The {label} is required.", "invalid")
-    if len(value) > 64 or not UDI_PART.match(value):
+    stored = udi_part(value)
+    if stored is None:
         raise _field_error(
-            field, f"“{value[:70]}” is not a {label}: up to 64 letters, digits and - . _ / + :.", "invalid"
+            field,
+            f"“{printable(value, 70)}” is not a {label}: up to 64 letters, digits and - . _ / + :, "
+            "starting with a letter or digit.",
+            "invalid",
         )
-    return value
+    return stored
 
 
 def _text(value, field: str, limit: int) -> str:
-    value = (str(value) if value is not None else "").strip()
+    value = value.strip() if isinstance(value, str) else ""
+    if has_control_characters(value):
+        raise _field_error(field, "Leave out control characters (NUL, line breaks, tabs).", "invalid")
     if len(value) > limit:
         raise _field_error(field, f"Keep it to {limit} characters or fewer.", "invalid")
     return value
@@ -183,9 +189,14 @@ def _usage_by_license(usage) -> dict[License, int]:
         raise _field_error("usage", "Usage is a mapping of entitlement tag to count.", "invalid")
     counts: dict[str, int] = {}
     for tag, count in usage.items():
+        tag = tag.strip() if isinstance(tag, str) else tag
+        if not is_entitlement_tag(tag):
+            raise _field_error(
+                "usage", f"“{printable(tag, 70)}” is not an entitlement tag: printable ASCII, no spaces.", "invalid"
+            )
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise _field_error("usage", f"The count of {tag} must be a whole number, 0 or more.", "invalid")
-        counts[str(tag).strip()] = count
+        counts[tag] = count
     licenses = {lic.tag: lic for lic in License.objects.filter(tag__in=list(counts))}
     unknown = sorted(set(counts) - licenses.keys())
     if unknown:

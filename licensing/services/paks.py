@@ -43,7 +43,7 @@ NO_SUCH_PAK = (
 )
 PAK_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
 PAK_CSV_COLUMNS = ("pak_number", "sku", "quantity", "owner_domain")
-_PAK_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,63}$")
+_PAK_NUMBER = re.compile(r"[A-Z0-9][A-Z0-9-]{3,63}")  # matched whole (fullmatch)
 
 
 def normalise_pak_number(number: str) -> str:
@@ -90,7 +90,8 @@ def claim_pak(*, actor: User, smart_account: SmartAccount, number: str) -> Pak:
     number = normalise_pak_number(number)
     if not number:
         raise ValidationError({"number": "Enter the PAK number printed on the certificate."})
-    pak = Pak.objects.select_for_update().filter(number=number).first()
+    # Only what can be a PAK number is looked up (the answer to anything else is the same).
+    pak = Pak.objects.select_for_update().filter(number=number).first() if _PAK_NUMBER.fullmatch(number) else None
     if pak is None or (pak.owner_id is not None and pak.owner_id != smart_account.pk):
         raise ValidationError({"number": NO_SUCH_PAK})
     if pak.owner_id is None:
@@ -225,7 +226,7 @@ def import_paks(*, rows: Iterable[tuple[int, dict]], actor: User | None = None) 
         quantity_text = (row.get("quantity") or "").strip()
         owner = (row.get("owner_domain") or "").strip().lower()
         where = f"line {number_of_line}"
-        if not _PAK_NUMBER.match(number):
+        if not _PAK_NUMBER.fullmatch(number):
             problems.append(f"{where}: “{raw_number}” is not a PAK number (4–64 letters, digits and hyphens).")
             continue
         if not code:

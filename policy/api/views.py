@@ -89,7 +89,7 @@ class UsageReportsView(DeviceAPIView):
         # A batch is one transaction: each report accepted, already received or refused on its own.
         results = []
         for result in ingest_usage_reports(payloads=documents, source=UsageReport.Source.DEVICE):
-            report_id = documents[result.index].get("report_id") if isinstance(documents[result.index], dict) else None
+            report_id = result.report_id or None  # as the document names it, made printable
             if result.error is not None:
                 results.append({"report_id": report_id, "status": "refused", **_refused(result.error)})
             else:

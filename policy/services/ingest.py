@@ -3,13 +3,14 @@ transaction), and the offline upload and the `ingest_usage` command built on the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
+from config.jsondoc import DocumentError, load_json
+from licensing.identifiers import printable
 from smartaccounts.models import User, VirtualAccount
 from smartaccounts.services import record_event, require_va_role
 
@@ -130,8 +131,9 @@ def _check_source(source: str, actor, virtual_account) -> None:
 
 
 def _report_id(document) -> str:
+    """The report id a document names, safe to store and show (it may be anything in a refused one)."""
     value = document.get("report_id") if isinstance(document, dict) else None
-    return value[:36] if isinstance(value, str) else ""
+    return printable(value, 36)
 
 
 def _ingest(payloads: list, *, source, actor, virtual_account) -> list[IngestResult]:
@@ -198,7 +200,9 @@ def ack_is_authentic(document: dict, public_key_pem: str | None = None) -> bool:
 
 
 def read_usage_file(content: bytes) -> list:
-    """The reports in a usage file: a JSON report, a JSON array of them, {"reports": [...]}, or JSON Lines."""
+    """The reports in a usage file: a JSON report, a JSON array of them, {"reports": [...]}, or JSON Lines.
+
+    Read with `config.jsondoc.load_json` (nesting bounded: a file nested 100,000 deep is refused, not a crash)."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -206,30 +210,34 @@ def read_usage_file(content: bytes) -> list:
     if not text.strip():
         raise ValidationError("The file is empty.")
     try:
-        return split_batch(json.loads(text))
-    except json.JSONDecodeError as whole_error:
+        return split_batch(load_json(text))
+    except DocumentError as whole_error:
+        if whole_error.code == "too_deep":
+            raise ValidationError(f"The file is not a usage file: {whole_error}") from None
         documents = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                documents.append(json.loads(line))
-            except json.JSONDecodeError:
+                documents.append(load_json(line))
+            except DocumentError as line_error:
+                if line_error.code == "too_deep":
+                    raise ValidationError(f"Line {number} is not a usage report: {line_error}") from None
                 raise ValidationError(
-                    f"The file is neither JSON nor JSON Lines: {whole_error.msg} at line {whole_error.lineno}, "
-                    f"column {whole_error.colno}; line {number} is not a JSON document either."
+                    f"The file is neither JSON nor JSON Lines. {whole_error} Line {number} is not a JSON document "
+                    "either."
                 ) from None
         return documents
 
 
 def _result_row(index: int, document) -> dict:
-    row = {"index": index, "report_id": "", "udi": "", "status": "", "message": "", "report": None}
+    """One line of an upload's results. What a refused document names is stored made printable: it may hold
+    anything (NUL, which PostgreSQL's jsonb refuses, or lone surrogates, which no database stores)."""
+    row = {"index": index, "report_id": _report_id(document), "udi": "", "status": "", "message": "", "report": None}
     if isinstance(document, dict):
-        if isinstance(document.get("report_id"), str):
-            row["report_id"] = document["report_id"][:36]
         udi = document.get("udi")
         if isinstance(udi, dict) and isinstance(udi.get("pid"), str) and isinstance(udi.get("serial_number"), str):
-            row["udi"] = f"PID:{udi['pid'][:64]} SN:{udi['serial_number'][:64]}"
+            row["udi"] = f"PID:{printable(udi['pid'], 64)} SN:{printable(udi['serial_number'], 64)}"
     return row
 
 

@@ -62,9 +62,9 @@ class Command(BaseCommand):
                 results = ingest_usage_reports(
                     payloads=[document for _, _, document in chunk], source="command", virtual_account=va
                 )
-                for (name, index, document), result in zip(chunk, results, strict=True):
+                for (name, index, _), result in zip(chunk, results, strict=True):
                     if result.error is not None:
-                        report_id = document.get("report_id", "?") if isinstance(document, dict) else "?"
+                        report_id = result.report_id or "?"  # made printable: a refused document may hold anything
                         refused.append(f"{name} #{index} (report {report_id}): [{result.code}] {result.message}")
                         continue
                     acks.append(result.acknowledgement.document)
