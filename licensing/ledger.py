@@ -26,6 +26,9 @@ transaction. The rules that keep concurrent writers correct and deadlock-free:
    `lock_balances` directly has to lock the instances first, never the other way round.
 
 The database refuses negative lots and balances (check constraints) whatever the code does.
+Usage is bounded (`licensing.limits`): a device's count of a license, and an account's in use plus
+reserved of a license, checked here under the locks (so the refusal is exact, `ValidationError` with
+code `instance_usage_limit` or `account_usage_limit`); the columns that add counts up are 64-bit.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .limits import MAX_ACCOUNT_USAGE, MAX_INSTANCE_USAGE, account_usage_refusal, instance_usage_problem
 from .models import (
     LedgerEntry,
     License,
@@ -51,6 +56,7 @@ from .models import (
 
 __all__ = [
     "BalanceKey",
+    "LockedBalances",
     "Portion",
     "add_to_va",
     "change_reserved",
@@ -91,18 +97,28 @@ def _for_update() -> str:
     return " FOR UPDATE" if connection.features.has_select_for_update else ""
 
 
-def _balance_rows(rows) -> dict[BalanceKey, LicenseBalance]:
+class LockedBalances(dict):
+    """The locked balance rows, keyed by (virtual_account_id, license_id); `totals` holds what the locked
+    account totals had in use and reserved, keyed by (smart_account_id, license_id) (empty when not locked)."""
+
+    totals: dict[tuple[int, int], tuple[int, int]]
+
+
+def _balance_rows(rows) -> LockedBalances:
     names = [f.attname for f in LicenseBalance._meta.concrete_fields]
     balances = (LicenseBalance.from_db(connection.alias, names, row) for row in rows)
-    return {(b.virtual_account_id, b.license_id): b for b in balances}
+    locked = LockedBalances({(b.virtual_account_id, b.license_id): b for b in balances})
+    locked.totals = {}
+    return locked
 
 
-def lock_balances(pairs: Iterable[tuple[int, int, int]], *, totals: bool = True) -> dict[BalanceKey, LicenseBalance]:
+def lock_balances(pairs: Iterable[tuple[int, int, int]], *, totals: bool = True) -> LockedBalances:
     """Create missing balance rows and lock every requested one, in primary-key order.
 
     `pairs`: (smart_account_id, virtual_account_id, license_id) triples. Returns the locked
     rows keyed by (virtual_account_id, license_id). Then the per-account totals of those
-    licenses are created and locked, unless `totals=False` (rule 1: a transfer inside one account).
+    licenses are created and locked, unless `totals=False` (rule 1: a transfer inside one account);
+    what they hold in use and reserved is in the result's `totals`.
     Two written-out statements, sent in one round trip on PostgreSQL (and one more for the totals):
     the insert of missing rows (`ON CONFLICT DO NOTHING`), then the locking read.
     """
@@ -110,7 +126,7 @@ def lock_balances(pairs: Iterable[tuple[int, int, int]], *, totals: bool = True)
         raise RuntimeError("lock_balances must run inside transaction.atomic().")
     wanted = sorted({(int(a), int(v), int(lic)) for a, v, lic in pairs}, key=lambda t: (t[1], t[2]))
     if not wanted:
-        return {}
+        return _balance_rows([])
     table = LicenseBalance._meta.db_table
     columns = ", ".join(f.column for f in LicenseBalance._meta.concrete_fields)
     insert = (
@@ -135,12 +151,13 @@ def lock_balances(pairs: Iterable[tuple[int, int, int]], *, totals: bool = True)
     if missing:  # pragma: no cover - would mean the insert above failed silently
         raise RuntimeError(f"Balance rows could not be created for {sorted(missing)}")
     if totals:
-        _lock_totals({(a, lic) for a, _, lic in wanted})
+        locked.totals = _lock_totals({(a, lic) for a, _, lic in wanted})
     return locked
 
 
-def _lock_totals(pairs: set[tuple[int, int]]) -> None:
-    """Create and lock the per-account totals of (account, license) pairs, after the balances, in pk order."""
+def _lock_totals(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
+    """Create and lock the per-account totals of (account, license) pairs, after the balances, in pk order.
+    Returns what each has in use and reserved."""
     wanted = sorted(pairs)
     table = LicenseAccountTotal._meta.db_table
     insert = (
@@ -148,13 +165,14 @@ def _lock_totals(pairs: set[tuple[int, int]]) -> None:
         f"VALUES {', '.join(['(%s, %s, 0, 0, 0, 0)'] * len(wanted))} ON CONFLICT DO NOTHING"
     )
     select = (
-        f"SELECT id FROM {table} WHERE {' OR '.join(['(smart_account_id = %s AND license_id = %s)'] * len(wanted))} "
+        f"SELECT smart_account_id, license_id, in_use, reserved FROM {table} "
+        f"WHERE {' OR '.join(['(smart_account_id = %s AND license_id = %s)'] * len(wanted))} "
         f"ORDER BY id{_for_update()}"
     )
     params = [value for pair in wanted for value in pair]
     with connection.cursor() as cursor:
         _statements(cursor, [(insert, params), (select, params)])
-        cursor.fetchall()
+        return {(account, lic): (in_use, reserved) for account, lic, in_use, reserved in cursor.fetchall()}
 
 
 def lock_instances(ids: Iterable[int]) -> dict[int, ProductInstance]:
@@ -378,6 +396,15 @@ def change_reserved(*, balance: LicenseBalance, quantity: int, movement, actor=N
         return
     if quantity > 0 and quantity > balance.available:
         raise ValueError(f"only {balance.available} available")
+    if quantity > 0:
+        # The account total was locked with the balance (`lock_balances`): this read is exact.
+        in_use, reserved = (
+            LicenseAccountTotal.objects.filter(smart_account_id=balance.smart_account_id, license_id=balance.license_id)
+            .values_list("in_use", "reserved")
+            .first()
+        ) or (0, 0)
+        key = (balance.smart_account_id, balance.license_id)
+        _refuse_past_account_maximum({key: quantity}, {key: (in_use, reserved)})
     _entry(
         lot=None,
         kind=LedgerEntry.Kind.RESERVATION if quantity > 0 else LedgerEntry.Kind.RELEASE,
@@ -394,6 +421,26 @@ def change_reserved(*, balance: LicenseBalance, quantity: int, movement, actor=N
 
 
 # --- Usage (in use by product instances) ---------------------------------------------------------
+
+
+def _refuse_past_account_maximum(
+    increases: dict[tuple[int, int], int], totals: dict[tuple[int, int], tuple[int, int]]
+) -> None:
+    """ValidationError (`account_usage_limit`) when an increase of in use + reserved ({(account, license):
+    amount}) would take an account past `MAX_ACCOUNT_USAGE` of a license. `totals`: the locked totals."""
+    for key, increase in sorted(increases.items()):
+        in_use, reserved = totals.get(key, (0, 0))
+        if increase > 0 and in_use + reserved + increase > MAX_ACCOUNT_USAGE:
+            name = License.objects.filter(pk=key[1]).values_list("name", flat=True).first() or f"License {key[1]}"
+            raise account_usage_refusal(name, in_use + reserved, increase)
+
+
+def _refuse_past_instance_maximum(usage: dict[int, dict[int, int]]) -> None:
+    for counts in usage.values():
+        for lic, count in counts.items():
+            if count > MAX_INSTANCE_USAGE or count < 0:
+                name = License.objects.filter(pk=lic).values_list("name", flat=True).first() or f"License {lic}"
+                raise ValidationError(instance_usage_problem(count, name), code="instance_usage_limit")
 
 
 def set_instance_usage(instance: ProductInstance, usage: dict[int, int], *, replace: bool = True) -> dict[int, int]:
@@ -425,6 +472,7 @@ def _set_usage(usage: dict[int, dict[int, int]], *, replace: bool) -> tuple[dict
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("set_instances_usage must run inside transaction.atomic().")
     wanted = {int(pk): {int(lic): int(count) for lic, count in counts.items()} for pk, counts in usage.items()}
+    _refuse_past_instance_maximum(wanted)
     ids = sorted(wanted)
     if not ids:
         return {}, {}
@@ -478,6 +526,11 @@ def _set_usage(usage: dict[int, dict[int, int]], *, replace: bool) -> tuple[dict
 
     in_use = {key: delta for key, delta in in_use.items() if delta}
     balances = lock_balances(in_use) if in_use else {}
+    if in_use:
+        increases: dict[tuple[int, int], int] = {}
+        for (account, _, lic), delta in in_use.items():
+            increases[(account, lic)] = increases.get((account, lic), 0) + delta
+        _refuse_past_account_maximum(increases, balances.totals)
     now = ProductInstanceUsage._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
     table = ProductInstanceUsage._meta.db_table
     statements: list[tuple[str, list]] = []

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from licensing.limits import MAX_INSTANCE_USAGE
 from licensing.models import License, LicenseClass, ProductInstance
 from smartaccounts.models import SmartAccount, VirtualAccount
 
@@ -138,7 +139,8 @@ class UsageMeasurement(models.Model):
     class Meta:
         indexes = [models.Index(fields=["product_instance", "license", "end"], name="measurement_instance_time")]
         constraints = [
-            models.CheckConstraint(condition=Q(end__gte=models.F("start")), name="measurement_period_ordered")
+            models.CheckConstraint(condition=Q(end__gte=models.F("start")), name="measurement_period_ordered"),
+            models.CheckConstraint(condition=Q(count__lte=MAX_INSTANCE_USAGE), name="measurement_count_within_maximum"),
         ]
 
     def __str__(self):

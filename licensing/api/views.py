@@ -18,12 +18,11 @@ from rest_framework.views import APIView
 from config.api import error_body
 
 from ..identifiers import TEXT_PATTERN, UDI_PART_MAX_LENGTH, UDI_PART_PATTERN, is_entitlement_tag, printable
+from ..limits import MAX_INSTANCE_USAGE
 from ..services import register_product_instance
+from ..services.instances import MAX_USAGE_TAGS
 
 __all__ = ["DeviceRegistrationView"]
-
-# As many as a usage report may measure (its schema's `maxItems`).
-MAX_USAGE_TAGS = 1000
 
 # Service refusal codes → HTTP status. Anything else that is a ValidationError is a 400.
 STATUS_FOR_CODE = {
@@ -36,6 +35,7 @@ STATUS_FOR_CODE = {
     "account_inactive": status.HTTP_403_FORBIDDEN,
     "export_controlled": status.HTTP_403_FORBIDDEN,
     "insufficient_enforced": status.HTTP_409_CONFLICT,
+    "account_usage_limit": status.HTTP_409_CONFLICT,
     "registered_elsewhere": status.HTTP_409_CONFLICT,
     "registered_concurrently": status.HTTP_409_CONFLICT,
     "reserved": status.HTTP_409_CONFLICT,
@@ -68,11 +68,11 @@ class RegistrationRequest(serializers.Serializer):
         max_length=64, required=False, allow_blank=True, default="", validators=[_TEXT]
     )
     usage = serializers.DictField(
-        child=serializers.IntegerField(min_value=0),
+        child=serializers.IntegerField(min_value=0, max_value=MAX_INSTANCE_USAGE),
         required=False,
         allow_null=True,
         default=None,
-        help_text="Licenses in use now: {entitlement tag: count}.",
+        help_text=f"Licenses in use now: {{entitlement tag: count}}, each count at most {MAX_INSTANCE_USAGE:,}.",
     )
 
     def validate_usage(self, usage):

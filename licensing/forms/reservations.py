@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from ..limits import MAX_INSTANCE_USAGE
 from ..models import Reservation
 from ..reservation_codes import REQUEST_FORMAT_HELP, parse_request_code
 
@@ -66,15 +67,14 @@ class ReservationChoiceForm(forms.Form):
         self.balances = list(balances)
         self.fields["product_family"].choices = [("", "—")] + [(f, f) for f in families]
         for balance in self.balances:
+            most = min(balance.available, MAX_INSTANCE_USAGE)  # for one device (licensing.limits)
             self.fields[f"qty_{balance.license_id}"] = forms.IntegerField(
                 label=balance.license.name,
                 min_value=0,
-                max_value=balance.available,
+                max_value=most,
                 initial=0,
                 required=False,
-                widget=forms.NumberInput(
-                    attrs={"min": 0, "max": balance.available, "inputmode": "numeric", "style": QTY_STYLE}
-                ),
+                widget=forms.NumberInput(attrs={"min": 0, "max": most, "inputmode": "numeric", "style": QTY_STYLE}),
             )
 
     def rows(self):
@@ -99,6 +99,7 @@ class UpdateReservationForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.quantity_rows = rows  # [(license, reserved now, most it can hold)]
         for license, current, most in rows:
+            most = min(most, MAX_INSTANCE_USAGE)  # for one device (licensing.limits)
             self.fields[f"qty_{license.pk}"] = forms.IntegerField(
                 label=license.name,
                 min_value=0,

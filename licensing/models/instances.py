@@ -9,6 +9,7 @@ from django.utils import timezone
 from smartaccounts.models import SmartAccount, VirtualAccount
 
 from ..identifiers import STORED_UDI_PART_PATTERN
+from ..limits import MAX_INSTANCE_USAGE
 from .catalog import License
 
 # `\A…\Z` mean the start and the end of the text to Python and to PostgreSQL alike (`$` would let a final
@@ -176,6 +177,7 @@ class ProductInstanceUsage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product_instance", "license"], name="usage_one_per_instance_and_license"),
             models.CheckConstraint(condition=Q(count__gte=0), name="usage_count_not_negative"),
+            models.CheckConstraint(condition=Q(count__lte=MAX_INSTANCE_USAGE), name="usage_count_within_maximum"),
         ]
         indexes = [models.Index(fields=["license", "product_instance"], name="usage_license_instance")]
 

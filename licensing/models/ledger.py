@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from smartaccounts.models import AppendOnlyModel, SmartAccount, VirtualAccount
 
+from ..limits import MAX_ACCOUNT_USAGE
 from .catalog import License
 
 
@@ -32,7 +33,9 @@ class LicenseLot(models.Model):
         "licensing.HandOver", null=True, blank=True, on_delete=models.PROTECT, related_name="transit_lots"
     )
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="lots")
-    quantity = models.IntegerField(default=0)
+    # 64-bit, like every column that adds licenses up: an order line of 2,000,000 units of a 1,000-license
+    # SKU is 2,000,000,000 licenses, and sums of lots, entries and balances only grow from there.
+    quantity = models.BigIntegerField(default=0)
     start_date = models.DateField(null=True, blank=True)
     end_date = models.DateField(null=True, blank=True)
     # Sources: where the licenses came from (the original order line survives transfers and hand-overs).
@@ -45,7 +48,7 @@ class LicenseLot(models.Model):
     # Term licenses handed over to a customer start their term on acceptance: until then the lot
     # carries its term length instead of dates.
     term_months = models.PositiveIntegerField(null=True, blank=True)
-    expired_quantity = models.IntegerField(default=0)
+    expired_quantity = models.BigIntegerField(default=0)
     expired_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -117,7 +120,7 @@ class LedgerEntry(AppendOnlyModel):
     )
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
     lot = models.ForeignKey(LicenseLot, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
-    quantity = models.IntegerField(help_text="Signed change: positive in, negative out.")
+    quantity = models.BigIntegerField(help_text="Signed change: positive in, negative out.")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -164,9 +167,9 @@ class LicenseBalance(models.Model):
     smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="license_balances")
     virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.PROTECT, related_name="license_balances")
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="balances")
-    purchased = models.IntegerField(default=0)
-    in_use = models.IntegerField(default=0)
-    reserved = models.IntegerField(default=0)
+    purchased = models.BigIntegerField(default=0)
+    in_use = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -217,9 +220,9 @@ class LicenseAccountTotal(models.Model):
 
     smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="license_totals")
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="account_totals")
-    purchased = models.IntegerField(default=0)
-    in_use = models.IntegerField(default=0)
-    reserved = models.IntegerField(default=0)
+    purchased = models.BigIntegerField(default=0)
+    in_use = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
     short_vas = models.IntegerField(default=0, help_text="Virtual Accounts whose balance of it is below zero.")
 
     class Meta:
@@ -229,6 +232,10 @@ class LicenseAccountTotal(models.Model):
             models.CheckConstraint(condition=Q(in_use__gte=0), name="total_in_use_not_negative"),
             models.CheckConstraint(condition=Q(reserved__gte=0), name="total_reserved_not_negative"),
             models.CheckConstraint(condition=Q(short_vas__gte=0), name="total_short_vas_not_negative"),
+            # licensing.limits: the ledger refuses what would pass it; this is the backstop.
+            models.CheckConstraint(
+                condition=Q(in_use__lte=MAX_ACCOUNT_USAGE - models.F("reserved")), name="total_usage_within_maximum"
+            ),
         ]
 
     def __str__(self):

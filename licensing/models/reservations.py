@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from smartaccounts.models import SmartAccount, VirtualAccount
 
+from ..limits import MAX_INSTANCE_USAGE
 from .catalog import License
 from .instances import ProductInstance
 
@@ -70,6 +71,10 @@ class ReservationLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["reservation", "license"], name="reservationline_one_per_license"),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="reservationline_quantity_positive"),
+            # A reservation holds licenses for one device: at most what a device may use (licensing.limits).
+            models.CheckConstraint(
+                condition=Q(quantity__lte=MAX_INSTANCE_USAGE), name="reservationline_quantity_within_maximum"
+            ),
         ]
 
     def __str__(self):

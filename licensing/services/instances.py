@@ -16,9 +16,11 @@ from smartaccounts.services import record_event, require_va_role
 
 from .. import ledger
 from ..identifiers import has_control_characters, is_entitlement_tag, printable, udi_part
+from ..limits import instance_usage_problem
 from ..models import License, ProductInstance, ProductInstanceUsage, RegistrationToken
 
 __all__ = [
+    "MAX_USAGE_TAGS",
     "TOKEN_MAX_DAYS",
     "TOKEN_MIN_DAYS",
     "create_registration_token",
@@ -29,6 +31,8 @@ __all__ = [
 ]
 
 TOKEN_MIN_DAYS, TOKEN_MAX_DAYS = 1, 365
+# Entitlement tags one registration may name: as many as a usage report may measure (its schema's maxItems).
+MAX_USAGE_TAGS = 1000
 
 
 def _field_error(field: str, message: str, code: str) -> ValidationError:
@@ -187,6 +191,8 @@ def _usage_by_license(usage) -> dict[License, int]:
         return {}
     if not isinstance(usage, dict):
         raise _field_error("usage", "Usage is a mapping of entitlement tag to count.", "invalid")
+    if len(usage) > MAX_USAGE_TAGS:
+        raise _field_error("usage", f"Name at most {MAX_USAGE_TAGS} entitlement tags.", "invalid")
     counts: dict[str, int] = {}
     for tag, count in usage.items():
         tag = tag.strip() if isinstance(tag, str) else tag
@@ -194,8 +200,9 @@ def _usage_by_license(usage) -> dict[License, int]:
             raise _field_error(
                 "usage", f"“{printable(tag, 70)}” is not an entitlement tag: printable ASCII, no spaces.", "invalid"
             )
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise _field_error("usage", f"The count of {tag} must be a whole number, 0 or more.", "invalid")
+        problem = instance_usage_problem(count, tag)
+        if problem:
+            raise _field_error("usage", problem, "invalid")
         counts[tag] = count
     licenses = {lic.tag: lic for lic in License.objects.filter(tag__in=list(counts))}
     unknown = sorted(set(counts) - licenses.keys())

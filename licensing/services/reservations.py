@@ -35,6 +35,7 @@ from smartaccounts.models import SmartAccount, User, VirtualAccount
 from smartaccounts.services import record_event, require_va_role
 
 from .. import ledger, reservation_codes
+from ..limits import instance_usage_problem
 from ..models import License, LicenseBalance, ProductInstance, Reservation, ReservationLine
 
 __all__ = [
@@ -157,6 +158,10 @@ def _specific_quantities(licenses: dict | None) -> dict[int, int]:
     for license, quantity in licenses.items():
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
             raise ValidationError(f"Quantities are whole numbers, not {quantity!r}.")
+        # A reservation holds licenses for one device: at most what a device may use (licensing.limits).
+        problem = instance_usage_problem(quantity, license.name if isinstance(license, License) else "a license")
+        if problem:
+            raise ValidationError(problem, code="instance_usage_limit")
         if quantity:
             wanted[license.pk if isinstance(license, License) else int(license)] = quantity
     if not wanted:

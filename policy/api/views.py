@@ -38,6 +38,7 @@ STATUS_FOR_CODE = {
     "duplicate_id": status.HTTP_409_CONFLICT,
     "out_of_date": status.HTTP_409_CONFLICT,
     "already_reported": status.HTTP_409_CONFLICT,
+    "account_usage_limit": status.HTTP_409_CONFLICT,
 }
 
 

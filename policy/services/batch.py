@@ -5,8 +5,9 @@ number of round trips whatever its size (one report is a batch of one).
    before balance rows), and read them with their account and VA: one statement.
 2. Read everything the rules need, after the locks: the reports already received under the batch's
    report ids, the catalog licenses of its tags, the instances' usage, their pending changes and
-   the policy in force for each account; on PostgreSQL also the ids the new ACKs and reports will
-   take. One statement (UNION ALL).
+   the policy in force for each account, what the accounts have in use of the reported licenses (a
+   report that would pass `licensing.limits.MAX_ACCOUNT_USAGE` is refused alone); on PostgreSQL also
+   the ids the new ACKs and reports will take. One statement (UNION ALL).
 3. Decide each report in order, in Python, exactly as one report at a time would: refused (with
    its reason), a replay (the same ACK again), or accepted. Later reports of the same instance see
    what the earlier ones did (usage, last report, pending changes, software version).
@@ -30,7 +31,8 @@ from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from licensing import ledger
-from licensing.models import License, ProductInstance, ProductInstanceUsage
+from licensing.limits import MAX_ACCOUNT_USAGE, account_usage_refusal
+from licensing.models import License, LicenseAccountTotal, ProductInstance, ProductInstanceUsage
 from smartaccounts.models import Event, SmartAccount, User, VirtualAccount
 from smartaccounts.selectors import effective_role
 from smartaccounts.services import record_event
@@ -199,6 +201,8 @@ class Batch:
         self.policies: dict[int, tuple[PolicyVersion, dict[str, PolicyRule]]] = {}
         self.accepted: dict[uuid.UUID, Accepted] = {}
         self.operable: dict[int, bool] = {}
+        # (account, license) -> in use + reserved, as the reports accepted so far leave it.
+        self.account_usage: dict[tuple[int, int], int] = {}
         self.ack_ids: list[int] = []
         self.report_ids: list[int] = []
 
@@ -320,6 +324,16 @@ class Batch:
                     params=[True, *params],
                 )
             )  # fmt: skip
+        if tags and accounts:
+            # What the accounts have in use and reserved of the reported licenses (licensing.limits).
+            in_accounts, account_params = rows.in_list(self.pg, "t.smart_account_id", sorted(accounts))
+            of_tags, tag_params = rows.in_list(self.pg, "l.tag", tags)
+            parts.append(
+                part("T", ["t.smart_account_id", "t.license_id", "t.in_use + t.reserved"], [],
+                     rest=f"FROM {LicenseAccountTotal._meta.db_table} t "
+                     f"JOIN {License._meta.db_table} l ON l.id = t.license_id WHERE {in_accounts} AND {of_tags}",
+                     params=[*account_params, *tag_params])
+            )  # fmt: skip
         if self.pg:
             # The ids the ACKs and reports will take (unused ones are gaps, as after a rollback).
             for kind, model in (("A", Acknowledgement), ("Q", UsageReport)):
@@ -350,6 +364,8 @@ class Batch:
                 by_pk[n1].pending.append(Pending(n0, s0, _aware(t0), n2, s1, bool(n3)))
             elif kind == "P":
                 policies.setdefault(n0, []).append((n1, n2, n3, n4, n5, n6, n7, n8, n9, s0, s1))
+            elif kind == "T":
+                self.account_usage[(n0, n1)] = n2
         for slot in self.slots.values():
             slot.initial_usage = dict(slot.usage)
             slot.initial = tuple(getattr(slot.instance, name) for name in INSTANCE_UPDATE)
@@ -432,6 +448,7 @@ class Batch:
             raise ValidationError(
                 "No reporting policy is in force: staff must mark one policy as the default.", code="no_policy"
             )
+        self._refuse_past_account_maximum(report, slot, account_id)
         created = slot is None
         if created:
             slot = self._create_instance(report)
@@ -439,6 +456,19 @@ class Batch:
         slot.accepted.append(accepted)
         self.accepted[report.report_id] = accepted
         return accepted
+
+    def _refuse_past_account_maximum(self, report: ParsedReport, slot: Slot | None, account_id: int) -> None:
+        """A report whose usage would take its account past `MAX_ACCOUNT_USAGE` of a license is refused alone
+        (the ledger checks the batch's sum again under the locks)."""
+        current = slot.usage if slot is not None else {}
+        for tag, count in report.usage_by_tag().items():
+            license = self.licenses[tag]
+            increase = count - current.get(license.pk, 0)
+            if increase > 0:
+                in_use = self.account_usage.get((account_id, license.pk), 0)
+                if in_use + increase > MAX_ACCOUNT_USAGE:
+                    refusal = account_usage_refusal(license.tag, in_use, increase)
+                    raise Refusal(refusal.messages[0], code=refusal.code)
 
     def _may_operate(self, instance: ProductInstance) -> bool:
         va_id = instance.virtual_account_id
@@ -485,6 +515,9 @@ class Batch:
             deltas = {lic: target.get(lic, 0) - slot.usage.get(lic, 0) for lic in slot.usage.keys() | target.keys()}
             deltas = {lic: delta for lic, delta in deltas.items() if delta}
             slot.usage = target
+            for lic, delta in deltas.items():
+                key = (instance.smart_account_id, lic)
+                self.account_usage[key] = self.account_usage.get(key, 0) + delta
         classes_now = {known[tag].policy_class for tag, count in stated.items() if count > 0}
         classes_before = {self.license_classes[lic] for lic in deltas if usage.get(lic, 0) == 0}
 
