@@ -37,6 +37,7 @@ STATUS_FOR_CODE = {
     "insufficient_enforced": status.HTTP_409_CONFLICT,
     "account_usage_limit": status.HTTP_409_CONFLICT,
     "registered_elsewhere": status.HTTP_409_CONFLICT,
+    "registered_in_another_va": status.HTTP_409_CONFLICT,
     "registered_concurrently": status.HTTP_409_CONFLICT,
     "reserved": status.HTTP_409_CONFLICT,
     "unknown_license": status.HTTP_400_BAD_REQUEST,

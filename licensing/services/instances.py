@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from smartaccounts.models import SmartAccount, VirtualAccount
-from smartaccounts.selectors import live_virtual_accounts
+from smartaccounts.selectors import effective_roles, live_virtual_accounts
 from smartaccounts.services import record_event, require_va_role
 
 from .. import ledger
@@ -242,6 +242,27 @@ def _check_token(token: RegistrationToken, now) -> None:
         )
 
 
+def _require_move_rights(
+    token: RegistrationToken, source: VirtualAccount, target: VirtualAccount, *, pid: str, serial_number: str
+) -> None:
+    """Re-registering a live device into another VA moves it, as `transfer_product_instances` does, so it needs
+    the same rights: the User role on the VA it leaves and on the one it joins. The acting person is the
+    token's creator (a device presents no login: the person who issued the token vouches for what
+    registers with it). Refused with `registered_in_another_va`, without naming the other VA."""
+    creator = token.created_by
+    if creator is not None and creator.is_active:
+        roles = effective_roles(creator, [source, target])
+        if all(roles[va.pk] is not None and roles[va.pk].allows("operate") for va in (source, target)):
+            return
+    raise ValidationError(
+        f"The device PID:{pid} SN:{serial_number} is registered in another Virtual Account of "
+        f"{target.smart_account.name}, and the person who created this token may not move devices from there. "
+        "Transfer it on the Product Instances page, or register it with a token created by someone with the "
+        "User role on both Virtual Accounts.",
+        code="registered_in_another_va",
+    )
+
+
 @transaction.atomic
 def register_product_instance(
     *,
@@ -259,8 +280,10 @@ def register_product_instance(
     any token of a Partner Holding or inactive account; export-controlled licenses in `usage`
     under a token that does not allow them; enforced licenses beyond what the VA has available;
     a UDI active in another Smart Account (without naming it).
-    A UDI already active in the token's account is re-registered: it moves to the token's VA
-    with its usage, gets a new trust code, and the registration counts as a use of the token.
+    A UDI already active in the token's account is re-registered: it gets a new trust code, and the
+    registration counts as a use of the token. When it is live in another VA it also moves to the
+    token's VA with its usage, which needs the rights of a transfer: the token's creator must hold the
+    User role on both VAs (else `registered_in_another_va`, and nothing changes).
     `usage` ({entitlement tag: count}) replaces the instance's usage when given.
     The returned instance carries the new `trust_code` (returned to the device once) and
     `was_registered_before` (True for a re-registration).
@@ -309,6 +332,10 @@ def register_product_instance(
             "Release the reservation before registering it online.",
             code="reserved",
         )
+    moved_from = None
+    if existing is not None and existing.virtual_account_id != va.pk:
+        moved_from = VirtualAccount.objects.get(pk=existing.virtual_account_id)
+        _require_move_rights(found, moved_from, va, pid=pid, serial_number=serial_number)
     current = (
         dict(ProductInstanceUsage.objects.filter(product_instance=existing).values_list("license_id", "count"))
         if existing
@@ -350,9 +377,7 @@ def register_product_instance(
     trust_code = new_trust_code()
     if existing is not None:
         instance = existing
-        moved_from = None
-        if instance.virtual_account_id != va.pk:
-            moved_from = VirtualAccount.objects.get(pk=instance.virtual_account_id)
+        if moved_from is not None:
             ledger.move_instance_usage([instance], va)
         instance.virtual_account = va
         instance.hostname = hostname or instance.hostname
