@@ -28,6 +28,8 @@ from rest_framework import exceptions, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from licensing.identifiers import printable
+
 from .jsondoc import DocumentError, load_json
 
 __all__ = [
@@ -62,13 +64,20 @@ def validation_error_body(error: DjangoValidationError) -> dict:
     return error_body(code or "invalid", " ".join(error.messages), fields)
 
 
+def _messages(detail, prefix: str = "") -> list[str]:
+    """A field's messages as flat text. Nested errors (a DictField names the key it refuses, and the key
+    is the client's) are prefixed with the key, made printable: it may hold anything."""
+    if isinstance(detail, dict):
+        return [m for key, value in detail.items() for m in _messages(value, f"{prefix}{printable(str(key), 80)}: ")]
+    if isinstance(detail, list):
+        return [m for value in detail for m in _messages(value, prefix)]
+    return [prefix + str(detail)]
+
+
 def _drf_body(exc: exceptions.APIException) -> dict:
     detail, codes = exc.detail, exc.get_codes()
     if isinstance(detail, dict):
-        fields = {
-            str(name): [str(m) for m in (messages if isinstance(messages, list) else [messages])]
-            for name, messages in detail.items()
-        }
+        fields = {printable(str(name), 80): _messages(messages) for name, messages in detail.items()}
         return error_body("invalid", "The request is not valid.", fields)
     if isinstance(detail, list):
         first = codes[0] if codes and isinstance(codes[0], str) else "invalid"
@@ -125,17 +134,22 @@ def exception_handler(exc, context):
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, reading with `load_json`: bounded nesting, NaN and Infinity refused."""
+    """DRF's JSON parser, reading with `load_json`: bounded nesting, NaN and Infinity refused.
+
+    A view whose body holds several documents (a batch of reports) sets `caps_nesting = True`: nesting
+    past the bound then refuses only the document holding it (`config.jsondoc`, `cap=True`)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        encoding = parsers.get_encoding(parser_context or {})
+        parser_context = parser_context or {}
+        cap = getattr(parser_context.get("view"), "caps_nesting", False)
+        encoding = parsers.get_encoding(parser_context)
         raw = stream.read() if stream is not None else b""
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
             raise exceptions.ParseError(f"The request body is not {encoding} text.", code="parse_error") from None
         try:
-            return load_json(text)
+            return load_json(text, cap=cap)
         except DocumentError as error:
             raise exceptions.ParseError(str(error), code=error.code) from None
 

@@ -2,19 +2,30 @@
 
 `json.loads` follows nesting with recursion: a document nested 100,000 deep raises RecursionError,
 and one nested a few hundred deep parses but breaks the next recursive step (a validator, `repr`,
-`json.dumps`). Every document that enters the portal is read by `load_json`, which refuses both with
-a `DocumentError`, refuses NaN and Infinity (not JSON), and answers what `json` finds wrong.
-The deepest document the portal reads is a batch of reports ({"reports": [{"measurements": [{…}]}]},
-five levels); `MAX_DEPTH` leaves ample room.
+`json.dumps`). Every document that enters the portal is read by `load_json`, which refuses NaN and
+Infinity (not JSON), answers what `json` finds wrong, and bounds nesting at `MAX_DEPTH` levels. The
+deepest document the portal reads is a batch of reports ({"reports": [{"measurements": [{…}]}]}, five
+levels); `MAX_DEPTH` leaves ample room.
+
+Nesting past the bound refuses the whole text (`DocumentError`, code `too_deep`), unless the caller
+reads several documents from it (a batch of reports, a usage file) and asks for `cap=True`: then each
+array or object past the bound is replaced by `TOO_DEEP`, and only the document holding it is refused
+(`contains_too_deep` finds it). `json.loads` (C) reads every text first; only a text it cannot read
+for its nesting is read again, without recursion, by `_load_capped`.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from json.decoder import scanstring
 
-__all__ = ["MAX_DEPTH", "DocumentError", "load_json", "nesting_exceeds"]
+__all__ = ["MAX_DEPTH", "TOO_DEEP", "DocumentError", "contains_too_deep", "load_json", "nesting_exceeds"]
 
 MAX_DEPTH = 32
+# The most arrays and objects past MAX_DEPTH a capped read goes through (a document nested 100,000 deep
+# is 100,000 of them); past it the whole text is refused, so one request costs a bounded amount of work.
+MAX_CAPPED_CONTAINERS = 250_000
 
 
 class DocumentError(ValueError):
@@ -23,6 +34,22 @@ class DocumentError(ValueError):
     def __init__(self, message: str, code: str = "parse_error"):
         super().__init__(message)
         self.code = code
+
+
+class _TooDeep:
+    """Stands for an array or object nested past MAX_DEPTH (in a capped read)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<nested more than {MAX_DEPTH} levels deep>"
+
+
+TOO_DEEP = _TooDeep()
+
+
+def _too_deep(max_depth: int) -> DocumentError:
+    return DocumentError(f"The document nests arrays or objects more than {max_depth} levels deep.", code="too_deep")
 
 
 def _no_constants(name: str):
@@ -45,8 +72,24 @@ def nesting_exceeds(value, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def load_json(text: str | bytes, *, max_depth: int = MAX_DEPTH):
-    """The document in `text` (bytes are read as UTF-8), or DocumentError saying what is wrong with it."""
+def contains_too_deep(value) -> bool:
+    """Whether a value read with `cap=True` holds `TOO_DEEP` anywhere (iterative)."""
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if node is TOO_DEEP:
+            return True
+        if type(node) is dict:
+            pending += node.values()
+        elif type(node) is list:
+            pending += node
+    return False
+
+
+def load_json(text: str | bytes, *, max_depth: int = MAX_DEPTH, cap: bool = False):
+    """The document in `text` (bytes are read as UTF-8), or DocumentError saying what is wrong with it.
+
+    `cap`: arrays and objects nested past `max_depth` become `TOO_DEEP` instead of refusing the text."""
     if isinstance(text, bytes | bytearray):
         try:
             text = bytes(text).decode("utf-8-sig")
@@ -55,15 +98,114 @@ def load_json(text: str | bytes, *, max_depth: int = MAX_DEPTH):
     try:
         value = json.loads(text, parse_constant=_no_constants)
     except RecursionError:
-        raise DocumentError(
-            f"The document nests arrays or objects more than {max_depth} levels deep.", code="too_deep"
-        ) from None
+        value = _deep
     except json.JSONDecodeError as error:
         raise DocumentError(
             f"The document is not JSON: {error.msg} at line {error.lineno}, column {error.colno}."
         ) from None
     except ValueError as error:  # NaN/Infinity, or an integer of more than 4,300 digits
         raise DocumentError(f"The document is not JSON the portal reads: {error}.") from None
-    if nesting_exceeds(value, max_depth):
-        raise DocumentError(f"The document nests arrays or objects more than {max_depth} levels deep.", code="too_deep")
+    if value is _deep or nesting_exceeds(value, max_depth):
+        if not cap:
+            raise _too_deep(max_depth)
+        try:
+            value = _load_capped(text, max_depth)
+        except json.JSONDecodeError as error:  # from scanstring
+            raise DocumentError(
+                f"The document is not JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+            ) from None
+        except ValueError as error:
+            if isinstance(error, DocumentError):
+                raise
+            raise DocumentError(f"The document is not JSON the portal reads: {error}.") from None
     return value
+
+
+_deep = object()  # json.loads ran out of recursion
+_SPACE = re.compile(r"[ \t\n\r]*")
+# JSON's number grammar, with ASCII digits only (`\d` would take other scripts' digits too).
+_NUMBER = re.compile(r"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_LITERALS = (("true", True), ("false", False), ("null", None))
+
+
+def _load_capped(text: str, max_depth: int):
+    """`json.loads` without recursion, containers past `max_depth` replaced by TOO_DEEP.
+
+    Strings are read by `json.decoder.scanstring` (what `json.loads` uses), numbers by JSON's grammar;
+    only the nesting is walked here, with an explicit stack."""
+    stack: list[list] = []  # open containers: [list or dict, the key awaiting a value (objects)]
+    capped = 0
+    index = _SPACE.match(text, 0).end()
+
+    def fail(message: str):
+        line = text.count("\n", 0, index) + 1
+        column = index - (text.rfind("\n", 0, index) + 1) + 1
+        return DocumentError(f"The document is not JSON: {message} at line {line}, column {column}.")
+
+    def key_at(position: int) -> tuple[str, int]:
+        if text[position : position + 1] != '"':
+            raise fail("Expecting property name enclosed in double quotes")
+        key, position = scanstring(text, position + 1, True)
+        position = _SPACE.match(text, position).end()
+        if text[position : position + 1] != ":":
+            raise fail("Expecting ':' delimiter")
+        return key, _SPACE.match(text, position + 1).end()
+
+    while True:
+        # A value starts at `index`.
+        char = text[index : index + 1]
+        if char in ("{", "["):
+            if len(stack) >= max_depth:
+                capped += 1
+                if capped > MAX_CAPPED_CONTAINERS:
+                    raise _too_deep(max_depth)
+            index = _SPACE.match(text, index + 1).end()
+            if text[index : index + 1] == ("}" if char == "{" else "]"):
+                value = TOO_DEEP if len(stack) >= max_depth else {} if char == "{" else []
+                index += 1
+            else:
+                if char == "{":
+                    key, index = key_at(index)
+                    stack.append([{}, key])
+                else:
+                    stack.append([[], None])
+                continue
+        elif char == '"':
+            value, index = scanstring(text, index + 1, True)
+        else:
+            number = _NUMBER.match(text, index)
+            if number is not None:
+                whole, fraction, exponent = number.groups()
+                value = float(whole + (fraction or "") + (exponent or "")) if fraction or exponent else int(whole)
+                index = number.end()
+            else:
+                for word, literal in _LITERALS:
+                    if text.startswith(word, index):
+                        value, index = literal, index + len(word)
+                        break
+                else:
+                    raise fail("Expecting value")
+        # A value ended: it goes into its container, and containers that end with it close.
+        while True:
+            if not stack:
+                index = _SPACE.match(text, index).end()
+                if index != len(text):
+                    raise fail("Extra data")
+                return value
+            container, key = stack[-1]
+            if type(container) is dict:
+                container[key] = value
+            else:
+                container.append(value)
+            index = _SPACE.match(text, index).end()
+            char = text[index : index + 1]
+            if char == ",":
+                index = _SPACE.match(text, index + 1).end()
+                if type(container) is dict:
+                    stack[-1][1], index = key_at(index)
+                break
+            if char != ("}" if type(container) is dict else "]"):
+                raise fail("Expecting ',' delimiter")
+            index += 1
+            stack.pop()
+            value = container if len(stack) < max_depth else TOO_DEEP

@@ -27,6 +27,7 @@ from django.core.exceptions import ValidationError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from config.jsondoc import MAX_DEPTH, contains_too_deep
 from licensing.identifiers import udi_part
 
 from .schemacheck import Unsupported, compile_schema, python_pattern
@@ -123,11 +124,13 @@ def signature_matches(document: dict, trust_code: str) -> bool:
 
 def check_schema(document, name: str = REPORT_SCHEMA) -> None:
     """Refuse a document that does not match the JSON Schema, naming the JSON path of the error."""
+    compiled = _compiled(name)
+    if isinstance(document, dict) and compiled is not None and compiled(document):
+        return
+    if contains_too_deep(document):  # read from a batch with `config.jsondoc.load_json(cap=True)`
+        raise Refusal(f"The document nests arrays or objects more than {MAX_DEPTH} levels deep.", code="too_deep")
     if not isinstance(document, dict):
         raise Refusal("The document must be a JSON object.", code="schema")
-    compiled = _compiled(name)
-    if compiled is not None and compiled(document):
-        return
     # Not valid (or no compiled check): `jsonschema` names the error and its JSON path.
     error = best_match(_validator(name).iter_errors(document))
     if error is not None:

@@ -65,6 +65,8 @@ class UsageReportsView(DeviceAPIView):
     ACK) or `refused` (with `code` and `detail`). A batch is ingested in one transaction
     (`ingest_usage_reports`)."""
 
+    caps_nesting = True  # a report nested too deep is refused alone (`too_deep`), not the whole batch
+
     @extend_schema(
         request=OpenApiTypes.OBJECT,
         responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 401: OpenApiTypes.OBJECT},

@@ -202,7 +202,7 @@ def ack_is_authentic(document: dict, public_key_pem: str | None = None) -> bool:
 def read_usage_file(content: bytes) -> list:
     """The reports in a usage file: a JSON report, a JSON array of them, {"reports": [...]}, or JSON Lines.
 
-    Read with `config.jsondoc.load_json` (nesting bounded: a file nested 100,000 deep is refused, not a crash)."""
+    Read with `config.jsondoc.load_json`: a report nested past its bound is refused alone (`too_deep`)."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -210,7 +210,8 @@ def read_usage_file(content: bytes) -> list:
     if not text.strip():
         raise ValidationError("The file is empty.")
     try:
-        return split_batch(load_json(text))
+        # Capped: a report nested too deep is refused alone (`too_deep`), not the whole file.
+        return split_batch(load_json(text, cap=True))
     except DocumentError as whole_error:
         if whole_error.code == "too_deep":
             raise ValidationError(f"The file is not a usage file: {whole_error}") from None
@@ -219,7 +220,7 @@ def read_usage_file(content: bytes) -> list:
             if not line.strip():
                 continue
             try:
-                documents.append(load_json(line))
+                documents.append(load_json(line, cap=True))
             except DocumentError as line_error:
                 if line_error.code == "too_deep":
                     raise ValidationError(f"Line {number} is not a usage report: {line_error}") from None

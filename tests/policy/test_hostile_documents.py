@@ -257,13 +257,45 @@ def test_an_upload_stores_its_good_report_beside_a_malformed_one(client, account
         assert not re.search("[\x00-\x1f\ud800-\udfff]", row["report_id"] + row["udi"] + row["message"])
 
 
-def test_an_upload_nested_too_deep_is_an_error_on_the_form_not_a_crash(client, account):
+def test_a_batch_stores_its_good_report_beside_one_nested_100000_deep(client, account, lic):
+    other = make_instance(default_va(account), usage={lic: 1}, trust_code=TRUST, first_use_at=T0)
+    good = report(other, generated_at=timezone.now(), usage={lic: 3})
+    deep = "[" * 100_000 + "]" * 100_000
+    for body in (f"[{deep}, {json.dumps(good)}]", f'{{"reports": [{{"hostname": {deep}}}, {json.dumps(good)}]}}'):
+        response = client.post(REPORTS, body, content_type="application/json")
+        assert response.status_code == 200, response.content[:300]
+        results = response.json()["results"]
+        assert [(r["status"], r.get("code")) for r in results] in (
+            [("refused", "too_deep"), ("accepted", None)],
+            [("refused", "too_deep"), ("already received", None)],
+        )
+    assert str(UsageReport.objects.get().report_id) == good["report_id"]
+
+
+def test_an_upload_refuses_a_report_nested_too_deep_and_keeps_the_others(client, account, lic):
+    device = make_instance(default_va(account), usage={lic: 1}, first_use_at=T0)
+    good = json.dumps(report(device, generated_at=timezone.now(), usage={lic: 2}))
     client.force_login(account.created_by)
-    for content in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50 + b"1" + b"}" * 50):
-        file = SimpleUploadedFile("usage.json", content, content_type="application/json")
+    deep = "[" * 100_000 + "]" * 100_000
+    for content in (f"[{deep}, {good}]", f'{{"hostname": {deep}}}\n{good}\n'):
+        file = SimpleUploadedFile("usage.json", content.encode(), content_type="application/json")
         response = client.post(
             reverse("policy_usage_upload", kwargs={"account_id": account.pk}),
             {"virtual_account": default_va(account).pk, "file": file},
         )
-        assert response.status_code == 200 and "levels deep" in response.content.decode()
+        assert response.status_code == 302, response.content[:300]
+    for upload in UsageUpload.objects.all():
+        assert [(r["status"], r.get("reason")) for r in upload.results][0] == ("refused", "too_deep")
+        assert upload.results[1]["status"] in ("accepted", "already received")
+    assert UsageReport.objects.count() == 1
+
+
+def test_a_file_deeper_than_any_reader_would_go_is_an_error_on_the_form(client, account):
+    client.force_login(account.created_by)
+    file = SimpleUploadedFile("usage.json", b"[" * 1_200_000 + b"]" * 1_200_000, content_type="application/json")
+    response = client.post(
+        reverse("policy_usage_upload", kwargs={"account_id": account.pk}),
+        {"virtual_account": default_va(account).pk, "file": file},
+    )
+    assert response.status_code == 200 and "levels deep" in response.content.decode()
     assert not UsageUpload.objects.exists()
