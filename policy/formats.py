@@ -207,6 +207,7 @@ class ParsedReport:
     generated_at: datetime
     measurements: list[Measurement] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    _usage: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def signed(self) -> bool:
@@ -228,13 +229,16 @@ class ParsedReport:
         return {m.tag for m in self.measurements} | {e.tag for e in self.events if e.tag}
 
     def usage_by_tag(self) -> dict[str, int]:
-        """The instance's usage the report states: per tag, the count of its latest period."""
+        """The instance's usage the report states: per tag, the count of its latest period (read once)."""
+        if self._usage is not None:
+            return self._usage
         latest: dict[str, Measurement] = {}
         for m in self.measurements:
             seen = latest.get(m.tag)
             if seen is None or (m.end, m.start, m.count) > (seen.end, seen.start, seen.count):
                 latest[m.tag] = m
-        return {tag: m.count for tag, m in latest.items()}
+        self._usage = {tag: m.count for tag, m in latest.items()}
+        return self._usage
 
 
 def _events(items: list[dict], path: str) -> list[Event]:

@@ -5,9 +5,10 @@ number of round trips whatever its size (one report is a batch of one).
    before balance rows), and read them with their account and VA: one statement.
 2. Read everything the rules need, after the locks: the reports already received under the batch's
    report ids, the catalog licenses of its tags, the instances' usage, their pending changes and
-   the policy in force for each account, what the accounts have in use of the reported licenses (a
-   report that would pass `licensing.limits.MAX_ACCOUNT_USAGE` is refused alone); on PostgreSQL also
-   the ids the new ACKs and reports will take. One statement (UNION ALL).
+   the policy in force for each account; on PostgreSQL also the ids the new ACKs and reports will
+   take. One statement (UNION ALL). When a report raises a device's count of a license, one more: what
+   the account has in use of it (a report that would pass `licensing.limits.MAX_ACCOUNT_USAGE` is
+   refused alone).
 3. Decide each report in order, in Python, exactly as one report at a time would: refused (with
    its reason), a replay (the same ACK again), or accepted. Later reports of the same instance see
    what the earlier ones did (usage, last report, pending changes, software version).
@@ -213,6 +214,7 @@ class Batch:
             return {}
         self._lock_instances()
         self._read()
+        self._read_account_usage()
         outcomes: dict[int, Accepted | Replay | ValidationError] = {}
         for index, report in self.reports:
             try:
@@ -324,16 +326,6 @@ class Batch:
                     params=[True, *params],
                 )
             )  # fmt: skip
-        if tags and accounts:
-            # What the accounts have in use and reserved of the reported licenses (licensing.limits).
-            in_accounts, account_params = rows.in_list(self.pg, "t.smart_account_id", sorted(accounts))
-            of_tags, tag_params = rows.in_list(self.pg, "l.tag", tags)
-            parts.append(
-                part("T", ["t.smart_account_id", "t.license_id", "t.in_use + t.reserved"], [],
-                     rest=f"FROM {LicenseAccountTotal._meta.db_table} t "
-                     f"JOIN {License._meta.db_table} l ON l.id = t.license_id WHERE {in_accounts} AND {of_tags}",
-                     params=[*account_params, *tag_params])
-            )  # fmt: skip
         if self.pg:
             # The ids the ACKs and reports will take (unused ones are gaps, as after a rollback).
             for kind, model in (("A", Acknowledgement), ("Q", UsageReport)):
@@ -364,8 +356,6 @@ class Batch:
                 by_pk[n1].pending.append(Pending(n0, s0, _aware(t0), n2, s1, bool(n3)))
             elif kind == "P":
                 policies.setdefault(n0, []).append((n1, n2, n3, n4, n5, n6, n7, n8, n9, s0, s1))
-            elif kind == "T":
-                self.account_usage[(n0, n1)] = n2
         for slot in self.slots.values():
             slot.initial_usage = dict(slot.usage)
             slot.initial = tuple(getattr(slot.instance, name) for name in INSTANCE_UPDATE)
@@ -386,6 +376,37 @@ class Batch:
             # Replays are rare: their payloads and ACKs are read only when there are some.
             for stored in UsageReport.objects.select_related("acknowledgement").filter(pk__in=stored_ids):
                 self.stored[stored.report_id] = stored
+
+    def _read_account_usage(self) -> None:
+        """What the accounts have in use (and reserved) of each license some report raises a device's count
+        of: one query, only when there is one (a periodic report repeats its usage). A license no report
+        raises above a device's count before the batch cannot pass the account's maximum in it."""
+        keys = set()
+        for _, report in self.reports:
+            slot = self.slots.get((report.pid, report.serial_number))
+            before = slot.initial_usage if slot is not None else {}
+            account = (
+                slot.instance.smart_account_id
+                if slot is not None
+                else getattr(self.virtual_account, "smart_account_id", None)
+            )
+            for tag, count in report.usage_by_tag().items():
+                license = self.licenses.get(tag)
+                if account is not None and license is not None and count > before.get(license.pk, 0):
+                    keys.add((account, license.pk))
+        if not keys:
+            return
+        accounts, licenses = sorted({a for a, _ in keys}), sorted({lic for _, lic in keys})
+        in_accounts, account_params = rows.in_list(self.pg, "smart_account_id", accounts)
+        of_licenses, license_params = rows.in_list(self.pg, "license_id", licenses)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT smart_account_id, license_id, in_use + reserved FROM {LicenseAccountTotal._meta.db_table} "
+                f"WHERE {in_accounts} AND {of_licenses}",
+                [*account_params, *license_params],
+            )
+            for account, license, in_use in cursor.fetchall():
+                self.account_usage[(account, license)] = in_use
 
     # --- 3: the rules, report by report ------------------------------------------------------------
 
