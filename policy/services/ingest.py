@@ -262,6 +262,8 @@ def upload_usage_file(*, actor: User, virtual_account: VirtualAccount, file_name
             f"{va.smart_account.name} is a Partner Holding account: devices cannot report usage there.",
             code="partner_holding",
         )
+    # The browser sends the name; Django drops unprintable characters from it, a direct caller may not.
+    file_name = printable(file_name, 255)
     documents = read_usage_file(content)
     if len(documents) > MAX_UPLOAD_REPORTS:
         raise ValidationError(
@@ -293,7 +295,7 @@ def upload_usage_file(*, actor: User, virtual_account: VirtualAccount, file_name
             smart_account=va.smart_account,
             virtual_account=va,
             actor=actor,
-            file_name=(file_name or "")[:255],
+            file_name=file_name,
             accepted_count=accepted,
             refused_count=len(results) - accepted,
             results=results,

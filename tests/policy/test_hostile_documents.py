@@ -299,3 +299,14 @@ def test_a_file_deeper_than_any_reader_would_go_is_an_error_on_the_form(client, 
     )
     assert response.status_code == 200 and "levels deep" in response.content.decode()
     assert not UsageUpload.objects.exists()
+
+
+def test_an_uploaded_file_name_is_stored_printable(account, lic):
+    from policy.services import upload_usage_file
+
+    device = make_instance(default_va(account), usage={lic: 1}, first_use_at=T0)
+    content = json.dumps(report(device, generated_at=timezone.now(), usage={lic: 2})).encode()
+    upload = upload_usage_file(
+        actor=account.created_by, virtual_account=default_va(account), file_name="site\x00\ud800.json", content=content
+    )
+    assert upload.file_name == "site\ufffd\ufffd.json" and upload.accepted_count == 1
