@@ -4,6 +4,7 @@ Every value that differs between a laptop and production comes from an environme
 variable (or a `.env` file beside `manage.py`); the README lists them all.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "smartaccounts",
     "licensing",
     "policy",
@@ -61,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -99,6 +103,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "smartaccounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: a locked-out login is refused before its password is checked (django-axes).
+    "smartaccounts.auth_backends.LoginLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -115,6 +121,54 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # An invitation link stays valid this long.
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=14)
+
+# --- Client address, rate limits, login lockout ------------------------------------------------
+# How many reverse proxies in front of the portal append to X-Forwarded-For. 0: the client is
+# REMOTE_ADDR and X-Forwarded-For is ignored (a client can write anything there). Rate limits and
+# the login lockout key on this address (smartaccounts/ratelimits.py).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT is the number of proxies in front of the portal: 0 or more.")
+
+
+def _rate(name: str, default: str) -> str | None:
+    """A rate such as "10/hour" (per second, minute, hour or day) from the environment; "off": no limit."""
+    value = env.str(name, default=default).strip().lower()
+    if value in ("off", "none", ""):
+        return None
+    count, _, period = value.partition("/")
+    periods = ("second", "minute", "hour", "day", "s", "m", "h", "d")
+    if not count.isascii() or not count.isdigit() or period not in periods:
+        raise ImproperlyConfigured(f'{name}: write a rate as a number per second, minute, hour or day, e.g. "10/hour".')
+    return value
+
+
+# Per client address unless the name says otherwise. The README lists them.
+RATE_LIMITS = {
+    "signup": _rate("RATE_LIMIT_SIGNUP", "10/hour"),
+    "password_reset": _rate("RATE_LIMIT_PASSWORD_RESET", "10/hour"),
+    "device_registration": _rate("RATE_LIMIT_DEVICE_REGISTRATION", "120/minute"),
+    "usage_reports": _rate("RATE_LIMIT_USAGE_REPORTS", "600/minute"),
+    "pak_claim_address": _rate("RATE_LIMIT_PAK_CLAIM_ADDRESS", "60/hour"),
+    "pak_claim_user": _rate("RATE_LIMIT_PAK_CLAIM_USER", "30/hour"),
+    "pak_claim_account": _rate("RATE_LIMIT_PAK_CLAIM_ACCOUNT", "60/hour"),
+}
+
+# Login lockout (django-axes, failures kept in the database): after LOGIN_FAILURE_LIMIT wrong
+# passwords in a row for one login from one client address, that login is refused from that
+# address for LOGIN_LOCKOUT_MINUTES (each further failure starts the wait again); a successful
+# login resets the count. `manage.py axes_reset_username <e-mail>` lifts a lockout.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Only failures are recorded, not every successful login (the event log is the portal's audit trail).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "smartaccounts.ratelimits.login_username"
+AXES_CLIENT_IP_CALLABLE = "smartaccounts.ratelimits.client_key"
+AXES_LOCKOUT_CALLABLE = "smartaccounts.ratelimits.lockout_response"
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -183,6 +237,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # Our throttles read the client address through smartaccounts.ratelimits.client_address; this
+    # keeps DRF's own reading of X-Forwarded-For (anything else that calls get_ident) the same.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Smart Accounts API",
@@ -215,5 +272,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes.apps": {"level": "WARNING"}},
 }

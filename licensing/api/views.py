@@ -13,6 +13,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from smartaccounts.ratelimits import DeviceRegistrationThrottle
+
 from ..services import register_product_instance
 
 __all__ = ["DeviceRegistrationView"]
@@ -77,10 +79,11 @@ def _error(code: str, detail, http_status: int, fields: dict | None = None) -> R
 class DeviceRegistrationView(APIView):
     """POST a device's UDI and a registration token; get the product instance and its trust code back."""
 
-    # The token is the credential: 384 random bits, so guessing one is hopeless; rate limits belong
-    # to the proxy in front, where they protect every endpoint alike.
+    # The token is the credential: 384 random bits, so guessing one is hopeless; the limit per client
+    # address keeps one client from flooding the registration service.
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [DeviceRegistrationThrottle]
 
     @extend_schema(
         request=RegistrationRequest,
