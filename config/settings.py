@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.cache import redis_cache_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -204,7 +206,8 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Rate-limit counters and the like; it fails open when Redis does not answer (config/cache.py).
+    CACHES = {"default": redis_cache_settings(REDIS_URL)}
 else:
     # No broker: tasks run in-process, at once, as if a worker had taken them.
     CELERY_BROKER_URL = "memory://"
