@@ -219,7 +219,8 @@ def lockout_response(request, original_response=None, credentials=None):
         detail=(
             f"After {settings.AXES_FAILURE_LIMIT} wrong passwords in a row, logging in as this user from your "
             "network is blocked for a while, even with the right password. This protects the login from "
-            "password guessing. If you have forgotten your password, reset it; the new one works once the wait "
-            "is over. An administrator of the portal can lift the block sooner."
+            "password guessing. Each attempt before the wait is over starts it again. If you have forgotten your "
+            "password, reset it; the new one works once the wait is over. An administrator of the portal can "
+            "lift the block sooner."
         ),
     )
