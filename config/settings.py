@@ -4,10 +4,13 @@ Every value that differs between a laptop and production comes from an environme
 variable (or a `.env` file beside `manage.py`); the README lists them all.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from config.cache import redis_cache_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,6 +49,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "smartaccounts",
     "licensing",
     "policy",
@@ -61,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -99,6 +105,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "smartaccounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: a locked-out login is refused before its password is checked (django-axes).
+    "smartaccounts.auth_backends.LoginLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -115,6 +123,54 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # An invitation link stays valid this long.
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=14)
+
+# --- Client address, rate limits, login lockout ------------------------------------------------
+# How many reverse proxies in front of the portal append to X-Forwarded-For. 0: the client is
+# REMOTE_ADDR and X-Forwarded-For is ignored (a client can write anything there). Rate limits and
+# the login lockout key on this address (smartaccounts/ratelimits.py).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT is the number of proxies in front of the portal: 0 or more.")
+
+
+def _rate(name: str, default: str) -> str | None:
+    """A rate such as "10/hour" (per second, minute, hour or day) from the environment; "off": no limit."""
+    value = env.str(name, default=default).strip().lower()
+    if value in ("off", "none", ""):
+        return None
+    count, _, period = value.partition("/")
+    periods = ("second", "minute", "hour", "day", "s", "m", "h", "d")
+    if not count.isascii() or not count.isdigit() or period not in periods:
+        raise ImproperlyConfigured(f'{name}: write a rate as a number per second, minute, hour or day, e.g. "10/hour".')
+    return value
+
+
+# Per client address unless the name says otherwise. The README lists them.
+RATE_LIMITS = {
+    "signup": _rate("RATE_LIMIT_SIGNUP", "10/hour"),
+    "password_reset": _rate("RATE_LIMIT_PASSWORD_RESET", "10/hour"),
+    "device_registration": _rate("RATE_LIMIT_DEVICE_REGISTRATION", "120/minute"),
+    "usage_reports": _rate("RATE_LIMIT_USAGE_REPORTS", "600/minute"),
+    "pak_claim_address": _rate("RATE_LIMIT_PAK_CLAIM_ADDRESS", "60/hour"),
+    "pak_claim_user": _rate("RATE_LIMIT_PAK_CLAIM_USER", "30/hour"),
+    "pak_claim_account": _rate("RATE_LIMIT_PAK_CLAIM_ACCOUNT", "60/hour"),
+}
+
+# Login lockout (django-axes, failures kept in the database): after LOGIN_FAILURE_LIMIT wrong
+# passwords in a row for one login from one client address, that login is refused from that
+# address for LOGIN_LOCKOUT_MINUTES (each further failure starts the wait again); a successful
+# login resets the count. `manage.py axes_reset_username <e-mail>` lifts a lockout.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Only failures are recorded, not every successful login (the event log is the portal's audit trail).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "smartaccounts.ratelimits.login_username"
+AXES_CLIENT_IP_CALLABLE = "smartaccounts.ratelimits.client_key"
+AXES_LOCKOUT_CALLABLE = "smartaccounts.ratelimits.lockout_response"
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -150,7 +206,8 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Rate-limit counters and the like; it fails open when Redis does not answer (config/cache.py).
+    CACHES = {"default": redis_cache_settings(REDIS_URL)}
 else:
     # No broker: tasks run in-process, at once, as if a worker had taken them.
     CELERY_BROKER_URL = "memory://"
@@ -186,6 +243,9 @@ REST_FRAMEWORK = {
     # JSON only, read with bounded nesting; every error answered as {"code", "detail", "fields"} (config.api).
     "DEFAULT_PARSER_CLASSES": ["config.api.JSONParser"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    # Our throttles read the client address through smartaccounts.ratelimits.client_address; this
+    # keeps DRF's own reading of X-Forwarded-For (anything else that calls get_ident) the same.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Smart Accounts API",
@@ -218,5 +278,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes.apps": {"level": "WARNING"}},
 }

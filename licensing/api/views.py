@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import error_body
+from smartaccounts.ratelimits import DeviceRegistrationThrottle
 
 from ..identifiers import TEXT_PATTERN, UDI_PART_MAX_LENGTH, UDI_PART_PATTERN, is_entitlement_tag, printable
 from ..limits import MAX_INSTANCE_USAGE
@@ -108,11 +109,12 @@ class RegistrationAnswer(serializers.Serializer):
 class DeviceRegistrationView(APIView):
     """POST a device's UDI and a registration token; get the product instance and its trust code back."""
 
-    # The token is the credential: 384 random bits, so guessing one is hopeless; rate limits belong
-    # to the proxy in front, where they protect every endpoint alike.
+    # The token is the credential: 384 random bits, so guessing one is hopeless; the limit per client
+    # address keeps one client from flooding the registration service.
     authentication_classes: list = []
     permission_classes = [AllowAny]
     status_for_code = STATUS_FOR_CODE  # how `config.api.exception_handler` answers a service's refusal
+    throttle_classes = [DeviceRegistrationThrottle]
 
     @extend_schema(
         request=RegistrationRequest,

@@ -9,10 +9,12 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.views.generic import TemplateView
 
+from smartaccounts.exports import stream_csv
+
 from .. import selectors, services
 from ..forms import InstanceFilterForm, InstanceTransferForm
 from ..models import License
-from .base import USABLE_KINDS, LicensingMixin, querystring, safe_next, stream_csv, va_options
+from .base import USABLE_KINDS, LicensingMixin, querystring, safe_next, va_options
 
 __all__ = ["InstanceDetailView", "InstanceRemoveView", "InstancesTransferView", "InstancesView"]
 

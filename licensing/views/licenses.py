@@ -13,12 +13,13 @@ from django.utils.functional import cached_property
 from django.utils.safestring import mark_safe
 from django.views.generic import FormView, TemplateView
 
+from smartaccounts.exports import stream_csv
 from smartaccounts.views import apply_validation_error
 
 from .. import selectors, services
 from ..forms import LicenseFilterForm, LicenseTransferForm
 from ..models import LicenseBalance
-from .base import LicensingMixin, querystring, safe_next, stream_csv
+from .base import LicensingMixin, querystring, safe_next
 
 SORT_COLUMNS = [
     ("name", "License"),

@@ -11,6 +11,12 @@ from django.views.generic import TemplateView
 
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
+from smartaccounts.ratelimits import (
+    PakClaimAccountThrottle,
+    PakClaimAddressThrottle,
+    PakClaimUserThrottle,
+    RateLimitedMixin,
+)
 from smartaccounts.views import apply_validation_error
 
 from .. import services
@@ -20,12 +26,18 @@ from ..selectors import paks as selectors
 PAK_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
 
 
-class PakListView(AccountScopedMixin, TemplateView):
-    """The account's PAKs, and the form that finds (or claims) one by its number."""
+class PakListView(AccountScopedMixin, RateLimitedMixin, TemplateView):
+    """The account's PAKs, and the form that finds (or claims) one by its number.
+
+    Entering numbers is limited per client address, per login and per account, so nobody can try
+    PAK numbers until an unowned one turns up (the limits count after the role check: people without
+    a role get their 404 first)."""
 
     template_name = "licensing/paks/list.html"
     allowed_kinds = PAK_KINDS
     required_action = "operate"
+    throttle_classes = (PakClaimAddressThrottle, PakClaimUserThrottle, PakClaimAccountThrottle)
+    throttled_what = "PAK numbers"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

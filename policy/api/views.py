@@ -15,10 +15,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from config.api import error_body, validation_error_body
+from smartaccounts.ratelimits import UsageReportThrottle
 
 from ..formats import split_batch
 from ..models import UsageReport
@@ -42,9 +42,8 @@ STATUS_FOR_CODE = {
 }
 
 
-class DeviceThrottle(AnonRateThrottle):
-    scope = "usage_reports"
-    rate = "600/minute"
+class DeviceThrottle(UsageReportThrottle):
+    """Per client address as the portal's edge saw it (TRUSTED_PROXY_COUNT), never a client-written header."""
 
 
 def _refused(error: ValidationError) -> dict:

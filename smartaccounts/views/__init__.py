@@ -13,7 +13,14 @@ from .people import (
     MemberView,
     UsersView,
 )
-from .signup import ConfirmEmailView, InvitationView, LogOutAndContinueView, SignUpSentView, SignUpView
+from .signup import (
+    ConfirmEmailView,
+    InvitationView,
+    LogOutAndContinueView,
+    PasswordResetView,
+    SignUpSentView,
+    SignUpView,
+)
 from .virtual_accounts import (
     VirtualAccountDeleteView,
     VirtualAccountDetailView,
@@ -38,6 +45,7 @@ __all__ = [
     "InvitationCancelView",
     "InvitationResendView",
     "InvitationView",
+    "PasswordResetView",
     "LogOutAndContinueView",
     "MemberRemoveView",
     "MemberView",

@@ -6,12 +6,10 @@ VAs they can view. A VA's log shows the events of that VA and of its descendants
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -19,6 +17,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from .. import selectors
+from ..exports import stream_csv
 from ..filters import EventFilter
 from ..mixins import AccountScopedMixin
 
@@ -63,13 +62,6 @@ class EventLogView(EventQueryMixin, AccountScopedMixin, TemplateView):
         return context
 
 
-class Echo:
-    """A file-like object whose write() hands the line back, for csv.writer over a stream."""
-
-    def write(self, value):
-        return value
-
-
 class EventCsvView(EventQueryMixin, AccountScopedMixin, View):
     """The filtered event log as CSV, streamed row by row from a server-side cursor (no size limit)."""
 
@@ -78,23 +70,15 @@ class EventCsvView(EventQueryMixin, AccountScopedMixin, View):
     def get(self, request, *args, **kwargs):
         event_filter = self.filtered_events()
         events = event_filter.qs if event_filter.is_bound and event_filter.is_valid() else event_filter.queryset
-        rows = events.values_list(
-            "created_at", "action", "actor__email", "virtual_account_name", "message", "details"
-        ).iterator(chunk_size=2000)
-        writer = csv.writer(Echo())
-
-        def stream():
-            yield writer.writerow(CSV_COLUMNS)
-            for created_at, action, email, va_name, message, details in rows:
-                yield writer.writerow(
-                    [created_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"), action, email or "system",
-                     va_name, message, _json(details)]
-                )  # fmt: skip
-
+        rows = (
+            [created_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"), action, email or "system", va_name,
+             message, _json(details)]
+            for created_at, action, email, va_name, message, details in events.values_list(
+                "created_at", "action", "actor__email", "virtual_account_name", "message", "details"
+            ).iterator(chunk_size=2000)
+        )  # fmt: skip
         name = slugify(self.virtual_account.name if self.virtual_account else self.smart_account.name) or "account"
-        response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="events-{name}-{timezone.now():%Y%m%d}.csv"'
-        return response
+        return stream_csv(f"events-{name}-{timezone.now():%Y%m%d}.csv", CSV_COLUMNS, rows)
 
 
 def _json(value) -> str:

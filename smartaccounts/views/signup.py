@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
@@ -13,6 +14,7 @@ from django.views.generic import FormView, TemplateView
 from .. import services
 from ..forms import InvitationSignUpForm, SetPasswordForm, SignUpForm
 from ..models import Role, User
+from ..ratelimits import PasswordResetThrottle, RateLimitedMixin, SignUpThrottle
 from ..tokens import read_email_confirmation_token, read_invitation_token
 from .base import apply_validation_error, error_text
 
@@ -20,11 +22,13 @@ BACKEND = "django.contrib.auth.backends.ModelBackend"
 SIGNUP_EMAIL_KEY = "signup_email"
 
 
-class SignUpView(FormView):
+class SignUpView(RateLimitedMixin, FormView):
     """Ask for an e-mail address and a name; the confirmation link does the rest."""
 
     template_name = "registration/signup.html"
     form_class = SignUpForm
+    throttle_classes = (SignUpThrottle,)
+    throttled_what = "sign-up requests"
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
@@ -39,6 +43,13 @@ class SignUpView(FormView):
             return self.form_invalid(form)
         self.request.session[SIGNUP_EMAIL_KEY] = form.cleaned_data["email"].lower()
         return redirect("signup_sent")
+
+
+class PasswordResetView(RateLimitedMixin, auth_views.PasswordResetView):
+    """Django's password reset, limited per client address: each request may send an e-mail."""
+
+    throttle_classes = (PasswordResetThrottle,)
+    throttled_what = "password reset requests"
 
 
 class SignUpSentView(TemplateView):
