@@ -20,6 +20,7 @@ from ..models import License, ProductInstance, ProductInstanceUsage, Registratio
 
 __all__ = [
     "TOKEN_MAX_DAYS",
+    "TOKEN_MAX_USES",
     "TOKEN_MIN_DAYS",
     "create_registration_token",
     "new_trust_code",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 TOKEN_MIN_DAYS, TOKEN_MAX_DAYS = 1, 365
+# A token for a whole roll-out still stays far below the column's 32-bit limit; more than this is a typo.
+TOKEN_MAX_USES = 1_000_000
 UDI_PART = re.compile(r"^[A-Z0-9][A-Z0-9._/+:-]*$")
 
 
@@ -77,7 +80,8 @@ def create_registration_token(
     max_uses: int | None = None,
     export_controlled: bool = False,
 ) -> RegistrationToken:
-    """Create a token devices register with into `virtual_account`: valid 1–365 days, optionally limited in uses.
+    """Create a token devices register with into `virtual_account`: valid 1–365 days, optionally limited
+    to 1–TOKEN_MAX_USES uses.
 
     Users and Admins of the VA may create one; never in a Partner Holding account. Only tokens
     that allow export-controlled functionality let devices use export-controlled licenses.
@@ -93,8 +97,15 @@ def create_registration_token(
         raise ValidationError(
             {"expires_after_days": f"A token expires after {TOKEN_MIN_DAYS} to {TOKEN_MAX_DAYS} days."}
         )
-    if max_uses is not None and (isinstance(max_uses, bool) or not isinstance(max_uses, int) or max_uses < 1):
-        raise ValidationError({"max_uses": "Enter a number of uses above 0, or leave it empty for no limit."})
+    if max_uses is not None and (
+        isinstance(max_uses, bool) or not isinstance(max_uses, int) or not 1 <= max_uses <= TOKEN_MAX_USES
+    ):
+        raise ValidationError(
+            {
+                "max_uses": f"Enter a number of uses from 1 to at most {TOKEN_MAX_USES:,}, "
+                "or leave it empty for no limit."
+            }
+        )
     description = (description or "").strip()
     if len(description) > 255:
         raise ValidationError({"description": "Keep the description to 255 characters or fewer."})
