@@ -285,7 +285,16 @@ class SmartAccountAdmin(admin.ModelAdmin):
         self.message_user(request, f"{user.email} has the {Role(form.cleaned_data['role']).label} role.")
 
     def _revoke(self, request, account, vas):
-        user = get_object_or_404(User, pk=request.POST.get("user"))
+        user_id = request.POST.get("user", "")
+        # Through the account's roles: an id of someone without one here names nobody.
+        roles = (
+            selectors.members_of(account, user_id=int(user_id))
+            if user_id.isascii() and user_id.isdigit() and len(user_id) < 19
+            else []
+        )
+        if not roles:
+            raise ValidationError("That person has no role in this account.")
+        user = roles[0].user
         scope = request.POST.get("scope") or ""
         va = next((v for v in vas if str(v.pk) == scope), None) if scope else None
         if scope and va is None:
