@@ -17,8 +17,9 @@ import pytest
 from django.urls import reverse
 
 from licensing.services import accept_hand_over, convert_pak, reserve_licenses, transfer_licenses, transfer_to_customer
+from smartaccounts import services
 from smartaccounts.services import set_license_reservation
-from tests.factories import default_va, grant, make_user
+from tests.factories import default_va, grant, make_account, make_user
 from tests.isolation import build_tenant
 
 from .helpers import deposit, make_license, make_order, register
@@ -106,6 +107,11 @@ def world():
         actor=partner.created_by, order_lines={partner_order.lines.get(): 2}, customer_account=customer.account
     )
     accept_hand_over(actor=customer.admin, hand_over=hand_over, virtual_account=customer.va_a)
+    customer.va_admin = grant(make_user(f"va-admin@{customer.account.domain}"), "admin", va=customer.va_a)
+    grant(make_user(f"lab-viewer@{customer.account.domain}"), "viewer", va=customer.va_a_child)
+    services.invite_user(
+        actor=customer.admin, email=f"invitee@{customer.account.domain}", role="viewer", virtual_account=customer.va_b
+    )
     partner_viewer = grant(make_user(f"viewer@{partner.domain}"), "viewer", account=partner)
     partner_va_viewer = grant(make_user(f"va-viewer@{partner.domain}"), "viewer", va=default_va(partner))
     return {
@@ -118,7 +124,8 @@ def world():
 def test_every_link_a_customer_reader_sees_opens(client, world):
     customer = world["customer"]
     start = reverse("account_home", args=[customer.account.pk])
-    broken = {who: broken_links(client, getattr(customer, who), start) for who in ("admin", "va_user", "va_viewer")}
+    readers = ("admin", "va_admin", "va_user", "va_viewer")
+    broken = {who: broken_links(client, getattr(customer, who), start) for who in readers}
     assert broken == dict.fromkeys(broken, [])
 
 
@@ -126,6 +133,15 @@ def test_every_link_a_partner_reader_sees_opens(client, world):
     start = reverse("account_home", args=[world["partner"].pk])
     broken = {user.email: broken_links(client, user, start) for user in world["partner_readers"]}
     assert broken == dict.fromkeys(broken, [])
+
+
+def test_every_link_a_limited_use_owner_sees_opens(client):
+    limited = make_account(kind="limited_use")
+    nw = make_license("Catalyst 9300 Network Advantage")
+    deposit(default_va(limited), nw, 4)
+    register(default_va(limited), {nw: 1}, hostname="shop-switch")
+    start = reverse("account_home", args=[limited.pk])
+    assert broken_links(client, limited.created_by, start) == []
 
 
 def test_a_lot_names_its_order_as_a_link_only_where_the_reader_may_open_it(client, world):
