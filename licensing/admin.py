@@ -2,11 +2,12 @@
 
 Orders are deposited through `deposit_order` when saved with their lines (or by the action), so
 the admin follows the same rules as the import and the ledger stays the only writer of lots.
+Depositing needs the change permission on orders (the action, and the service again).
 """
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from . import admin_workflows  # noqa: F401  (hand-overs, PAKs, reservations)
 from .models import (
@@ -121,8 +122,9 @@ class OrderAdmin(admin.ModelAdmin):
     def _deposit(self, request, order: Order) -> None:
         try:
             order = deposit_order(order=order, actor=request.user)
-        except ValidationError as error:
-            self.message_user(request, f"{order.number} was not deposited: {' '.join(error.messages)}", messages.ERROR)
+        except (ValidationError, PermissionDenied) as error:
+            reason = " ".join(getattr(error, "messages", None) or [str(error)])
+            self.message_user(request, f"{order.number} was not deposited: {reason}", messages.ERROR)
             return
         if order.status == Order.Status.DEPOSITED:
             self.message_user(request, f"{order.number} deposited into {order.virtual_account}.", messages.SUCCESS)
@@ -131,7 +133,7 @@ class OrderAdmin(admin.ModelAdmin):
                 request, f"{order.number} waits on Smart Account hold: {order.hold_reason}", messages.WARNING
             )
 
-    @admin.action(description="Deposit the selected orders (those whose account is active)")
+    @admin.action(description="Deposit the selected orders (those whose account is active)", permissions=["change"])
     def deposit_selected(self, request, queryset):
         for order in queryset.exclude(status=Order.Status.DEPOSITED).order_by("created_at"):
             self._deposit(request, order)

@@ -4,11 +4,15 @@ and an account's policy is assigned or removed with an event in its log."""
 
 from __future__ import annotations
 
+import functools
+
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.utils.html import format_html_join
+from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 
 from licensing.models import LicenseClass
 
@@ -192,6 +196,8 @@ class PolicyAdmin(admin.ModelAdmin):
                 services.set_default_policy(actor=request.user, policy=obj)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
+        except PermissionDenied as error:
+            messages.error(request, str(error))
 
 
 class PolicyRuleInline(admin.TabularInline):
@@ -298,3 +304,30 @@ class UsageUploadAdmin(ReadOnlyAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "hostname", "task_id"]
+
+
+# --- Celery beat's periodic tasks ------------------------------------------------------------------
+# django-celery-beat's actions (enable, disable, toggle, run now) change the schedule or start tasks but
+# declare no permission, so staff who may only look could run them. The same admin, with each action
+# needing the change permission on periodic tasks.
+
+
+def _needing_change(action):
+    @functools.wraps(action)
+    def checked(modeladmin, request, queryset):
+        return action(modeladmin, request, queryset)
+
+    checked.allowed_permissions = ("change",)
+    return checked
+
+
+class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
+    enable_tasks = _needing_change(BeatPeriodicTaskAdmin.enable_tasks)
+    disable_tasks = _needing_change(BeatPeriodicTaskAdmin.disable_tasks)
+    toggle_tasks = _needing_change(BeatPeriodicTaskAdmin.toggle_tasks)
+    run_tasks = _needing_change(BeatPeriodicTaskAdmin.run_tasks)
+
+
+if admin.site.is_registered(PeriodicTask):
+    admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)

@@ -6,6 +6,10 @@ locks as the portal, and is recorded in the event log under the staff member's n
 - Virtual Accounts: a drag-and-drop tree; a drop "inside" a node makes it the parent, a drop before or
   after a node gives it that node's parent (siblings are shown by name, so there is no sibling order).
 - Events: read only. Invitations and access requests: read only (Admins handle them in the portal).
+
+Every action and page that changes something needs the staff member's model permission (the change
+permission on Smart Accounts to approve, switch reservation, convert or manage roles; add, change or
+delete on Virtual Accounts for the tree), and the services check it again: view-only staff look only.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ from .models import AccessRequest, Event, Invitation, Role, SmartAccount, User, 
 
 
 def _error_text(error: Exception) -> str:
-    return " ".join(getattr(error, "messages", None) or [str(error)])
+    text = " ".join(getattr(error, "messages", None) or [str(error)])
+    if not text and isinstance(error, PermissionDenied):  # the admin's own refusals carry no text
+        return "Your staff permissions do not allow this change."
+    return text
 
 
 # --- Users ---------------------------------------------------------------------------------------
@@ -176,7 +183,9 @@ class SmartAccountAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         """Nothing else to save: roles are managed on their own page."""
 
-    @admin.action(description="Approve the selected pending accounts (the requesters are e-mailed)")
+    @admin.action(
+        description="Approve the selected pending accounts (the requesters are e-mailed)", permissions=["change"]
+    )
     def approve(self, request, queryset):
         done = 0
         for account in queryset.filter(status=SmartAccount.Status.PENDING):
@@ -197,11 +206,11 @@ class SmartAccountAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{account.name}: {_error_text(error)}", level=messages.ERROR)
         self.message_user(request, f"License reservation {'enabled' if enabled else 'disabled'} on {done} account(s).")
 
-    @admin.action(description="Enable license reservation (Customer accounts only)")
+    @admin.action(description="Enable license reservation (Customer accounts only)", permissions=["change"])
     def enable_reservation(self, request, queryset):
         self._set_reservation(request, queryset, True)
 
-    @admin.action(description="Disable license reservation")
+    @admin.action(description="Disable license reservation", permissions=["change"])
     def disable_reservation(self, request, queryset):
         self._set_reservation(request, queryset, False)
 
@@ -222,14 +231,16 @@ class SmartAccountAdmin(admin.ModelAdmin):
         ]
         return extra + super().get_urls()
 
-    def _account_or_404(self, request, object_id) -> SmartAccount:
-        if not self.has_change_permission(request):
+    def _account_or_404(self, request, object_id, *, change: bool = True) -> SmartAccount:
+        """The account of an extra page: looking needs the view permission, any POST the change permission."""
+        allowed = self.has_change_permission(request) if change else self.has_view_permission(request)
+        if not allowed:
             raise PermissionDenied
         return get_object_or_404(SmartAccount, pk=object_id)
 
     def roles_view(self, request, object_id):
         """Every role in the account; grant (by e-mail) and revoke through the role services."""
-        account = self._account_or_404(request, object_id)
+        account = self._account_or_404(request, object_id, change=request.method == "POST")
         vas = list(selectors.live_virtual_accounts().filter(smart_account=account))
         form = RoleGrantForm(request.POST if request.method == "POST" and "grant" in request.POST else None)
         form.fields["scope"].set_virtual_accounts(vas, top_level_label="Entire account")
@@ -253,6 +264,7 @@ class SmartAccountAdmin(admin.ModelAdmin):
             "title": f"Roles in {account.name}",
             "memberships": selectors.members_of(account),
             "form": form,
+            "can_change": self.has_change_permission(request),
         }
         return TemplateResponse(request, "admin/smartaccounts/smartaccount/roles.html", context)
 
@@ -273,7 +285,16 @@ class SmartAccountAdmin(admin.ModelAdmin):
         self.message_user(request, f"{user.email} has the {Role(form.cleaned_data['role']).label} role.")
 
     def _revoke(self, request, account, vas):
-        user = get_object_or_404(User, pk=request.POST.get("user"))
+        user_id = request.POST.get("user", "")
+        # Through the account's roles: an id of someone without one here names nobody.
+        roles = (
+            selectors.members_of(account, user_id=int(user_id))
+            if user_id.isascii() and user_id.isdigit() and len(user_id) < 19
+            else []
+        )
+        if not roles:
+            raise ValidationError("That person has no role in this account.")
+        user = roles[0].user
         scope = request.POST.get("scope") or ""
         va = next((v for v in vas if str(v.pk) == scope), None) if scope else None
         if scope and va is None:
@@ -406,7 +427,7 @@ class VirtualAccountAdmin(DraggableMPTTAdmin):
         actions.pop("delete_selected", None)  # the bulk delete would bypass the service
         return actions
 
-    @admin.action(description="Delete the selected Virtual Accounts (only empty ones)")
+    @admin.action(description="Delete the selected Virtual Accounts (only empty ones)", permissions=["delete"])
     def delete_selected_through_service(self, request, queryset):
         deleted = 0
         for va in queryset.order_by("-level"):

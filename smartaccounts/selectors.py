@@ -191,18 +191,20 @@ class Membership:
         return self.virtual_account.name if self.virtual_account else "Entire Smart Account"
 
 
-def members_of(smart_account: SmartAccount) -> list[Membership]:
-    """Every role held in the account, account-wide first. Two queries, whatever the number of members."""
+def members_of(smart_account: SmartAccount, *, user_id: int | None = None) -> list[Membership]:
+    """Every role held in the account (only `user_id`'s when given), account-wide first. Two queries,
+    whatever the number of members."""
     rows: list[Membership] = []
+    person = {} if user_id is None else {"user_id": user_id}
     for grant in (
-        SmartAccountUserObjectPermission.objects.filter(content_object_id=smart_account.pk)
+        SmartAccountUserObjectPermission.objects.filter(content_object_id=smart_account.pk, **person)
         .select_related("user", "permission")
         .order_by("user__email")
     ):
         rows.append(Membership(grant.user, Role(grant.permission.codename.removeprefix("role_")), None))
     for grant in (
         VirtualAccountUserObjectPermission.objects.filter(
-            content_object__smart_account_id=smart_account.pk, content_object__deleted_at__isnull=True
+            content_object__smart_account_id=smart_account.pk, content_object__deleted_at__isnull=True, **person
         )
         .select_related("user", "permission", "content_object")
         .order_by("user__email", "content_object__name")
@@ -248,12 +250,15 @@ def people_admin_virtual_accounts(user, smart_account: SmartAccount) -> QuerySet
     return virtual_accounts_for(user, smart_account, "admin")
 
 
-def memberships_for(user, smart_account: SmartAccount) -> list[Membership]:
+def memberships_for(user, smart_account: SmartAccount, *, member_id: int | None = None) -> list[Membership]:
     """The roles `user` may see on the Users page: all of them for an account Admin, else those on VAs they administer.
 
+    `member_id`: only that person's (none when they hold no role `user` may see: the member pages' 404).
     Three queries at most, whatever the number of members.
     """
-    members = members_of(smart_account)
+    members = members_of(smart_account, user_id=member_id)
+    if not members:
+        return members
     role = account_role(user, smart_account)
     if role is not None and role.allows("admin"):
         return members
@@ -261,12 +266,16 @@ def memberships_for(user, smart_account: SmartAccount) -> list[Membership]:
     return [m for m in members if m.virtual_account is not None and m.virtual_account.pk in managed]
 
 
-def pending_invitations(smart_account: SmartAccount) -> QuerySet[Invitation]:
-    return (
-        Invitation.objects.filter(smart_account=smart_account, status=Invitation.Status.PENDING)
-        .select_related("virtual_account", "invited_by")
-        .order_by("-sent_at")
+def invitations_managed_by(user, smart_account: SmartAccount) -> QuerySet[Invitation]:
+    """The account's invitations `user` manages: all of them for an account Admin, else those to the VAs
+    they administer (an invitation to the whole account is an account Admin's). One query."""
+    invitations = Invitation.objects.filter(smart_account=smart_account).select_related(
+        "smart_account", "virtual_account", "invited_by"
     )
+    role = account_role(user, smart_account)
+    if role is not None and role.allows("admin"):
+        return invitations
+    return invitations.filter(virtual_account__in=people_admin_virtual_accounts(user, smart_account).values("pk"))
 
 
 def pending_access_requests(smart_account: SmartAccount) -> QuerySet[AccessRequest]:

@@ -29,6 +29,17 @@ def make_user(email: str | None = None, **kwargs) -> User:
     return UserFactory(**({"email": email} if email else {}), **kwargs)
 
 
+def make_staff(email: str | None = None, *permissions: str, **kwargs) -> User:
+    """A staff member (not a superuser) holding exactly `permissions` ("app_label.codename")."""
+    from django.contrib.auth.models import Permission
+
+    staff = make_user(email or f"staff{next(_seq)}@operator.example.net", is_staff=True, **kwargs)
+    for permission in permissions:
+        app_label, codename = permission.split(".")
+        staff.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return User.objects.get(pk=staff.pk)  # a fresh object: the permission cache is empty
+
+
 def make_account(
     *, admin: User | None = None, name: str | None = None, domain: str | None = None, kind: str = "customer"
 ) -> SmartAccount:
@@ -40,7 +51,7 @@ def make_account(
         admin = make_user(f"admin{n}@{domain}" if kind != "limited_use" else f"owner{n}@gmail.com")
     account = sa_services.create_smart_account(creator=admin, name=name or f"Tenant {n} Inc", domain=domain, kind=kind)
     if account.status == SmartAccount.Status.PENDING:
-        staff = User.objects.filter(is_staff=True).first() or make_user(f"staff{n}@operator.example.net", is_staff=True)
+        staff = make_staff(f"approver{n}@operator.example.net", "smartaccounts.change_smartaccount")
         sa_services.approve_smart_account(actor=staff, smart_account=account)
         account.refresh_from_db()
     return account

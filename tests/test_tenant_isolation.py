@@ -6,6 +6,7 @@ other tenant's account name, VA names or any other string its builders marked se
 """
 
 import pytest
+from django.urls import reverse
 
 from tests.isolation import all_routes, build_tenant, response_text
 
@@ -46,3 +47,38 @@ def test_every_url_hides_another_tenant(client):
                 )
             checked += 1
     assert checked >= 4
+
+
+# Ids of people-related objects: with one's own account in the URL, another tenant's must still be a 404.
+PEOPLE_IDS = {"member_id", "invitation_id", "request_id"}
+
+
+def test_own_account_urls_with_another_tenants_ids_hide_them(client):
+    """The Admin's own account in the URL, every other id another tenant's (a member, an invitation, a
+    license, a device…): no response shows the other tenant's names, none fails, and the people pages answer 404."""
+    mine = build_tenant("Mine")
+    theirs = build_tenant("Theirs")
+    client.force_login(mine.admin)
+    checked = 0
+    for route in all_routes():
+        if route.name in NOT_TENANT_SCOPED or "account_id" not in route.kwargs:
+            continue
+        if not set(route.kwargs) - {"account_id", "va_id"}:
+            continue  # nothing of theirs to put in the URL
+        kwargs = {**theirs.kwargs_for(route.name, va=theirs.va_a_child), "account_id": mine.account.pk}
+        if "va_id" in kwargs:
+            kwargs["va_id"] = mine.va_a_child.pk
+        url = reverse(route.name, kwargs=kwargs)
+        for method in ("get", "post"):
+            # Followed: a refusal shown as a message on the next page must not name anything either.
+            response = getattr(client, method)(url, follow=True)
+            text = response_text(response)
+            for secret in theirs.secret_names:
+                assert secret not in text, f"{method.upper()} {route.name} ({url}) shows {secret!r} of another tenant"
+            assert response.status_code < 500, f"{method.upper()} {route.name} ({url}) answered {response.status_code}"
+            if PEOPLE_IDS & set(route.kwargs) and response.status_code != 405:
+                assert response.status_code == 404, (
+                    f"{method.upper()} {route.name} ({url}) answered {response.status_code}"
+                )
+            checked += 1
+    assert checked >= 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from ..models import ProductInstance
-from ..services.instances import TOKEN_MAX_DAYS, TOKEN_MIN_DAYS
+from ..services.instances import TOKEN_MAX_DAYS, TOKEN_MAX_USES, TOKEN_MIN_DAYS
 
 __all__ = ["InstanceFilterForm", "InstanceTransferForm", "TokenForm"]
 
@@ -23,7 +23,8 @@ class InstanceFilterForm(forms.Form):
         required=False,
         choices=[("", "Any reporting status"), *ProductInstance.ReportingStatus.choices],
     )
-    license = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # An id past the largest primary key (a BigAutoField) would overflow the query: the filter is then invalid.
+    license = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
 
     def __init__(self, *args, families: list[str], **kwargs):
         kwargs.setdefault("label_suffix", "")
@@ -60,7 +61,11 @@ class TokenForm(forms.Form):
         help_text=f"Between {TOKEN_MIN_DAYS} and {TOKEN_MAX_DAYS} days.",
     )
     max_uses = forms.IntegerField(
-        label="Maximum number of uses", min_value=1, required=False, help_text="Leave empty for no limit."
+        label="Maximum number of uses",
+        min_value=1,
+        max_value=TOKEN_MAX_USES,
+        required=False,
+        help_text=f"From 1 to {TOKEN_MAX_USES:,}. Leave empty for no limit.",
     )
     export_controlled = forms.BooleanField(
         label="Allow export-controlled functionality on the products registered with this token", required=False

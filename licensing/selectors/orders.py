@@ -10,7 +10,10 @@ from smartaccounts.models import SmartAccount
 from ..models import Order
 from .scope import LicensingScope
 
-__all__ = ["order_in_scope", "orders_in_scope"]
+__all__ = ["openable_order_ids", "order_in_scope", "orders_in_scope"]
+
+# The kinds of account that have orders pages (a Partner Holding account's orders are its held orders).
+ORDER_PAGE_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
 
 
 def orders_in_scope(scope: LicensingScope, *, search: str = "") -> QuerySet[Order]:
@@ -29,3 +32,18 @@ def order_in_scope(scope: LicensingScope, order_id: int) -> Order:
     if order is None:
         raise Http404("No such order.")
     return order
+
+
+def openable_order_ids(user, smart_account: SmartAccount, order_ids, *, role_on_account=False) -> set[int]:
+    """Which of `order_ids` `user` may open on the account's order pages: what a page may link to. One query.
+
+    A lot names the order it came from, which may be another account's (licenses a partner handed over),
+    an order deposited in a VA the reader does not see, or an order of an account without orders pages.
+    """
+    order_ids = {order_id for order_id in order_ids if order_id is not None}
+    if not order_ids or smart_account.kind not in ORDER_PAGE_KINDS:
+        return set()
+    from .scope import scope_for
+
+    scope = scope_for(user, smart_account, role_on_account=role_on_account)
+    return set(orders_in_scope(scope).filter(pk__in=order_ids).values_list("pk", flat=True))

@@ -22,6 +22,7 @@ from ..models import License, ProductInstance, ProductInstanceUsage, Registratio
 __all__ = [
     "MAX_USAGE_TAGS",
     "TOKEN_MAX_DAYS",
+    "TOKEN_MAX_USES",
     "TOKEN_MIN_DAYS",
     "create_registration_token",
     "new_trust_code",
@@ -33,6 +34,8 @@ __all__ = [
 TOKEN_MIN_DAYS, TOKEN_MAX_DAYS = 1, 365
 # Entitlement tags one registration may name: as many as a usage report may measure (its schema's maxItems).
 MAX_USAGE_TAGS = 1000
+# A token for a whole roll-out still stays far below the column's 32-bit limit; more than this is a typo.
+TOKEN_MAX_USES = 1_000_000
 
 
 def _field_error(field: str, message: str, code: str) -> ValidationError:
@@ -80,7 +83,8 @@ def create_registration_token(
     max_uses: int | None = None,
     export_controlled: bool = False,
 ) -> RegistrationToken:
-    """Create a token devices register with into `virtual_account`: valid 1–365 days, optionally limited in uses.
+    """Create a token devices register with into `virtual_account`: valid 1–365 days, optionally limited
+    to 1–TOKEN_MAX_USES uses.
 
     Users and Admins of the VA may create one; never in a Partner Holding account. Only tokens
     that allow export-controlled functionality let devices use export-controlled licenses.
@@ -96,8 +100,15 @@ def create_registration_token(
         raise ValidationError(
             {"expires_after_days": f"A token expires after {TOKEN_MIN_DAYS} to {TOKEN_MAX_DAYS} days."}
         )
-    if max_uses is not None and (isinstance(max_uses, bool) or not isinstance(max_uses, int) or max_uses < 1):
-        raise ValidationError({"max_uses": "Enter a number of uses above 0, or leave it empty for no limit."})
+    if max_uses is not None and (
+        isinstance(max_uses, bool) or not isinstance(max_uses, int) or not 1 <= max_uses <= TOKEN_MAX_USES
+    ):
+        raise ValidationError(
+            {
+                "max_uses": f"Enter a number of uses from 1 to at most {TOKEN_MAX_USES:,}, "
+                "or leave it empty for no limit."
+            }
+        )
     description = (description or "").strip()
     if len(description) > 255:
         raise ValidationError({"description": "Keep the description to 255 characters or fewer."})

@@ -7,13 +7,13 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from smartaccounts.models import SmartAccount, VirtualAccount
 from smartaccounts.selectors import live_virtual_accounts
-from smartaccounts.services import record_event
+from smartaccounts.services import record_event, require_operator
 
 from .. import ledger
 from ..models import LedgerEntry, Order, OrderLine, Sku
@@ -95,7 +95,11 @@ def deposit_order(*, order: Order, actor=None) -> Order:
     The order row is locked first, so two deposits of one order (a double click, an import
     racing the admin) deposit once. An order without an account, or whose account is not
     active, waits on "Smart Account hold" and is deposited when an active account is assigned.
+    A staff member named as `actor` needs the change permission on orders (imports and the
+    account's activation deposit without an actor).
     """
+    if actor is not None:
+        require_operator(actor, "licensing.change_order", "deposit orders")
     locked = Order.objects.select_for_update().filter(pk=order.pk).first()
     if locked is None:
         raise ValidationError(f"Order {order.number} does not exist.")
@@ -176,9 +180,9 @@ def deposit_held_orders(*, smart_account: SmartAccount, actor=None) -> list[Orde
 def assign_order_account(
     *, actor, order: Order, smart_account: SmartAccount, virtual_account: VirtualAccount | None = None
 ) -> Order:
-    """Staff assign the account (and optionally VA) of an order that has not been deposited, then deposit it."""
-    if not (actor.is_active and actor.is_staff):
-        raise PermissionDenied("Only staff can assign orders to Smart Accounts.")
+    """Staff (with the change permission on orders) assign the account (and optionally VA) of an order that has
+    not been deposited, then deposit it."""
+    require_operator(actor, "licensing.change_order", "assign orders to Smart Accounts")
     locked = Order.objects.select_for_update().get(pk=order.pk)
     if locked.status == Order.Status.DEPOSITED:
         raise ValidationError(f"Order {locked.number} is already deposited; its licenses move by transfer now.")
@@ -355,7 +359,10 @@ def import_orders(
     Every row is checked before anything is written; any error refuses the whole file with the
     line numbers at fault. An order number already imported with the same lines is skipped, so
     importing a file twice imports nothing new; the same number with other lines is an error.
+    A staff member named as `actor` needs the add permission on orders (the command runs without one).
     """
+    if actor is not None:
+        require_operator(actor, "licensing.add_order", "import orders")
     progress = progress or (lambda iterable, **kwargs: iterable)
     orders, errors = _parse_rows(rows, progress)
     existing = {

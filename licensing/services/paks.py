@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from smartaccounts import selectors as sa_selectors
 from smartaccounts.models import SmartAccount, User, VirtualAccount
-from smartaccounts.services import record_event, require_va_role
+from smartaccounts.services import record_event, require_operator, require_va_role
 
 from .. import ledger
 from ..models import LedgerEntry, Pak, PakLine, Sku
@@ -215,8 +215,11 @@ def import_paks(*, rows: Iterable[tuple[int, dict]], actor: User | None = None) 
 
     A PAK already loaded must match the rows exactly (same SKUs and quantities; an owner named in
     the rows must be its owner): loading a file again changes nothing. Every problem is reported
-    with its line number, and then nothing is written.
+    with its line number, and then nothing is written. A staff member named as `actor` needs the add
+    permission on PAKs (the command runs without one).
     """
+    if actor is not None:
+        require_operator(actor, "licensing.add_pak", "load PAKs")
     problems: list[str] = []
     paks: dict[str, dict] = {}  # number -> {"owner": domain, "lines": {sku code: (units, line number)}, "first": n}
     for number_of_line, row in rows:

@@ -198,6 +198,12 @@ class LicenseDetailView(LicensingMixin, TemplateView):
             today=timezone.localdate(),
             can_transfer=self.virtual_account is not None and self.can("operate") and detail.purchased > 0,
             subtree_query=querystring(self.request.GET),
+            openable_orders=selectors.openable_order_ids(
+                self.request.user,
+                self.smart_account,
+                (lot.order_line.order_id for lot in detail.lots if lot.order_line_id),
+                role_on_account=self.account_role,
+            ),
         )
         return context
 

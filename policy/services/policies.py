@@ -3,13 +3,13 @@ are assigned a policy (the default otherwise). Every change re-evaluates the dea
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
 from licensing.models import LicenseClass
 from smartaccounts.models import SmartAccount, User
-from smartaccounts.services import record_event
+from smartaccounts.services import record_event, require_operator
 
 from ..models import AccountPolicy, Policy, PolicyRule, PolicyVersion
 
@@ -20,9 +20,9 @@ RuleValues = tuple[int, int, int, bool]
 MAX_DAYS = 3650
 
 
-def _require_staff(actor: User) -> None:
-    if actor is None or not actor.is_active or not actor.is_staff:
-        raise PermissionDenied("Only operator staff manage reporting policies.")
+def _require_staff(actor: User, permission: str) -> None:
+    """Operator staff holding the model permission for this change (`policy.<permission>`)."""
+    require_operator(actor, f"policy.{permission}", "manage reporting policies")
 
 
 def _schedule_evaluation() -> None:
@@ -78,7 +78,7 @@ def create_policy(
     *, actor: User, name: str, rules: dict[str, RuleValues], description: str = "", is_default: bool = False
 ) -> Policy:
     """A new policy with its version 1. Making it the default takes the default from the previous one."""
-    _require_staff(actor)
+    _require_staff(actor, "add_policy")
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give the policy a name."})
@@ -113,7 +113,7 @@ def save_policy_rules(
     Returns the new version, or None when the rules did not change (a new name or description
     alone makes no version).
     """
-    _require_staff(actor)
+    _require_staff(actor, "change_policy")
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
     rules = _clean_rules(rules)
     if name is not None and name.strip() and name.strip() != policy.name:
@@ -141,7 +141,7 @@ def save_policy_rules(
 @transaction.atomic
 def set_default_policy(*, actor: User, policy: Policy) -> Policy:
     """The policy of every account without one of its own. There is always exactly one default."""
-    _require_staff(actor)
+    _require_staff(actor, "change_policy")
     previous = Policy.objects.select_for_update().filter(is_default=True).exclude(pk=policy.pk).first()
     if previous is not None:
         Policy.objects.filter(pk=previous.pk).update(is_default=False)
@@ -161,9 +161,16 @@ def set_default_policy(*, actor: User, policy: Policy) -> Policy:
 
 @transaction.atomic
 def assign_policy(*, actor: User, smart_account: SmartAccount, policy: Policy | None) -> AccountPolicy | None:
-    """Hold an account to `policy` (None: back to the default policy)."""
-    _require_staff(actor)
+    """Hold an account to `policy` (None: back to the default policy).
+
+    Staff need the permission for what it does to the assignment: add (an account's first), change
+    (another policy) or delete (back to the default).
+    """
     current = AccountPolicy.objects.select_for_update().filter(smart_account=smart_account).first()
+    if policy is None:
+        _require_staff(actor, "delete_accountpolicy")
+    else:
+        _require_staff(actor, "add_accountpolicy" if current is None else "change_accountpolicy")
     if policy is None:
         if current is None:
             return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -12,10 +12,12 @@ from ..locks import lock_account_tree
 from ..models import Role, SmartAccount, User, VirtualAccount
 from .events import (
     account_admin_emails,
+    is_operator,
     notify,
     portal_url,
     record_event,
     require_account_role,
+    require_operator,
     require_verified_email,
 )
 from .roles import _grant
@@ -31,6 +33,9 @@ __all__ = [
 ]
 
 DEFAULT_VA_NAME = "DEFAULT"
+# The staff permissions the operator-only services need (as the Django admin's pages and actions do).
+ADD_PERMISSION = "smartaccounts.add_smartaccount"
+CHANGE_PERMISSION = "smartaccounts.change_smartaccount"
 
 
 def _normalise_domain(domain: str) -> str:
@@ -50,14 +55,15 @@ def _public_provider_message(domain: str) -> str:
     )
 
 
-def validate_account_domain(*, creator: User, domain: str, kind: str) -> str:
+def validate_account_domain(*, creator: User, domain: str, kind: str, on_behalf: bool = False) -> str:
     """Check the domain identifier rules for a new account and return the normalised identifier.
 
     - Customer: the creator's e-mail domain or a parent of it, never a public e-mail provider
       (the refusal points to Limited Use) and never a registry suffix such as co.uk.
     - Partner Holding: the same, or a name under one of them (holding.partner.com).
     - Limited Use: only for creators on a public e-mail provider; the identifier is their e-mail address.
-    Staff may create Customer and Partner Holding accounts for any company domain.
+    Staff who may add accounts create Customer and Partner Holding accounts for any company domain, as
+    does a service acting for staff who were already checked (`on_behalf`).
     """
     email_domain = creator.email_domain
     if kind == SmartAccount.Kind.LIMITED_USE:
@@ -79,7 +85,7 @@ def validate_account_domain(*, creator: User, domain: str, kind: str) -> str:
         raise ValidationError({"domain": _public_provider_message(domain)})
     if is_public_suffix(domain):
         raise ValidationError({"domain": f"{domain} is a registry suffix, not a company's domain."})
-    if creator.is_staff:
+    if on_behalf or is_operator(creator, ADD_PERMISSION):
         return domain  # operators create accounts on a customer's behalf
     if is_public_email_domain(email_domain):
         raise ValidationError({"domain": _public_provider_message(email_domain)})
@@ -162,15 +168,11 @@ def create_smart_account(*, creator: User, name: str, domain: str, kind: str) ->
     return account
 
 
-def _require_staff(actor: User, what: str) -> None:
-    if not (actor.is_active and actor.is_staff):
-        raise PermissionDenied(f"Only staff can {what}.")
-
-
 @transaction.atomic
 def approve_smart_account(*, actor: User, smart_account: SmartAccount) -> SmartAccount:
-    """Staff approve a pending (partner holding) account; the requester is e-mailed."""
-    _require_staff(actor, "approve accounts")
+    """Staff with the change permission on Smart Accounts approve a pending (partner holding) account; the
+    requester is e-mailed."""
+    require_operator(actor, CHANGE_PERMISSION, "approve accounts")
     account = SmartAccount.objects.select_for_update().get(pk=smart_account.pk)
     if account.status != SmartAccount.Status.PENDING:
         raise ValidationError(f"{account.name} is already active.")
@@ -234,8 +236,9 @@ def update_account_properties(
 
 @transaction.atomic
 def set_license_reservation(*, actor: User, smart_account: SmartAccount, enabled: bool) -> SmartAccount:
-    """Staff switch license reservation on or off; never for limited use or partner holding accounts."""
-    _require_staff(actor, "change whether an account may reserve licenses")
+    """Staff with the change permission on Smart Accounts switch license reservation on or off; never for
+    limited use or partner holding accounts."""
+    require_operator(actor, CHANGE_PERMISSION, "change whether an account may reserve licenses")
     account = SmartAccount.objects.select_for_update().get(pk=smart_account.pk)
     if enabled and account.kind != SmartAccount.Kind.CUSTOMER:
         raise ValidationError(
@@ -258,16 +261,17 @@ def set_license_reservation(*, actor: User, smart_account: SmartAccount, enabled
 
 @transaction.atomic
 def convert_to_customer(*, actor: User, smart_account: SmartAccount, domain: str) -> SmartAccount:
-    """Staff turn a Limited Use account into a Customer account once the company has its own domain.
+    """Staff with the change permission on Smart Accounts turn a Limited Use account into a Customer account
+    once the company has its own domain.
 
     The new identifier follows the Customer rules (a company domain, not a public provider,
     not taken by another account). Nothing else changes: VAs, roles and licenses stay.
     """
-    _require_staff(actor, "convert accounts")
+    require_operator(actor, CHANGE_PERMISSION, "convert accounts")
     account = SmartAccount.objects.select_for_update().get(pk=smart_account.pk)
     if account.kind != SmartAccount.Kind.LIMITED_USE:
         raise ValidationError(f"{account.name} is a {account.get_kind_display()} account, not a Limited Use one.")
-    new_domain = validate_account_domain(creator=actor, domain=domain, kind=SmartAccount.Kind.CUSTOMER)
+    new_domain = validate_account_domain(creator=actor, domain=domain, kind=SmartAccount.Kind.CUSTOMER, on_behalf=True)
     if SmartAccount.objects.filter(domain__iexact=new_domain).exclude(pk=account.pk).exists():
         raise _duplicate_domain(new_domain)
     old_domain = account.domain

@@ -26,6 +26,7 @@ __all__ = [
     "require_va_roles",
     "require_verified_email",
     "is_operator",
+    "require_operator",
 ]
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,14 @@ def is_operator(actor: User | None, permission: str) -> bool:
         and actor.is_staff
         and actor.has_perm(permission)
     )
+
+
+def require_operator(actor: User | None, permission: str, what: str) -> None:
+    """Operator-only services (approving accounts, reservations, policies, orders…) need the staff member's
+    model permission for that change, not just staff status: a staff member who may only look (the
+    ``view_*`` permissions) is refused. `what` completes "You need the permission to …"."""
+    if not is_operator(actor, permission):
+        raise PermissionDenied(f"You need the staff permission “{permission}” to {what}.")
 
 
 def require_account_role(actor: User, smart_account: SmartAccount, action: str) -> None:

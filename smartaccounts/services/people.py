@@ -1,9 +1,10 @@
 """Bringing people into an account: adding by e-mail, invitations and access requests.
 
-- Adding an e-mail address: a person who already has a confirmed login gets the role at once
-  (and an e-mail); anyone else gets an invitation with a signed link that expires after
-  INVITATION_MAX_AGE_DAYS. The link lets them sign up (or log in) and lands them with the role;
-  opening it confirms their e-mail address.
+- Adding an e-mail address always sends an invitation: a signed link that expires after
+  INVITATION_MAX_AGE_DAYS. Nobody gets a role in an account without accepting it, and the Admin's
+  page answers the same whether or not a login exists for the address (it must not tell who has
+  one). A person with a login logs in and accepts; anyone else creates their login on the way.
+  Opening the link confirms the address.
 - Access requests: a person with a confirmed address asks to join an account of their e-mail
   domain (visible to the domain, active, not Limited Use). Account Admins approve with a role
   and scope, or decline with a reason; the requester is e-mailed either way.
@@ -12,8 +13,6 @@ requests by the account's Admins.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
@@ -38,9 +37,8 @@ from .roles import ROLES_PERMISSION, _grant, _lock_account_row, _scope, assign_r
 from .roles import scope_label as _scope_label
 
 __all__ = [
-    "AddUserResult",
-    "add_user_by_email",
     "invite_user",
+    "login_that_can_sign_in",
     "resend_invitation",
     "cancel_invitation",
     "accept_invitation",
@@ -69,59 +67,18 @@ def _role(role: str) -> Role:
 # --- Adding people -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AddUserResult:
-    outcome: str  # "granted" or "invited"
-    user: User | None = None
-    invitation: Invitation | None = None
+def login_that_can_sign_in(email: str) -> User | None:
+    """The login of `email` when its owner can sign in with it (a password is set), else None.
 
-    @property
-    def granted(self) -> bool:
-        return self.outcome == "granted"
-
-
-@transaction.atomic
-def add_user_by_email(
-    *,
-    actor: User,
-    email: str,
-    role: str,
-    smart_account: SmartAccount | None = None,
-    virtual_account: VirtualAccount | None = None,
-) -> AddUserResult:
-    """Give the person with `email` a role on one scope: at once if they have a confirmed login, else invite them.
-
-    A login whose address is not confirmed yet is invited too: only the link in their inbox proves the address.
+    A self sign-up that never opened its confirmation link has no password yet: an invitation
+    link lets its owner choose one, as the confirmation link would have.
     """
-    account, va = _scope(smart_account, virtual_account)
-    require_people_admin(actor, account, va)
-    email = _normalise_email(email)
-    role = _role(role)
     user = User.objects.filter(email__iexact=email).first()
-    if user is not None and not user.is_active:
-        raise ValidationError({"email": f"The login {email} is deactivated. Ask staff to reactivate it first."})
-    if user is not None and user.email_verified:
-        assign_role(actor=actor, user=user, role=role, smart_account=smart_account, virtual_account=virtual_account)
-        notify(
-            subject=f"You have the {role.label} role in {account.name}",
-            message=render_to_string(
-                "smartaccounts/email/role_granted.txt",
-                {
-                    "actor": actor,
-                    "account": account,
-                    "role": role,
-                    "scope": _scope_label(va),
-                    "link": portal_url(reverse("account_home", args=[account.pk])),
-                },
-            ),
-            recipients=[user.email],
-        )
-        return AddUserResult("granted", user=user)
-    invitation = invite_user(actor=actor, email=email, role=role, smart_account=smart_account, virtual_account=va)
-    return AddUserResult("invited", invitation=invitation)
+    return user if user is not None and user.has_usable_password() else None
 
 
 def _send_invitation(invitation: Invitation) -> None:
+    """E-mail the link. The text tells a person with a login to log in and accept (only they read it)."""
     link = portal_url(reverse("invitation_accept", args=[invitation_token(invitation)]))
     notify(
         subject=f"{invitation.invited_by.email} invited you to {invitation.smart_account.name} on Smart Accounts",
@@ -132,6 +89,7 @@ def _send_invitation(invitation: Invitation) -> None:
                 "role": Role(invitation.role),
                 "scope": _scope_label(invitation.virtual_account),
                 "link": link,
+                "has_login": login_that_can_sign_in(invitation.email) is not None,
             },
         ),
         recipients=[invitation.email],
@@ -147,7 +105,14 @@ def invite_user(
     smart_account: SmartAccount | None = None,
     virtual_account: VirtualAccount | None = None,
 ) -> Invitation:
-    """E-mail `email` a signed link that lets them sign up and lands them with `role` on the scope."""
+    """Add a person by e-mail (the Users page's *Add*): e-mail them a signed link that gives them `role` on
+    the scope once they accept it.
+
+    The same for everyone: whether a login exists for the address (or is deactivated, or already has a
+    role here) changes neither the answer nor what is written, so the page tells nobody who has a login,
+    and nobody gets a role without saying yes. A person with a login logs in and accepts; anyone else
+    creates their login from the link.
+    """
     account, va = _scope(smart_account, virtual_account)
     require_people_admin(actor, account, va)
     email = _normalise_email(email)

@@ -109,15 +109,22 @@ def confirm_email(*, token: str, password: str) -> User:
 
 @transaction.atomic
 def sign_up_with_invitation(*, invitation: Invitation, first_name: str, last_name: str, password: str) -> User:
-    """Create a confirmed login for the invited address and accept the invitation (the link proved the address)."""
-    if User.objects.filter(email__iexact=invitation.email).exists():
+    """Give the invited address a confirmed login with `password` and accept the invitation (the link proved
+    the address).
+
+    A login that exists without a password (a sign-up whose confirmation link was never opened) is completed
+    here, as that link would have done; a login with a password must log in and accept instead.
+    """
+    user = User.objects.select_for_update().filter(email__iexact=invitation.email).first()
+    if user is not None and user.has_usable_password():
         raise ValidationError(f"There is already a login for {invitation.email}. Log in to accept the invitation.")
-    user = User(
-        email=invitation.email.lower(),
-        first_name=(first_name or "").strip()[:150],
-        last_name=(last_name or "").strip()[:150],
-        email_verified_at=timezone.now(),
-    )
+    first_name, last_name = (first_name or "").strip()[:150], (last_name or "").strip()[:150]
+    completing = user is not None
+    if user is None:
+        user = User(email=invitation.email.lower())
+    user.first_name = first_name or user.first_name
+    user.last_name = last_name or user.last_name
+    user.email_verified_at = user.email_verified_at or timezone.now()
     try:
         password_validation.validate_password(password, user)
     except ValidationError as error:
@@ -133,8 +140,10 @@ def sign_up_with_invitation(*, invitation: Invitation, first_name: str, last_nam
     record_event(
         actor=user,
         smart_account=invitation.smart_account,
-        action="user.signed_up",
-        message=f"{user.email} signed up through an invitation.",
+        action="user.email_confirmed" if completing else "user.signed_up",
+        message=f"{user.email} chose a password through an invitation."
+        if completing
+        else f"{user.email} signed up through an invitation.",
         details={"email": user.email, "invitation": invitation.pk},
     )
     accept_invitation(invitation=invitation, user=user)

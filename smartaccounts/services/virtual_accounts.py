@@ -11,7 +11,8 @@ Who may change the tree:
 - rename: an Admin over the VA;
 - move: an Admin over the VA's current parent and over the new parent (the account for the top level);
 - delete: an Admin over its parent (the account for a top-level VA), and only when it holds nothing.
-Staff with the change permission on Virtual Accounts may do all of it from the admin.
+Staff may do it from the admin with the matching permission on Virtual Accounts: add to create,
+change to rename, move or make the default, delete to delete.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ __all__ = [
     "virtual_account_holdings",
 ]
 
+ADD_PERMISSION = "smartaccounts.add_virtualaccount"
 TREE_PERMISSION = "smartaccounts.change_virtualaccount"
+DELETE_PERMISSION = "smartaccounts.delete_virtualaccount"
 
 
 def _fresh(virtual_account: VirtualAccount) -> VirtualAccount:
@@ -42,9 +45,12 @@ def _fresh(virtual_account: VirtualAccount) -> VirtualAccount:
     return VirtualAccount.objects.select_related("smart_account", "parent").get(pk=virtual_account.pk)
 
 
-def _require_tree_admin(actor: User, smart_account: SmartAccount, parent: VirtualAccount | None) -> None:
-    """Top-level changes need an account Admin; changes under `parent` need an Admin over the parent."""
-    if is_operator(actor, TREE_PERMISSION):
+def _require_tree_admin(
+    actor: User, smart_account: SmartAccount, parent: VirtualAccount | None, permission: str = TREE_PERMISSION
+) -> None:
+    """Top-level changes need an account Admin; changes under `parent` need an Admin over the parent
+    (or staff with `permission`)."""
+    if is_operator(actor, permission):
         return
     if parent is None:
         require_account_role(actor, smart_account, "admin")
@@ -76,7 +82,7 @@ def create_virtual_account(
     *, actor: User, smart_account: SmartAccount, name: str, parent: VirtualAccount | None = None, description: str = ""
 ) -> VirtualAccount:
     """Create a VA at the top level or under `parent` (same account). Limited use accounts keep only the default VA."""
-    _require_tree_admin(actor, smart_account, parent)
+    _require_tree_admin(actor, smart_account, parent, ADD_PERMISSION)
     if smart_account.kind == SmartAccount.Kind.LIMITED_USE:
         raise ValidationError(
             "Limited Use accounts have only the default Virtual Account. Ask staff to convert the account to a "
@@ -223,7 +229,7 @@ def delete_virtual_account(*, actor: User, virtual_account: VirtualAccount) -> N
     lock_account_tree(virtual_account.smart_account_id)
     va = _fresh(virtual_account)
     _require_live(va)
-    _require_tree_admin(actor, va.smart_account, va.parent)
+    _require_tree_admin(actor, va.smart_account, va.parent, DELETE_PERMISSION)
     if va.is_default:
         raise ValidationError(
             f"{va.name} is the default Virtual Account. Make another Virtual Account the default first."

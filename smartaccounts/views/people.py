@@ -20,11 +20,12 @@ from django.views.generic import TemplateView
 from .. import selectors, services
 from ..forms import ROLE_HELP, AddUserForm, ApproveAccessForm, ChangeRoleForm, DeclineAccessForm
 from ..mixins import AccountScopedMixin
-from ..models import AccessRequest, Invitation, Role, User
+from ..models import AccessRequest, Invitation, Role
 from .base import AccountActionView, apply_validation_error, form_errors_text
 from .virtual_accounts import TREE_FIELDS
 
 ENTIRE_ACCOUNT = "Entire account"
+NO_SUCH_MEMBER = "No such member of this account."
 
 
 class PeopleMixin:
@@ -55,11 +56,20 @@ class PeopleMixin:
         return {"virtual_account": va} if va is not None else {"smart_account": self.smart_account}
 
     def visible_invitations(self):
-        invitations = selectors.pending_invitations(self.smart_account)
-        if self.is_account_admin:
-            return list(invitations)
-        managed = {va.pk for va in self.managed_virtual_accounts()}
-        return [i for i in invitations if i.virtual_account_id in managed]
+        return list(
+            selectors.invitations_managed_by(self.request.user, self.smart_account)
+            .filter(status=Invitation.Status.PENDING)
+            .order_by("-sent_at")
+        )
+
+
+def resolve_member(user, smart_account, member_id: int):
+    """The member and the roles of theirs that `user` manages, or 404: the same 404 for an id that is nobody,
+    a login with no role here, or a member outside a VA Admin's subtree (nobody learns who exists)."""
+    roles = selectors.memberships_for(user, smart_account, member_id=member_id)
+    if not roles:
+        raise Http404(NO_SUCH_MEMBER)
+    return roles[0].user, roles
 
 
 def group_by_user(memberships) -> list[dict]:
@@ -94,7 +104,7 @@ class UsersView(PeopleMixin, AccountScopedMixin, TemplateView):
         if form.is_valid():
             va = form.cleaned_data["scope"]
             try:
-                result = services.add_user_by_email(
+                invitation = services.invite_user(
                     actor=request.user,
                     email=form.cleaned_data["email"],
                     role=form.cleaned_data["role"],
@@ -103,18 +113,12 @@ class UsersView(PeopleMixin, AccountScopedMixin, TemplateView):
             except ValidationError as error:
                 apply_validation_error(form, error)
             else:
-                role = Role(form.cleaned_data["role"]).label
-                where = va.name if va else "the entire account"
-                if result.granted:
-                    messages.success(
-                        request, f"{result.user.email} now has the {role} role on {where}. We e-mailed them."
-                    )
-                else:
-                    messages.success(
-                        request,
-                        f"{result.invitation.email} has no login yet: we e-mailed them an invitation "
-                        f"({role} on {where}).",
-                    )
+                # One answer whoever the address belongs to: the page must not tell who has a login.
+                messages.success(
+                    request,
+                    f"We e-mailed {invitation.email} an invitation ({Role(invitation.role).label} on "
+                    f"{va.name if va else 'the entire account'}). They get the role when they accept it.",
+                )
                 return redirect("account_users", account_id=self.smart_account.pk)
         return self.render_to_response(self.get_context_data(form=form))
 
@@ -125,11 +129,7 @@ class MemberView(PeopleMixin, AccountScopedMixin, TemplateView):
     template_name = "smartaccounts/member.html"
 
     def resolve_member(self):
-        member = get_object_or_404(User, pk=self.kwargs["member_id"])
-        roles = [m for m in selectors.memberships_for(self.request.user, self.smart_account) if m.user.pk == member.pk]
-        if not roles:
-            raise Http404("No such member.")
-        return member, roles
+        return resolve_member(self.request.user, self.smart_account, self.kwargs["member_id"])
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -169,7 +169,7 @@ class MemberRemoveView(PeopleMixin, AccountActionView):
     """Take one of a member's roles away (the scope comes with the form). The last Admin stays."""
 
     def perform(self) -> str:
-        member = get_object_or_404(User, pk=self.kwargs["member_id"])
+        member, _roles = resolve_member(self.request.user, self.smart_account, self.kwargs["member_id"])
         form = self.scoped_form(ChangeRoleForm, {"role": Role.VIEWER, "scope": self.request.POST.get("scope", "")})
         if not form.is_valid():
             raise ValidationError(form_errors_text(form) or "Choose the role to remove.")
@@ -183,10 +183,9 @@ class MemberRemoveView(PeopleMixin, AccountActionView):
 
 class InvitationActionView(PeopleMixin, AccountActionView):
     def get_invitation(self) -> Invitation:
+        """An invitation of the account the current user manages, else 404 (not 403: nobody learns what exists)."""
         return get_object_or_404(
-            Invitation.objects.select_related("smart_account", "virtual_account", "invited_by"),
-            pk=self.kwargs["invitation_id"],
-            smart_account=self.smart_account,
+            selectors.invitations_managed_by(self.request.user, self.smart_account), pk=self.kwargs["invitation_id"]
         )
 
     def success_url(self) -> str:

@@ -107,8 +107,9 @@ class InvitationView(View):
 
     - signed in as the invited address: accept;
     - signed in as anyone else: told to log out, nothing about the account is shown;
-    - not signed in, the address has a login: log in first (the link comes back here);
-    - not signed in, no login yet: sign up here, which confirms the address and accepts.
+    - not signed in, the address has a login: log in first (the link comes back here), then accept;
+    - not signed in, no login yet (or one without a password): sign up here, which confirms the address
+      and accepts.
     """
 
     template_name = "registration/invitation.html"
@@ -129,10 +130,12 @@ class InvitationView(View):
             if user.email.lower() != invitation.email.lower():
                 return {"other_login": True, "token": token}
             context.update(invitation=invitation, mode="accept")
-        elif User.objects.filter(email__iexact=invitation.email).exists():
+        elif services.login_that_can_sign_in(invitation.email) is not None:
             context.update(invitation=invitation, mode="login", login_url=f"{reverse('login')}?next={request.path}")
         else:
-            context.update(invitation=invitation, mode="signup")
+            # No login, or one that never got a password (its sign-up was not confirmed): choose one here.
+            completing = User.objects.filter(email__iexact=invitation.email).exists()
+            context.update(invitation=invitation, mode="signup", completing=completing)
         context["role"] = Role(invitation.role)
         return context
 

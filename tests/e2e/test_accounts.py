@@ -54,17 +54,30 @@ def test_request_an_account_create_a_child_va_add_a_viewer_who_finds_no_edit_con
     page.click('[data-testid=va-tree] button[aria-label*="Engineering"]')
     assert not lab.is_visible()
 
-    # Add the Viewer (an existing login) on the Users page.
+    # Add the Viewer (an existing login) on the Users page: an invitation, as for anyone.
     page.click("nav.subnav >> text=Users")
     page.fill("input[name=email]", "vic.viewer@globex.example.com")
     page.select_option("select[name=role]", "viewer")
     page.click("button:has-text('Add')")
-    page.wait_for_selector("text=vic.viewer@globex.example.com now has the Viewer role")
+    page.wait_for_selector("text=We e-mailed vic.viewer@globex.example.com an invitation")
+    assert role_on_scope(User.objects.get(email="vic.viewer@globex.example.com"), account, None) is None
     log_out(page, "cio@globex.example.com")
 
+    # The Viewer opens the link, logs in with their login, comes back to the invitation and accepts it.
+    body = next(m.body for m in mail.outbox if m.to == ["vic.viewer@globex.example.com"])
+    assert "You already have a Smart Accounts login" in body
+    link = next(line.strip() for line in body.splitlines() if "/invitations/" in line)
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+    page.goto(path)
+    page.click("text=Log in to accept")
+    page.fill("input[name=username]", "vic.viewer@globex.example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{path}")
+    page.click("button:has-text('Accept the invitation')")
+    page.wait_for_selector("text=Welcome to Globex Corporation")
+
     # The Viewer sees the account and its tree, and no edit controls anywhere.
-    log_in(page, "vic.viewer@globex.example.com")
-    page.click("main >> text=Globex Corporation")
     page.wait_for_selector("h1:has-text('Globex Corporation')")
     assert page.locator("a:has-text('Edit')").count() == 0
     assert page.locator("nav.subnav >> text=Users").count() == 0
@@ -91,7 +104,7 @@ def test_an_invitation_link_signs_a_newcomer_up_with_the_invited_role(page):
     page.fill("input[name=email]", "peter@initech.example.org")
     page.select_option("select[name=role]", "user")
     page.click("button:has-text('Add')")
-    page.wait_for_selector("text=has no login yet: we e-mailed them an invitation")
+    page.wait_for_selector("text=We e-mailed peter@initech.example.org an invitation")
     log_out(page, "cio@initech.example.org")
 
     body = next(m.body for m in mail.outbox if m.to == ["peter@initech.example.org"])

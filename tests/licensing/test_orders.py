@@ -13,7 +13,7 @@ from licensing.models import LedgerEntry, LicenseLot, Order, OrderLine
 from licensing.services import add_months, assign_order_account, deposit_held_orders, deposit_order
 from smartaccounts import services as sa_services
 from smartaccounts.models import Event, SmartAccount
-from tests.factories import default_va, make_user, make_va
+from tests.factories import default_va, make_staff, make_user, make_va
 
 from .helpers import assert_ledger_clean, balance, make_license, make_order, make_sku
 
@@ -94,7 +94,7 @@ def test_an_order_for_a_pending_account_is_deposited_when_staff_approve_it(catal
     partner = pending_partner()
     order = make_order(partner, [(catalog["sku_perpetual"], 8)])
     assert order.status == Order.Status.ON_HOLD and "pending approval" in order.hold_reason
-    staff = make_user("ops@operator.example.net", is_staff=True)
+    staff = make_staff("ops@operator.example.net", "smartaccounts.change_smartaccount")
     sa_services.approve_smart_account(actor=staff, smart_account=partner)
     order.refresh_from_db()
     assert order.status == Order.Status.DEPOSITED
@@ -104,7 +104,7 @@ def test_an_order_for_a_pending_account_is_deposited_when_staff_approve_it(catal
 
 def test_staff_assign_an_active_account_to_a_held_order_and_it_is_deposited(account, catalog):
     order = make_order(None, [(catalog["sku_perpetual"], 2)])
-    staff = make_user("ops@operator.example.net", is_staff=True)
+    staff = make_staff("ops@operator.example.net", "licensing.change_order")
     with pytest.raises(PermissionDenied):
         assign_order_account(actor=account.created_by, order=order, smart_account=account)
     va = make_va(account, "Plant")

@@ -10,7 +10,7 @@ from licensing.models import ProductInstance
 from policy.deadlines import evaluate_reporting_deadlines
 from policy.models import Policy
 from policy.services import assign_policy, create_policy, ingest_usage_report, record_change_notice
-from tests.factories import default_va, make_user
+from tests.factories import default_va, make_staff
 
 from .helpers import T0, TRUST, Clock, make_instance, make_license, notice, report, upgrade
 
@@ -121,7 +121,9 @@ def test_a_reserved_instance_needs_no_report_and_a_removed_one_is_ignored(accoun
 
 def test_the_strictest_class_among_the_licenses_in_use_sets_each_rule(account, clock):
     """Per rule, the smallest non-zero days among the classes of the licenses in use."""
-    staff = make_user("ops@operator.example.net", is_staff=True)
+    staff = make_staff(
+        "ops@operator.example.net", "policy.add_policy", "policy.change_policy", "policy.add_accountpolicy"
+    )
     policy = create_policy(
         actor=staff,
         name="Mixed",
@@ -186,7 +188,9 @@ def test_first_use_falls_back_to_registration_for_an_instance_that_never_said(ac
 def test_a_new_default_policy_version_moves_deadlines_at_the_next_evaluation(account, perpetual):
     from policy.services import save_policy_rules
 
-    staff = make_user("ops@operator.example.net", is_staff=True)
+    staff = make_staff(
+        "ops@operator.example.net", "policy.add_policy", "policy.change_policy", "policy.add_accountpolicy"
+    )
     instance = make_instance(default_va(account), usage={perpetual: 1}, first_use_at=T0)
     assert evaluated(instance, T0).next_due_at == T0 + 90 * D
     default = Policy.objects.get(is_default=True)

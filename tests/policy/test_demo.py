@@ -37,9 +37,10 @@ def test_the_demo_brings_the_default_policy_back_to_an_emptied_database():
     from policy.demo import _ensure_default_policy
     from policy.models import Policy
     from smartaccounts.demo import DemoContext
-    from tests.factories import make_user
+    from tests.factories import make_staff
 
     Policy.objects.update(is_default=False)
-    demo = DemoContext(stdout=StringIO(), style=None, objects={"staff": make_user("ops@op.example.net", is_staff=True)})
+    staff = make_staff("ops@op.example.net", "policy.add_policy", "policy.change_policy")
+    demo = DemoContext(stdout=StringIO(), style=None, objects={"staff": staff})
     _ensure_default_policy(demo)
     assert Policy.objects.get(is_default=True).name == "Default"

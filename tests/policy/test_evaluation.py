@@ -14,7 +14,7 @@ from policy.deadlines import evaluate_reporting_deadlines
 from policy.models import Alert
 from policy.services import assign_policy, create_policy
 from smartaccounts.models import Event
-from tests.factories import default_va, make_user, make_va
+from tests.factories import default_va, make_staff, make_va
 
 from .helpers import T0, make_instance, make_license
 
@@ -116,7 +116,9 @@ def test_the_evaluation_runs_a_fixed_number_of_queries_per_batch(account, lic):
 def test_the_evaluation_agrees_with_the_reference_rules_on_random_estates(account, other_account):
     """The SQL (PostgreSQL) or the fallback (SQLite) against `policy.rules` computed here, instance by instance."""
     rng = random.Random(20260105)
-    staff = make_user("ops@operator.example.net", is_staff=True)
+    staff = make_staff(
+        "ops@operator.example.net", "policy.add_policy", "policy.change_policy", "policy.add_accountpolicy"
+    )
     strict = create_policy(
         actor=staff,
         name="Strict",

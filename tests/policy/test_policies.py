@@ -10,7 +10,7 @@ from policy.models import AccountPolicy, Policy, PolicyRule, PolicyVersion
 from policy.rules import describe, rules_in_force
 from policy.services import assign_policy, create_policy, ingest_usage_report, save_policy_rules, set_default_policy
 from smartaccounts.models import Event
-from tests.factories import default_va, make_user
+from tests.factories import default_va, make_staff
 
 from .helpers import TRUST, make_instance, make_license, report
 
@@ -26,7 +26,14 @@ DEFAULT_RULES = {
 
 @pytest.fixture
 def staff(db):
-    return make_user("ops@operator.example.net", is_staff=True)
+    return make_staff(
+        "ops@operator.example.net",
+        "policy.add_policy",
+        "policy.change_policy",
+        "policy.add_accountpolicy",
+        "policy.change_accountpolicy",
+        "policy.delete_accountpolicy",
+    )
 
 
 def test_the_shipped_default_policy_follows_the_product_text():
@@ -79,7 +86,7 @@ def test_changing_the_rules_makes_a_new_version_and_acks_keep_naming_theirs(staf
 def test_only_staff_manage_policies_and_rules_are_checked(account):
     with pytest.raises(PermissionDenied):
         create_policy(actor=account.created_by, name="Lax", rules=DEFAULT_RULES)
-    staff = make_user("ops2@operator.example.net", is_staff=True)
+    staff = make_staff("ops2@operator.example.net", "policy.add_policy")
     with pytest.raises(ValidationError, match="whole numbers"):
         create_policy(actor=staff, name="Bad", rules={**DEFAULT_RULES, "enforced": (-1, 0, 0, False)})
     with pytest.raises(ValidationError, match="Give the rule"):

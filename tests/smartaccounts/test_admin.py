@@ -91,6 +91,17 @@ def test_the_roles_page_grants_and_revokes_through_the_services(admin_client, ac
     assert Event.objects.filter(action="role.revoked", actor=staff).count() == 1
 
 
+def test_revoking_on_the_roles_page_names_nobody_outside_the_account(admin_client, account, other_account):
+    url = reverse("admin:smartaccounts_smartaccount_roles", args=[account.pk])
+    outsider = other_account.created_by
+    for user_id in (outsider.pk, 10**6, "9" * 30, "²"):
+        response = admin_client.post(url, {"revoke": "1", "user": user_id, "scope": ""}, follow=True)
+        page = response.content.decode()
+        assert response.status_code == 200 and "That person has no role in this account." in page
+        assert outsider.email not in page
+    assert services.role_on_scope(outsider, other_account, None) == Role.ADMIN
+
+
 def test_converting_a_limited_use_account_in_the_admin(admin_client):
     limited = make_account(kind="limited_use")
     url = reverse("admin:smartaccounts_smartaccount_convert", args=[limited.pk])

@@ -11,7 +11,7 @@ from django.utils import timezone
 from smartaccounts import services
 from smartaccounts.models import AccessRequest, Invitation, Role, SmartAccount, User
 from smartaccounts.tokens import invitation_token, read_invitation_token
-from tests.factories import grant, make_account, make_user, make_va
+from tests.factories import PASSWORD, grant, make_account, make_user, make_va
 
 from .conftest import link_in
 
@@ -25,25 +25,83 @@ def users_url(account):
 # --- Adding people -------------------------------------------------------------------------------
 
 
-def test_an_existing_user_is_granted_at_once_and_emailed(account, mailoutbox, committed):
+def invitation_link(mailoutbox, email: str) -> str:
+    return link_in(next(m for m in reversed(mailoutbox) if m.to == [email]), "/invitations/")
+
+
+def test_adding_an_existing_login_invites_them_and_grants_nothing_until_they_accept(client, account, mailoutbox,
+                                                                                   committed):  # fmt: skip
     bea = make_user("bea@acme.example.com")
+    client.force_login(account.created_by)
     with committed():
-        result = services.add_user_by_email(
-            actor=account.created_by, email="BEA@acme.example.com", role="viewer", smart_account=account
-        )
-    assert result.granted and result.user == bea
-    assert services.role_on_scope(bea, account, None) == Role.VIEWER
+        response = client.post(users_url(account), {"email": "BEA@acme.example.com", "role": "viewer", "scope": ""})
+    assert response.status_code == 302
+    assert services.role_on_scope(bea, account, None) is None  # no role without their consent
+    invitation = Invitation.objects.get(email="bea@acme.example.com", smart_account=account)
+    assert invitation.status == "pending" and invitation.role == "viewer"
+    body = mailoutbox[-1].body
     assert mailoutbox[-1].to == ["bea@acme.example.com"]
-    assert "Viewer role on the entire account" in mailoutbox[-1].body
+    assert "You already have a Smart Accounts login for bea@acme.example.com" in body
+    assert "Viewer role on the entire account" in body and "create your login" not in body
+    link = invitation_link(mailoutbox, "bea@acme.example.com")
+
+    # Bea opens the link signed out: she is asked to log in, and the login brings her back to accept.
+    client.logout()
+    page = client.get(link).content.decode()
+    assert "Log in to accept" in page and "Create your login" not in page
+    login_url = f"{reverse('login')}?next={link}"
+    assert login_url in page
+    response = client.post(login_url, {"username": "bea@acme.example.com", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == link
+    page = client.get(link).content.decode()
+    assert "Accept the invitation" in page and "Acme Networks" in page
+    with committed():
+        response = client.post(link)
+    assert response["Location"] == reverse("account_home", args=[account.pk])
+    assert services.role_on_scope(bea, account, None) == Role.VIEWER
+    assert Invitation.objects.get(pk=invitation.pk).status == "accepted"
+    assert mailoutbox[-1].to == [account.created_by.email]  # the inviter hears about it
+
+
+def test_adding_gives_the_same_answer_whether_or_not_a_login_exists(client, account, other_account, mailoutbox,
+                                                                   committed):  # fmt: skip
+    make_user("confirmed@acme.example.com")
+    make_user("unconfirmed@acme.example.com", email_verified_at=None)
+    make_user("gone@acme.example.com", is_active=False)
+    make_user("ops@operator.example.net", is_staff=True, is_superuser=True)
+    addresses = {
+        "nobody": "nobody@acme.example.com",
+        "confirmed": "confirmed@acme.example.com",
+        "unconfirmed": "unconfirmed@acme.example.com",
+        "deactivated": "gone@acme.example.com",
+        "staff": "ops@operator.example.net",
+        "another account's admin": other_account.created_by.email,
+    }
+    client.force_login(account.created_by)
+    answers = {}
+    for who, email in addresses.items():
+        with committed():
+            response = client.post(users_url(account), {"email": email, "role": "admin", "scope": ""}, follow=True)
+        page = response.content.decode()
+        message = page[page.index('class="messages"') :].split("</ul>", 1)[0]
+        answers[who] = (response.status_code, message.replace(email, "EMAIL"))
+    assert len(set(answers.values())) == 1, answers
+    assert "We e-mailed EMAIL an invitation" in next(iter(answers.values()))[1]
+    for email in addresses.values():
+        person = User.objects.filter(email=email).first()
+        assert person is None or services.role_on_scope(person, account, None) is None
+        assert Invitation.objects.filter(email=email, smart_account=account, status="pending").count() == 1
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(addresses.values())
 
 
 def test_an_unknown_email_gets_an_invitation_that_signs_them_up_with_the_role(client, account, mailoutbox, committed):
     lab = make_va(account, "Lab")
     with committed():
-        result = services.add_user_by_email(
+        invitation = services.invite_user(
             actor=account.created_by, email="carl@acme.example.com", role="user", virtual_account=lab
         )
-    assert result.outcome == "invited" and result.invitation.status == "pending"
+    assert invitation.status == "pending"
+    assert "you create your login on the way" in mailoutbox[-1].body
     link = link_in(mailoutbox[-1], "/invitations/")
     page = client.get(link).content.decode()
     assert "Acme Networks" in page and "Create your login" in page
@@ -56,17 +114,30 @@ def test_an_unknown_email_gets_an_invitation_that_signs_them_up_with_the_role(cl
     carl = User.objects.get(email="carl@acme.example.com")
     assert carl.email_verified and carl.check_password("a-long-pass-phrase-9")
     assert services.role_on_scope(carl, account, lab) == Role.USER
-    assert Invitation.objects.get(pk=result.invitation.pk).status == "accepted"
+    assert Invitation.objects.get(pk=invitation.pk).status == "accepted"
     assert mailoutbox[-1].to == [account.created_by.email]  # the inviter hears about it
     assert client.get(reverse("virtual_account", args=[account.pk, lab.pk])).status_code == 200
 
 
-def test_a_login_with_an_unconfirmed_address_is_invited_not_granted(account):
-    make_user("squatter@acme.example.com", email_verified_at=None)
-    result = services.add_user_by_email(
-        actor=account.created_by, email="squatter@acme.example.com", role="admin", smart_account=account
+def test_a_sign_up_never_confirmed_chooses_its_password_from_the_invitation(client, account, mailoutbox, committed):
+    with committed():
+        services.sign_up(email="gil@acme.example.com", first_name="Gil")
+        services.invite_user(actor=account.created_by, email="gil@acme.example.com", role="user", smart_account=account)
+    gil = User.objects.get(email="gil@acme.example.com")
+    assert not gil.has_usable_password() and not gil.email_verified
+    assert "you create your login on the way" in mailoutbox[-1].body  # the login cannot be used yet
+    link = invitation_link(mailoutbox, "gil@acme.example.com")
+    page = client.get(link).content.decode()
+    assert "Choose your password to accept" in page and "Log in to accept" not in page
+    new_password = "a-long-pass-phrase-7"
+    response = client.post(
+        link, {"first_name": "", "last_name": "", "new_password1": new_password, "new_password2": new_password}
     )
-    assert result.outcome == "invited"
+    assert response["Location"] == reverse("account_home", args=[account.pk])
+    gil.refresh_from_db()
+    assert gil.email_verified and gil.check_password(new_password) and gil.first_name == "Gil"
+    assert User.objects.filter(email__iexact="gil@acme.example.com").count() == 1
+    assert services.role_on_scope(gil, account, None) == Role.USER
 
 
 def test_an_existing_user_accepts_an_invitation_after_logging_in(client, account):
@@ -155,15 +226,15 @@ def test_one_pending_invitation_per_address_and_account(account):
 
 def test_users_page_adds_lists_changes_and_removes(client, account, mailoutbox, committed):
     lab = make_va(account, "Lab")
-    make_user("jo@acme.example.com", first_name="Jo", last_name="Jones")
+    jo = make_user("jo@acme.example.com", first_name="Jo", last_name="Jones")
     client.force_login(account.created_by)
     with committed():
         client.post(users_url(account), {"email": "jo@acme.example.com", "role": "viewer", "scope": ""})
         client.post(users_url(account), {"email": "kim@acme.example.com", "role": "user", "scope": lab.pk})
+    services.accept_invitation(invitation=Invitation.objects.get(email="jo@acme.example.com"), user=jo)
     page = client.get(users_url(account)).content.decode()
     assert "jo@acme.example.com" in page and "Entire Smart Account" in page
     assert "kim@acme.example.com" in page and "Pending invitations" in page and "Resend" in page
-    jo = User.objects.get(email="jo@acme.example.com")
     member_url = reverse("account_member", args=[account.pk, jo.pk])
     client.post(member_url, {"role": "user", "scope": ""})
     assert services.role_on_scope(jo, account, None) == Role.USER
@@ -199,6 +270,60 @@ def test_a_va_admin_sees_and_manages_only_their_subtree_on_the_users_page(client
     assert str(eng.pk) in choices and str(finance.pk) not in choices and "" not in choices
     response = client.post(users_url(account), {"email": "new@acme.example.com", "role": "viewer", "scope": finance.pk})
     assert response.status_code == 200 and not Invitation.objects.filter(email="new@acme.example.com").exists()
+
+
+# --- No oracle: the member pages answer 404 for anyone who is not a member the user manages -----------
+
+
+def test_the_member_pages_answer_404_naming_nobody_for_anyone_not_a_member(client, other_account):
+    owner = make_user("pat.owner@gmail.com")
+    limited = make_account(admin=owner, kind="limited_use")
+    staff = make_user("ops@operator.example.net", is_staff=True, is_superuser=True)
+    loner = make_user("loner@elsewhere.example.org")  # a login with no role anywhere
+    strangers = [staff, loner, other_account.created_by]
+    client.force_login(owner)
+    for member_id in [s.pk for s in strangers] + [10**6]:
+        urls = [
+            ("post", reverse("account_member_remove", args=[limited.pk, member_id]), {"scope": ""}),
+            ("get", reverse("account_member", args=[limited.pk, member_id]), {}),
+            ("post", reverse("account_member", args=[limited.pk, member_id]), {"role": "admin", "scope": ""}),
+        ]
+        for method, url, data in urls:
+            response = getattr(client, method)(url, data, follow=True)
+            text = response.content.decode()
+            assert response.status_code == 404, (method, url, response.status_code)
+            assert not [s.email for s in strangers if s.email in text]
+    for stranger in strangers:
+        assert services.role_on_scope(stranger, limited, None) is None
+    page = client.get(users_url(limited)).content.decode()  # no message left waiting either
+    assert not [s.email for s in strangers if s.email in page]
+
+
+def test_a_va_admin_gets_404_for_people_and_invitations_outside_their_subtree(client, account):
+    eng, finance = make_va(account, "Engineering"), make_va(account, "Finance")
+    boss = grant(make_user("boss@acme.example.com"), "admin", va=eng)
+    fin_person = grant(make_user("fin-person@acme.example.com"), "viewer", va=finance)
+    eng_person = grant(make_user("eng-person@acme.example.com"), "viewer", va=eng)
+    admin = account.created_by
+    to_finance = services.invite_user(actor=admin, email="f@acme.example.com", role="viewer", virtual_account=finance)
+    to_account = services.invite_user(actor=admin, email="a@acme.example.com", role="viewer", smart_account=account)
+    to_eng = services.invite_user(actor=admin, email="e@acme.example.com", role="viewer", virtual_account=eng)
+    client.force_login(boss)
+    for member in (fin_person, admin):
+        assert client.get(reverse("account_member", args=[account.pk, member.pk])).status_code == 404
+        remove = reverse("account_member_remove", args=[account.pk, member.pk])
+        assert client.post(remove, {"scope": finance.pk}).status_code == 404
+    for invitation in (to_finance, to_account):
+        for name in ("invitation_resend", "invitation_cancel"):
+            assert client.post(reverse(name, args=[account.pk, invitation.pk])).status_code == 404
+        assert Invitation.objects.get(pk=invitation.pk).status == "pending"
+    # What they do manage still works.
+    assert client.get(reverse("account_member", args=[account.pk, eng_person.pk])).status_code == 200
+    client.post(reverse("invitation_cancel", args=[account.pk, to_eng.pk]))
+    assert Invitation.objects.get(pk=to_eng.pk).status == "cancelled"
+    client.post(reverse("account_member_remove", args=[account.pk, eng_person.pk]), {"scope": eng.pk})
+    assert services.role_on_scope(eng_person, account, eng) is None
+    assert services.role_on_scope(fin_person, account, finance) == Role.VIEWER
 
 
 # --- Access requests -----------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from licensing.reservation_codes import make_request_code
 from licensing.services import deposit_order
 from licensing.verification import verify_ledger
 from smartaccounts import services as sa_services
-from smartaccounts.models import SmartAccount, User
-from tests.factories import make_account, make_user
+from smartaccounts.models import SmartAccount
+from tests.factories import make_account, make_staff, make_user
 
 _seq = itertools.count(1)
 
@@ -154,9 +154,7 @@ def make_pak(owner: SmartAccount | None, lines: list[tuple[Sku, int]], number: s
 
 
 def enable_reservations(account: SmartAccount) -> SmartAccount:
-    staff = User.objects.filter(is_staff=True).first() or make_user(
-        f"staff{next(_seq)}@operator.example.net", is_staff=True
-    )
+    staff = make_staff(f"staff{next(_seq)}@operator.example.net", "smartaccounts.change_smartaccount")
     sa_services.set_license_reservation(actor=staff, smart_account=account, enabled=True)
     account.refresh_from_db()
     return account
