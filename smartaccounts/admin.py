@@ -14,6 +14,8 @@ delete on Virtual Accounts for the tree), and the services check it again: view-
 
 from __future__ import annotations
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -504,3 +506,19 @@ class AccessRequestAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     list_select_related = ("requester", "smart_account", "decided_by")
     search_fields = ("requester__email", "smart_account__name")
+
+
+# --- Login lockout records (django-axes) ------------------------------------------------------------
+# axes' "Clean up expired attempts" deletes rows but declares no permission, so staff who may only look
+# could run it. The same admin, with the action needing the delete permission on access attempts.
+
+
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    @admin.action(description="Clean up expired attempts", permissions=["delete"])
+    def cleanup_expired_attempts(self, request, queryset):
+        return super().cleanup_expired_attempts(request, queryset)
+
+
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+admin.site.register(AccessAttempt, AccessAttemptAdmin)
