@@ -6,6 +6,9 @@ from rest_framework.permissions import AllowAny
 
 from . import views
 
+# A request a page cannot read (a damaged page cursor, a forged host): 400 in the portal's layout.
+handler400 = "smartaccounts.views.errors.bad_request"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -16,7 +16,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -26,6 +26,7 @@ from mptt.admin import DraggableMPTTAdmin
 from . import selectors, services
 from .forms import VAChoiceField
 from .models import AccessRequest, Event, Invitation, Role, SmartAccount, User, VirtualAccount
+from .params import parse_id
 
 
 def _error_text(error: Exception) -> str:
@@ -210,12 +211,12 @@ class SmartAccountAdmin(admin.ModelAdmin):
     def get_urls(self):
         extra = [
             path(
-                "<int:object_id>/roles/",
+                "<id:object_id>/roles/",
                 self.admin_site.admin_view(self.roles_view),
                 name="smartaccounts_smartaccount_roles",
             ),
             path(
-                "<int:object_id>/convert/",
+                "<id:object_id>/convert/",
                 self.admin_site.admin_view(self.convert_view),
                 name="smartaccounts_smartaccount_convert",
             ),
@@ -273,7 +274,10 @@ class SmartAccountAdmin(admin.ModelAdmin):
         self.message_user(request, f"{user.email} has the {Role(form.cleaned_data['role']).label} role.")
 
     def _revoke(self, request, account, vas):
-        user = get_object_or_404(User, pk=request.POST.get("user"))
+        user_id = parse_id(request.POST.get("user"))
+        if user_id is None:
+            raise Http404("No such user.")
+        user = get_object_or_404(User, pk=user_id)
         scope = request.POST.get("scope") or ""
         va = next((v for v in vas if str(v.pk) == scope), None) if scope else None
         if scope and va is None:
@@ -425,9 +429,9 @@ class VirtualAccountAdmin(DraggableMPTTAdmin):
             return HttpResponse("FAIL, unknown instruction.")
         queryset = self.get_queryset(request)
         try:
-            cut_item = queryset.get(pk=request.POST.get("cut_item"))
-            pasted_on = queryset.get(pk=request.POST.get("pasted_on"))
-        except (VirtualAccount.DoesNotExist, TypeError, ValueError):
+            cut_item = queryset.get(pk=parse_id(request.POST.get("cut_item")))
+            pasted_on = queryset.get(pk=parse_id(request.POST.get("pasted_on")))
+        except VirtualAccount.DoesNotExist:
             self.message_user(request, "Objects have disappeared, try again.", level=messages.ERROR)
             return HttpResponse("FAIL, invalid objects.")
         if not self.has_change_permission(request, cut_item):
