@@ -36,30 +36,36 @@ __all__ = [
     "encode_cursor",
     "has_unsearchable_characters",
     "parse_id",
+    "parse_whole_number",
     "search_term",
 ]
 
 MAX_ID = 2**63 - 1  # the largest bigint: every primary key fits
-_ID = re.compile(r"[0-9]{1,19}\Z")
+_DIGITS = re.compile(r"[0-9]{1,19}\Z")  # past 19 digits nothing fits in 64 bits
 # A cursor is URL-safe base64 without padding; the longest the pages write is a 255-character host name.
 MAX_CURSOR_LENGTH = 1024
 _CURSOR = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_CURSOR_LENGTH}}}\Z")
 MAX_CURSOR_TEXT = 255
 
 
-def parse_id(value) -> int | None:
-    """The id `value` names (a str of ASCII digits, or an int), when it is between 1 and MAX_ID; else None."""
+def parse_whole_number(value, *, maximum: int) -> int | None:
+    """`value` (a str of ASCII digits, or an int) as an int when it is between 1 and `maximum`; else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if 1 <= value <= MAX_ID else None
+        return value if 1 <= value <= maximum else None
     if not isinstance(value, str):
         return None
     value = value.strip(" \t\r\n")
-    if not _ID.match(value):
+    if not _DIGITS.match(value):
         return None
     number = int(value)
-    return number if 1 <= number <= MAX_ID else None
+    return number if 1 <= number <= maximum else None
+
+
+def parse_id(value) -> int | None:
+    """The id `value` names (a str of ASCII digits, or an int), when it is between 1 and MAX_ID; else None."""
+    return parse_whole_number(value, maximum=MAX_ID)
 
 
 class IdConverter:
