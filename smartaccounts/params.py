@@ -34,7 +34,7 @@ __all__ = [
     "IdConverter",
     "decode_cursor",
     "encode_cursor",
-    "has_unsearchable_characters",
+    "has_control_characters",
     "parse_id",
     "parse_whole_number",
     "search_term",
@@ -125,7 +125,7 @@ def _part(value, kind: type):
         if isinstance(value, int) and parse_id(value) is not None:
             return value
     elif kind is str:
-        if isinstance(value, str) and len(value) <= MAX_CURSOR_TEXT and not has_unsearchable_characters(value):
+        if isinstance(value, str) and len(value) <= MAX_CURSOR_TEXT and not has_control_characters(value):
             return value
     elif kind is dt.datetime:
         if isinstance(value, str) and len(value) <= 40:
@@ -140,10 +140,10 @@ def _part(value, kind: type):
     raise BadCursor()
 
 
-# --- Search terms ------------------------------------------------------------------------------------
+# --- Text: search terms, and the cells of files people import ------------------------------------------
 
 
-def has_unsearchable_characters(text: str) -> bool:
+def has_control_characters(text: str) -> bool:
     """True when `text` holds a control character or an unpaired surrogate: PostgreSQL refuses NUL in text,
     a surrogate cannot be encoded, and no name, number or identifier the portal keeps contains either."""
     return any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
@@ -153,7 +153,7 @@ def search_term(request, value: str | None) -> str:
     """A search box's `value`, stripped, or "" (every result) when it holds characters a database cannot
     compare; then the page says so above its results."""
     term = (value or "").strip()
-    if term and has_unsearchable_characters(term):
+    if term and has_control_characters(term):
         messages.warning(request, "The search contained control characters, so it was ignored: showing everything.")
         return ""
     return term
