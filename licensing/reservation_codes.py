@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
+from smartaccounts.documents import parse_json
+
 AUTHORIZATION_FORMAT = "smartaccounts-license-reservation/1"
 RETURN_PREFIX = "RT"
 MAX_CODE_LENGTH = 255
@@ -128,10 +130,13 @@ def build_authorization(payload: dict, signature: str) -> str:
 
 def load_authorization(text: str) -> dict:
     """Parse an authorization code; ValidationError when it is not one."""
+    if not isinstance(text, str):
+        raise ValidationError("That is not an authorization code: it is not a JSON document.")
     try:
-        document = json.loads(text)
-    except (TypeError, ValueError):
-        raise ValidationError("That is not an authorization code: it is not a JSON document.") from None
+        document = parse_json(text, name="")
+    except ValidationError as error:
+        reason = " ".join(error.messages).rstrip(".")
+        raise ValidationError(f"That is not an authorization code: it is not a JSON document ({reason}).") from None
     if (
         not isinstance(document, dict)
         or document.get("format") != AUTHORIZATION_FORMAT

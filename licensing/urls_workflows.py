@@ -4,11 +4,11 @@ from django.urls import path
 
 from .views import handover, paks, reservations
 
-ACCOUNT = "accounts/<int:account_id>/"
-VA = ACCOUNT + "virtual-accounts/<int:va_id>/"
-HAND_OVER = ACCOUNT + "hand-overs/<int:hand_over_id>/"
-INCOMING = ACCOUNT + "incoming/<int:hand_over_id>/"
-RESERVATION = ACCOUNT + "reservations/<int:reservation_id>/"
+ACCOUNT = "accounts/<id:account_id>/"
+VA = ACCOUNT + "virtual-accounts/<id:va_id>/"
+HAND_OVER = ACCOUNT + "hand-overs/<id:hand_over_id>/"
+INCOMING = ACCOUNT + "incoming/<id:hand_over_id>/"
+RESERVATION = ACCOUNT + "reservations/<id:reservation_id>/"
 
 urlpatterns = [
     # A partner holding account: held orders, handing lines over, the hand-overs it made.
@@ -24,7 +24,7 @@ urlpatterns = [
     path(INCOMING + "decline/", handover.DeclineHandOverView.as_view(), name="hand_over_decline"),
     # PAK conversion.
     path(ACCOUNT + "paks/", paks.PakListView.as_view(), name="pak_list"),
-    path(ACCOUNT + "paks/<int:pak_id>/", paks.PakConvertView.as_view(), name="pak_convert"),
+    path(ACCOUNT + "paks/<id:pak_id>/", paks.PakConvertView.as_view(), name="pak_convert"),
     # License reservations.
     path(ACCOUNT + "reservations/", reservations.ReservationListView.as_view(), name="reservation_list"),
     path(ACCOUNT + "reservations/new/", reservations.ReservationStartView.as_view(), name="reservation_start"),

@@ -7,8 +7,6 @@ outside a VA-scoped role are simply not found.
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +16,7 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, Tuple
 from licensing.models import InstanceCount, ProductInstance, ProductInstanceUsage
 from licensing.selectors import instance_counts_by_va
 from smartaccounts.models import SmartAccount, User
+from smartaccounts.params import decode_cursor, encode_cursor
 from smartaccounts.selectors import virtual_accounts_for
 
 from . import rules as policy_rules
@@ -115,19 +114,12 @@ class AlertPage:
 
 
 def _alert_cursor(alert: Alert) -> str:
-    raw = json.dumps([alert.opened_at.isoformat(), alert.pk], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor(alert.opened_at, alert.pk)
 
 
-def _alert_key(cursor: str) -> tuple[datetime, int] | None:
-    try:
-        opened, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        when = datetime.fromisoformat(opened)
-        if isinstance(pk, int) and when.tzinfo is not None:
-            return when, pk
-    except (ValueError, TypeError):
-        pass
-    return None
+def _alert_key(cursor: str) -> tuple[datetime, int]:
+    """The (opened_at, id) of a cursor `_alert_cursor` wrote; `BadCursor` (400) for anything else."""
+    return decode_cursor(cursor, datetime, int)
 
 
 def alert_page(alerts: QuerySet[Alert], *, after: str = "", before: str = "", size: int = 50) -> AlertPage:
@@ -135,7 +127,8 @@ def alert_page(alerts: QuerySet[Alert], *, after: str = "", before: str = "", si
 
     Pagination by key: a row comparison on (opened_at, id) that PostgreSQL answers from the
     (account, opened_at, id) index, no COUNT of the account's alerts and no OFFSET, so the first page
-    costs the same with 50 alerts or 500,000, and so does the thousandth.
+    costs the same with 50 alerts or 500,000, and so does the thousandth. A cursor the page did not write
+    raises `BadCursor` (a 400 page).
     """
     key = Tuple(F("opened_at"), F("pk"))
     back = _alert_key(before) if before else None

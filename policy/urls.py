@@ -3,23 +3,21 @@ from django.urls import path
 from . import views
 from .api.views import ChangeNoticeView, UsageReportsView
 
-ACCOUNT = "accounts/<int:account_id>/"
+ACCOUNT = "accounts/<id:account_id>/"
 
 urlpatterns = [
     path(ACCOUNT + "reporting/", views.ReportingView.as_view(), name="policy_reporting"),
     path(ACCOUNT + "alerts/", views.AlertsView.as_view(), name="policy_alerts"),
     path(
-        ACCOUNT + "instances/<int:instance_id>/reporting/",
+        ACCOUNT + "instances/<id:instance_id>/reporting/",
         views.InstanceReportingView.as_view(),
         name="policy_instance_reporting",
     ),
-    path(ACCOUNT + "instances/<int:instance_id>/trust-code/", views.TrustCodeView.as_view(), name="policy_trust_code"),
-    path(ACCOUNT + "reports/<int:report_id>/ack.json", views.ReportAckView.as_view(), name="policy_report_ack"),
+    path(ACCOUNT + "instances/<id:instance_id>/trust-code/", views.TrustCodeView.as_view(), name="policy_trust_code"),
+    path(ACCOUNT + "reports/<id:report_id>/ack.json", views.ReportAckView.as_view(), name="policy_report_ack"),
     path(ACCOUNT + "usage/upload/", views.UsageUploadView.as_view(), name="policy_usage_upload"),
-    path(ACCOUNT + "usage/uploads/<int:upload_id>/", views.UploadResultView.as_view(), name="policy_upload_result"),
-    path(
-        ACCOUNT + "usage/uploads/<int:upload_id>/acks.json", views.UploadAcksView.as_view(), name="policy_upload_acks"
-    ),
+    path(ACCOUNT + "usage/uploads/<id:upload_id>/", views.UploadResultView.as_view(), name="policy_upload_result"),
+    path(ACCOUNT + "usage/uploads/<id:upload_id>/acks.json", views.UploadAcksView.as_view(), name="policy_upload_acks"),
     # Public, for devices and offline verification.
     path("signing-key.pem", views.signing_key, name="signing_key"),
     path("schemas/usage-report.schema.json", views.report_schema, name="policy_report_schema"),

@@ -22,6 +22,7 @@ from licensing.navigation import account_home_instance_counts
 from licensing.views.base import querystring
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
+from smartaccounts.params import parse_id
 from smartaccounts.tree import tree_nodes
 from smartaccounts.views import apply_validation_error
 
@@ -214,8 +215,8 @@ class UsageUploadView(PolicyPageMixin, FormView):
         return kwargs
 
     def get_initial(self):
-        va = self.request.GET.get("va", "")
-        return {"virtual_account": int(va)} if va.isdigit() else {}
+        va = parse_id(self.request.GET.get("va"))
+        return {"virtual_account": va} if va else {}
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

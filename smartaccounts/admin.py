@@ -32,6 +32,7 @@ from mptt.admin import DraggableMPTTAdmin
 from . import selectors, services
 from .forms import VAChoiceField
 from .models import AccessRequest, Event, Invitation, Role, SmartAccount, User, VirtualAccount
+from .params import parse_id
 
 
 def _error_text(error: Exception) -> str:
@@ -221,12 +222,12 @@ class SmartAccountAdmin(admin.ModelAdmin):
     def get_urls(self):
         extra = [
             path(
-                "<int:object_id>/roles/",
+                "<id:object_id>/roles/",
                 self.admin_site.admin_view(self.roles_view),
                 name="smartaccounts_smartaccount_roles",
             ),
             path(
-                "<int:object_id>/convert/",
+                "<id:object_id>/convert/",
                 self.admin_site.admin_view(self.convert_view),
                 name="smartaccounts_smartaccount_convert",
             ),
@@ -287,13 +288,9 @@ class SmartAccountAdmin(admin.ModelAdmin):
         self.message_user(request, f"{user.email} has the {Role(form.cleaned_data['role']).label} role.")
 
     def _revoke(self, request, account, vas):
-        user_id = request.POST.get("user", "")
         # Through the account's roles: an id of someone without one here names nobody.
-        roles = (
-            selectors.members_of(account, user_id=int(user_id))
-            if user_id.isascii() and user_id.isdigit() and len(user_id) < 19
-            else []
-        )
+        user_id = parse_id(request.POST.get("user"))
+        roles = selectors.members_of(account, user_id=user_id) if user_id is not None else []
         if not roles:
             raise ValidationError("That person has no role in this account.")
         user = roles[0].user
@@ -448,9 +445,9 @@ class VirtualAccountAdmin(DraggableMPTTAdmin):
             return HttpResponse("FAIL, unknown instruction.")
         queryset = self.get_queryset(request)
         try:
-            cut_item = queryset.get(pk=request.POST.get("cut_item"))
-            pasted_on = queryset.get(pk=request.POST.get("pasted_on"))
-        except (VirtualAccount.DoesNotExist, TypeError, ValueError):
+            cut_item = queryset.get(pk=parse_id(request.POST.get("cut_item")))
+            pasted_on = queryset.get(pk=parse_id(request.POST.get("pasted_on")))
+        except VirtualAccount.DoesNotExist:
             self.message_user(request, "Objects have disappeared, try again.", level=messages.ERROR)
             return HttpResponse("FAIL, invalid objects.")
         if not self.has_change_permission(request, cut_item):

@@ -7,8 +7,14 @@ class SmartAccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.urls import register_converter
+
         from . import selectors, tree
         from .navigation import NavItem, register
+        from .params import IdConverter
+
+        # `<id:...>` in every URLconf: ids as the one helper reads them (ASCII digits within bigint), else 404.
+        register_converter(IdConverter, "id")
 
         tree.register_default_columns()
         register(NavItem("Virtual Accounts", "virtual_accounts", order=10, active_for=("virtual_account",)))

@@ -52,6 +52,8 @@ class EventFilter(django_filters.FilterSet):
         return queryset.filter(created_at__gte=_start_of(value))
 
     def filter_until(self, queryset, name, value):
+        if value >= dt.date.max:  # the last day there is: no day after it to stop before
+            return queryset
         return queryset.filter(created_at__lt=_start_of(value + dt.timedelta(days=1)))
 
     @property

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from .models import Role, SmartAccount, VirtualAccount
+from .params import parse_id
 
 KIND_HELP = {
     SmartAccount.Kind.CUSTOMER: "For a company with its own e-mail domain. Licenses you buy are deposited here and "
@@ -101,7 +102,7 @@ class VAChoiceField(forms.ChoiceField):
         value = super().clean(value)
         if value in (None, TOP_LEVEL):
             return None
-        return self.virtual_accounts[int(value)]
+        return self.virtual_accounts[parse_id(value)]
 
 
 class AccountRequestForm(forms.Form):

@@ -2,8 +2,8 @@ from django.urls import path
 
 from . import views
 
-A = "accounts/<int:account_id>/"
-VA = A + "virtual-accounts/<int:va_id>/"
+A = "accounts/<id:account_id>/"
+VA = A + "virtual-accounts/<id:va_id>/"
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
@@ -30,18 +30,18 @@ urlpatterns = [
     path(A + "events/", views.EventLogView.as_view(), name="account_events"),
     path(A + "events.csv", views.EventCsvView.as_view(), name="account_events_csv"),
     path(A + "users/", views.UsersView.as_view(), name="account_users"),
-    path(A + "users/<int:member_id>/", views.MemberView.as_view(), name="account_member"),
-    path(A + "users/<int:member_id>/remove/", views.MemberRemoveView.as_view(), name="account_member_remove"),
-    path(A + "invitations/<int:invitation_id>/resend/", views.InvitationResendView.as_view(), name="invitation_resend"),
-    path(A + "invitations/<int:invitation_id>/cancel/", views.InvitationCancelView.as_view(), name="invitation_cancel"),
+    path(A + "users/<id:member_id>/", views.MemberView.as_view(), name="account_member"),
+    path(A + "users/<id:member_id>/remove/", views.MemberRemoveView.as_view(), name="account_member_remove"),
+    path(A + "invitations/<id:invitation_id>/resend/", views.InvitationResendView.as_view(), name="invitation_resend"),
+    path(A + "invitations/<id:invitation_id>/cancel/", views.InvitationCancelView.as_view(), name="invitation_cancel"),
     path(A + "access-requests/", views.AccessRequestsView.as_view(), name="access_requests"),
     path(
-        A + "access-requests/<int:request_id>/approve/",
+        A + "access-requests/<id:request_id>/approve/",
         views.AccessRequestApproveView.as_view(),
         name="access_request_approve",
     ),
     path(
-        A + "access-requests/<int:request_id>/decline/",
+        A + "access-requests/<id:request_id>/decline/",
         views.AccessRequestDeclineView.as_view(),
         name="access_request_decline",
     ),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from smartaccounts.params import MAX_ID, parse_id
+
 from ..models import ProductInstance
 from ..services.instances import TOKEN_MAX_DAYS, TOKEN_MAX_USES, TOKEN_MIN_DAYS
 
@@ -23,8 +25,7 @@ class InstanceFilterForm(forms.Form):
         required=False,
         choices=[("", "Any reporting status"), *ProductInstance.ReportingStatus.choices],
     )
-    # An id past the largest primary key (a BigAutoField) would overflow the query: the filter is then invalid.
-    license = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+    license = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
 
     def __init__(self, *args, families: list[str], **kwargs):
         kwargs.setdefault("label_suffix", "")
@@ -41,13 +42,13 @@ class InstanceTransferForm(forms.Form):
     """Move product instances to another VA. `targets`: VAs the user may operate on (from the selectors)."""
 
     target = forms.ModelChoiceField(label="Move to Virtual Account", queryset=None, empty_label="Choose…")
-    instances = forms.TypedMultipleChoiceField(coerce=int, choices=(), required=True)
+    instances = forms.TypedMultipleChoiceField(coerce=parse_id, choices=(), required=True)
 
     def __init__(self, *args, targets, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["target"].queryset = targets
         raw = self.data.getlist("instances") if hasattr(self.data, "getlist") else self.data.get("instances", [])
-        self.fields["instances"].choices = [(v, v) for v in raw if str(v).isdigit()]
+        self.fields["instances"].choices = [(v, v) for v in raw if parse_id(v) is not None]
         self.fields["instances"].error_messages["required"] = "Select the product instances to transfer."
 
 

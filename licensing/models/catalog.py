@@ -1,10 +1,11 @@
 """The catalog: licenses (entitlements) and the SKUs that are ordered to get them."""
 
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Case, Q, Value, When
 
 from ..identifiers import TAG_PATTERN
+from ..limits import MAX_LICENSES_PER_UNIT
 
 
 class LicenseClass(models.TextChoices):
@@ -86,7 +87,9 @@ class Sku(models.Model):
     code = models.CharField("SKU", max_length=64, unique=True)
     description = models.CharField(max_length=255, blank=True)
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="skus")
-    licenses_per_unit = models.PositiveIntegerField(default=1)
+    licenses_per_unit = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_LICENSES_PER_UNIT)]
+    )
     default_term_months = models.PositiveIntegerField(
         null=True, blank=True, help_text="Term length for term, subscription and demo licenses."
     )
@@ -96,6 +99,9 @@ class Sku(models.Model):
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(condition=Q(licenses_per_unit__gte=1), name="sku_licenses_per_unit_positive"),
+            models.CheckConstraint(
+                condition=Q(licenses_per_unit__lte=MAX_LICENSES_PER_UNIT), name="sku_licenses_per_unit_at_most_max"
+            ),
             models.CheckConstraint(
                 condition=Q(default_term_months__isnull=True) | Q(default_term_months__gte=1),
                 name="sku_term_positive",

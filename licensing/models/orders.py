@@ -1,11 +1,13 @@
 """Orders: a sales order's lines deposit licenses into the account and VA chosen at ordering."""
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from smartaccounts.models import SmartAccount, VirtualAccount
 
+from ..limits import MAX_LINE_NUMBER, MAX_LINE_UNITS
 from .catalog import Sku
 
 
@@ -52,9 +54,12 @@ class Order(models.Model):
 
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    line_number = models.PositiveIntegerField()
+    line_number = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_LINE_NUMBER)])
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="order_lines")
-    quantity = models.PositiveIntegerField(help_text="Units of the SKU; licenses = units × licenses per unit.")
+    quantity = models.PositiveIntegerField(
+        help_text=f"Units of the SKU (at most {MAX_LINE_UNITS:,}); licenses = units × licenses per unit.",
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LINE_UNITS)],
+    )
     term_start = models.DateField(null=True, blank=True)
     term_end = models.DateField(null=True, blank=True)
 
@@ -63,6 +68,10 @@ class OrderLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["order", "line_number"], name="orderline_number_unique"),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="orderline_quantity_positive"),
+            models.CheckConstraint(condition=Q(quantity__lte=MAX_LINE_UNITS), name="orderline_quantity_at_most_max"),
+            models.CheckConstraint(
+                condition=Q(line_number__gte=1, line_number__lte=MAX_LINE_NUMBER), name="orderline_number_in_range"
+            ),
             models.CheckConstraint(
                 condition=Q(term_start__isnull=True) | Q(term_end__isnull=True) | Q(term_end__gt=F("term_start")),
                 name="orderline_term_ordered",

@@ -1,12 +1,14 @@
 """PAKs: traditional licenses, converted into smart licenses in a VA, fully or partly, once."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from smartaccounts.models import SmartAccount
 
+from ..limits import MAX_LINE_UNITS
 from .catalog import Sku
 
 
@@ -37,7 +39,10 @@ class Pak(models.Model):
 class PakLine(models.Model):
     pak = models.ForeignKey(Pak, on_delete=models.CASCADE, related_name="lines")
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="pak_lines")
-    quantity = models.PositiveIntegerField(help_text="Units of the SKU.")
+    quantity = models.PositiveIntegerField(
+        help_text=f"Units of the SKU (at most {MAX_LINE_UNITS:,}).",
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LINE_UNITS)],
+    )
     converted_quantity = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -45,6 +50,7 @@ class PakLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["pak", "sku"], name="pakline_one_per_sku"),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="pakline_quantity_positive"),
+            models.CheckConstraint(condition=Q(quantity__lte=MAX_LINE_UNITS), name="pakline_quantity_at_most_max"),
             models.CheckConstraint(
                 condition=Q(converted_quantity__gte=0) & Q(converted_quantity__lte=F("quantity")),
                 name="pakline_converted_within_quantity",

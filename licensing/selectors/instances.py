@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 
 from django.db.models import Count, F, Q, QuerySet, Sum
@@ -11,6 +9,7 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, Tuple
 from django.http import Http404
 
 from smartaccounts.models import SmartAccount, VirtualAccount
+from smartaccounts.params import decode_cursor, encode_cursor
 from smartaccounts.selectors import virtual_accounts_for
 
 from ..models import InstanceCount, ProductInstance, ProductInstanceUsage, RegistrationToken
@@ -105,19 +104,12 @@ class InstancePage:
 
 
 def _encode(instance: ProductInstance) -> str:
-    raw = json.dumps([instance.hostname, instance.pk], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor(instance.hostname, instance.pk)
 
 
-def _decode(cursor: str) -> tuple[str, int] | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        hostname, pk = json.loads(raw)
-        if isinstance(hostname, str) and isinstance(pk, int):
-            return hostname, pk
-    except (ValueError, TypeError):
-        pass
-    return None
+def _decode(cursor: str) -> tuple[str, int]:
+    """The (hostname, id) of a cursor `_encode` wrote; `BadCursor` (400) for anything else."""
+    return decode_cursor(cursor, str, int)
 
 
 def _key() -> Tuple:
@@ -126,7 +118,8 @@ def _key() -> Tuple:
 
 def instance_page(qs: QuerySet[ProductInstance], *, after: str = "", before: str = "", size: int = 50) -> InstancePage:
     """One page of `qs` ordered by (hostname, id), after or before a cursor: index range scans, no OFFSET,
-    so the 4,000th page of 200,000 instances costs what the first one does.
+    so the 4,000th page of 200,000 instances costs what the first one does. A cursor the page did not
+    write raises `BadCursor` (a 400 page).
 
     The cursor condition is a row comparison, `(hostname, id) > (%s, %s)`, which PostgreSQL uses as
     the start of the index range; the equivalent `hostname > %s OR (hostname = %s AND id > %s)` is only

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from smartaccounts.documents import item_lines, parse_json, read_text_file
+
 from ..models import License, Sku
 
-__all__ = ["CATALOG_FILE", "CatalogResult", "load_catalog", "read_catalog_file"]
+__all__ = ["CATALOG_FILE", "CatalogResult", "load_catalog", "read_catalog", "read_catalog_file"]
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "data" / "catalog.json"
 
@@ -37,28 +38,60 @@ class CatalogResult:
         )
 
 
+def read_catalog(path: str | Path = CATALOG_FILE) -> tuple[dict, list[int]]:
+    """A catalog file's data and the line each license entry starts on; a ValidationError naming the line
+    for a file that is not UTF-8 JSON (or is nested too deep, or holds NUL). FileNotFoundError as usual."""
+    text = read_text_file(path)
+    return parse_json(text, name=str(path)), item_lines(text, "licenses")
+
+
 def read_catalog_file(path: str | Path = CATALOG_FILE) -> dict:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"{path} is not valid JSON: line {exc.lineno}: {exc.msg}") from None
+    return read_catalog(path)[0]
 
 
-def _where(index: int, item: dict) -> str:
-    return f"license {index + 1} ({item.get('tag') or item.get('name') or 'no tag'})"
+def _where(index: int, item: dict, lines: list[int] | None) -> str:
+    line = f"line {lines[index]}: " if lines and index < len(lines) else ""
+    label = next((v for v in (item.get("tag"), item.get("name")) if isinstance(v, str) and v), "no tag")
+    return f"{line}license {index + 1} ({label})"
+
+
+# What each field of a catalog entry may be (JSON types); anything else is refused before it is looked at.
+_LICENSE_TYPES = {**dict.fromkeys(("tag", *LICENSE_FIELDS), (str,)), "skus": (list,)}
+_SKU_TYPES = {"code": (str,), "description": (str,), "licenses_per_unit": (int,), "default_term_months": (int,)}
+
+
+def _shape_problem(item, types: dict) -> str | None:
+    if not isinstance(item, dict):
+        return "is not a JSON object"
+    for field, allowed in types.items():
+        value = item.get(field)
+        if value is not None and (not isinstance(value, allowed) or isinstance(value, bool)):
+            kind = "a list" if list in allowed else "text" if str in allowed else "a whole number"
+            return f"{field} must be {kind}"
+    return None
 
 
 @transaction.atomic
-def load_catalog(*, data: dict) -> CatalogResult:
+def load_catalog(*, data: dict, lines: list[int] | None = None) -> CatalogResult:
     """Create or update licenses (by entitlement tag) and SKUs (by code) from catalog data. Idempotent.
 
     Loading the same data again changes nothing. A SKU never moves to another license once it
     has been ordered: the lots of those orders would change meaning. Any error refuses the whole load.
+    `lines`: the line each license entry starts on in its file (`read_catalog`), for the messages.
     """
     items = data.get("licenses") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
         raise ValidationError("The catalog has no “licenses” list.")
+    for index, item in enumerate(items):
+        problem = _shape_problem(item, _LICENSE_TYPES)
+        sku_problems = [
+            f"SKU {n + 1} {p}"
+            for n, sku in enumerate(item.get("skus") or [] if isinstance(item, dict) and not problem else [])
+            if (p := _shape_problem(sku, _SKU_TYPES))
+        ]
+        if problem or sku_problems:
+            where = _where(index, item if isinstance(item, dict) else {}, lines)
+            raise ValidationError(f"{where}: {problem or sku_problems[0]}.")
     result = CatalogResult()
     seen_tags: set[str] = set()
     seen_codes: set[str] = set()
@@ -66,7 +99,7 @@ def load_catalog(*, data: dict) -> CatalogResult:
     codes = [s.get("code") for i in items for s in (i.get("skus") or [])]
     existing_skus = {sku.code: sku for sku in Sku.objects.filter(code__in=[c for c in codes if c])}
     for index, item in enumerate(items):
-        where = _where(index, item)
+        where = _where(index, item, lines)
         tag = (item.get("tag") or "").strip()
         if not tag:
             raise ValidationError(f"{where}: the entitlement tag is missing.")

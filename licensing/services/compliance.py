@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from smartaccounts.models import SmartAccount
+from smartaccounts.params import parse_id
 from smartaccounts.selectors import virtual_accounts_for
 from smartaccounts.services import record_event
 
@@ -31,13 +32,10 @@ class FixMove:
 
     @classmethod
     def decode(cls, text: str) -> FixMove:
-        try:
-            source, target, license, quantity = (int(part) for part in str(text).split("-"))
-        except ValueError:
-            raise ValidationError("The proposed fix could not be read; reload the page.") from None
-        if quantity < 1 or source == target:
+        parts = [parse_id(part) for part in str(text).split("-")]
+        if len(parts) != 4 or None in parts or parts[0] == parts[1]:
             raise ValidationError("The proposed fix could not be read; reload the page.")
-        return cls(source, target, license, quantity)
+        return cls(*parts)
 
 
 @transaction.atomic

@@ -33,6 +33,7 @@ from smartaccounts.models import SmartAccount, User, VirtualAccount
 from smartaccounts.services import account_admin_emails, notify, record_event, require_account_role, require_va_role
 
 from .. import ledger
+from ..limits import refuse_past_account_maximum
 from ..models import HandOver, HandOverLine, LedgerEntry, LicenseLot, OrderLine
 from .orders import add_months
 
@@ -291,7 +292,8 @@ def transfer_to_customer(*, actor: User, order_lines: dict, customer_account: Sm
 def accept_hand_over(*, actor: User, hand_over: HandOver, virtual_account: VirtualAccount) -> HandOver:
     """The customer takes a pending hand-over into one of its VAs (the actor may operate on it).
 
-    Term and subscription licenses start their term today: end = today + the term length.
+    Term and subscription licenses start their term today: end = today + the term length. Refused
+    when it would take the customer past MAX_LICENSES_PER_ACCOUNT licenses of one license.
     """
     hand_over = _lock(hand_over)
     customer = hand_over.customer_account
@@ -303,8 +305,14 @@ def accept_hand_over(*, actor: User, hand_over: HandOver, virtual_account: Virtu
         raise ValidationError(f"{va.name} has been deleted: choose another Virtual Account.")
     _require_pending(hand_over, "accepted")
 
-    lots = list(LicenseLot.objects.filter(in_transit=hand_over, quantity__gt=0).order_by("pk"))
+    lots = list(
+        LicenseLot.objects.filter(in_transit=hand_over, quantity__gt=0).select_related("license").order_by("pk")
+    )
     balances = ledger.lock_balances((customer.pk, va.pk, lot.license_id) for lot in lots)
+    added: dict = {}
+    for lot in lots:
+        added[lot.license] = added.get(lot.license, 0) + lot.quantity
+    refuse_past_account_maximum(smart_account=customer, added=added, what=f"Hand-over {hand_over.pk}")
     movement = ledger.new_movement()
     today = timezone.localdate()
     note = f"Hand-over {hand_over.pk} from {hand_over.partner_account.name}"

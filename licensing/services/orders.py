@@ -12,10 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from smartaccounts.models import SmartAccount, VirtualAccount
+from smartaccounts.params import has_control_characters, parse_whole_number
 from smartaccounts.selectors import live_virtual_accounts
 from smartaccounts.services import record_event, require_operator
 
 from .. import ledger
+from ..limits import MAX_LINE_NUMBER, MAX_LINE_UNITS, refuse_past_account_maximum
 from ..models import LedgerEntry, Order, OrderLine, Sku
 
 __all__ = [
@@ -97,6 +99,8 @@ def deposit_order(*, order: Order, actor=None) -> Order:
     active, waits on "Smart Account hold" and is deposited when an active account is assigned.
     A staff member named as `actor` needs the change permission on orders (imports and the
     account's activation deposit without an actor).
+    No deposit takes the account past MAX_LICENSES_PER_ACCOUNT licenses of one license (a line's
+    units and a SKU's licenses per unit are bounded by the models: licensing.limits).
     """
     if actor is not None:
         require_operator(actor, "licensing.change_order", "deposit orders")
@@ -122,6 +126,10 @@ def deposit_order(*, order: Order, actor=None) -> Order:
     today = timezone.localdate()
     terms = {line.pk: line_term(line, today) for line in lines}
     balances = ledger.lock_balances((account.pk, va.pk, line.sku.license_id) for line in lines)
+    added: dict = {}
+    for line in lines:
+        added[line.sku.license] = added.get(line.sku.license, 0) + line.license_quantity
+    refuse_past_account_maximum(smart_account=account, added=added, what=f"Order {order_obj.number}")
     movement = ledger.new_movement()
     for line in lines:
         start, end = terms[line.pk]
@@ -246,6 +254,47 @@ class _ParsedOrder:
     lines: list[_ParsedLine] = field(default_factory=list)
 
 
+# The longest text each order column may hold (the model's columns; longer would not fit).
+ORDER_TEXT_LIMITS = {
+    "order_number": Order._meta.get_field("number").max_length,
+    "ordered_by": Order._meta.get_field("ordered_by").max_length,
+    "end_customer": Order._meta.get_field("end_customer").max_length,
+    "sku": Sku._meta.get_field("code").max_length,
+    "smart_account": SmartAccount._meta.get_field("domain").max_length,
+    "virtual_account": VirtualAccount._meta.get_field("name").max_length,
+}
+
+
+def cell_problems(row: dict, row_number: int, limits: dict[str, int]) -> list[str]:
+    """What makes a CSV row's cells unusable before any of it is looked up: a control character (NUL,
+    which PostgreSQL refuses in text, included) in any cell, or a cell longer than its column."""
+    problems = []
+    for column, value in row.items():
+        value = value or ""
+        if has_control_characters(value):
+            problems.append(
+                f"line {row_number}: {column} contains a control character (such as NUL or a tab); remove it."
+            )
+        elif column in limits and len(value.strip()) > limits[column]:
+            problems.append(
+                f"line {row_number}: {column} is {len(value.strip())} characters long; at most {limits[column]} fit."
+            )
+    return problems
+
+
+def whole_number(text: str, column: str, maximum: int, errors: list, row: int) -> int:
+    """A CSV cell read as a whole number from 1 to `maximum` (ASCII digits only); 0 after noting an error."""
+    text = (text or "").strip()
+    number = parse_whole_number(text, maximum=maximum)
+    if number is not None:
+        return number
+    if text.isascii() and text.isdigit() and (len(text.lstrip("0")) > len(str(maximum)) or int(text) > maximum):
+        errors.append(f"line {row}: {column} {text} is more than the maximum, {maximum:,}.")
+    else:
+        errors.append(f"line {row}: {column} “{text}” is not a whole number above 0.")
+    return 0
+
+
 def _date(value: str, column: str, errors: list, row: int) -> dt.date | None:
     value = (value or "").strip()
     if not value:
@@ -263,9 +312,14 @@ def _parse_rows(rows: Iterable[tuple[int, dict]], progress: Callable) -> tuple[d
     rows = list(rows)
     skus = {s.code.upper(): s for s in Sku.objects.select_related("license")}
     domains = {(r.get("smart_account") or "").strip().lower() for _, r in rows} - {""}
+    domains = {d for d in domains if not has_control_characters(d)}  # such rows are refused below, unread
     accounts = {a.domain.lower(): a for a in SmartAccount.objects.filter(domain__in=domains)}
     accounts.update({a.domain.lower(): a for a in _iexact_accounts(domains - accounts.keys())})
     for row_number, row in progress(rows, desc="Checking rows", unit="row"):
+        unreadable = cell_problems(row, row_number, ORDER_TEXT_LIMITS)
+        if unreadable:
+            errors += unreadable
+            continue
         missing = [c for c in REQUIRED_COLUMNS if not (row.get(c) or "").strip()]
         if missing:
             errors.append(f"line {row_number}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} empty.")
@@ -302,24 +356,15 @@ def _parse_rows(rows: Iterable[tuple[int, dict]], progress: Callable) -> tuple[d
         sku = skus.get(row["sku"].strip().upper())
         if sku is None:
             errors.append(f"line {row_number}: unknown SKU “{row['sku'].strip()}”.")
-        try:
-            quantity = int(row["quantity"].strip())
-            if quantity < 1:
-                raise ValueError
-        except ValueError:
-            errors.append(f"line {row_number}: quantity “{row['quantity'].strip()}” is not a whole number above 0.")
-            quantity = 0
+        quantity = whole_number(row["quantity"], "quantity", MAX_LINE_UNITS, errors, row_number)
         line_text = (row.get("line_number") or "").strip()
         if line_text:
-            try:
-                line_number = int(line_text)
-                if line_number < 1:
-                    raise ValueError
-            except ValueError:
-                errors.append(f"line {row_number}: line_number “{line_text}” is not a whole number above 0.")
-                line_number = 0
+            line_number = whole_number(line_text, "line_number", MAX_LINE_NUMBER, errors, row_number)
         else:
             line_number = max((ln.line_number for ln in order.lines), default=0) + 1
+            if line_number > MAX_LINE_NUMBER:
+                errors.append(f"line {row_number}: order {number} has more than {MAX_LINE_NUMBER:,} lines.")
+                line_number = 0
         if line_number and any(ln.line_number == line_number for ln in order.lines):
             errors.append(f"line {row_number}: order {number} has line {line_number} twice.")
         start = _date(row.get("term_start", ""), "term_start", errors, row_number)

@@ -24,8 +24,9 @@ from smartaccounts.models import SmartAccount, User, VirtualAccount
 from smartaccounts.services import record_event, require_operator, require_va_role
 
 from .. import ledger
+from ..limits import MAX_LINE_UNITS, refuse_past_account_maximum
 from ..models import LedgerEntry, Pak, PakLine, Sku
-from .orders import add_months
+from .orders import add_months, cell_problems, whole_number
 
 __all__ = [
     "NO_SUCH_PAK",
@@ -44,6 +45,10 @@ NO_SUCH_PAK = (
 PAK_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
 PAK_CSV_COLUMNS = ("pak_number", "sku", "quantity", "owner_domain")
 _PAK_NUMBER = re.compile(r"[A-Z0-9][A-Z0-9-]{3,63}")  # matched whole (fullmatch)
+PAK_TEXT_LIMITS = {
+    "sku": Sku._meta.get_field("code").max_length,
+    "owner_domain": SmartAccount._meta.get_field("domain").max_length,
+}
 
 
 def normalise_pak_number(number: str) -> str:
@@ -105,7 +110,8 @@ def convert_pak(*, actor: User, pak: Pak, virtual_account: VirtualAccount, lines
 
     `lines`: {SKU code: units}; None converts everything that is left. Licenses = units × the
     SKU's licenses per unit; term SKUs start their term today. The new lots name the PAK line as
-    their source. An unowned PAK is claimed by the VA's account on the way.
+    their source. An unowned PAK is claimed by the VA's account on the way. Refused when it would take
+    the account past MAX_LICENSES_PER_ACCOUNT licenses of one license.
     """
     va = VirtualAccount.objects.select_related("smart_account").filter(pk=virtual_account.pk).first()
     if va is None:
@@ -155,6 +161,10 @@ def convert_pak(*, actor: User, pak: Pak, virtual_account: VirtualAccount, lines
         if not wanted:
             raise ValidationError("Enter how many units to convert for at least one line.")
 
+    added: dict = {}
+    for line, units in wanted:
+        added[line.sku.license] = added.get(line.sku.license, 0) + units * line.sku.licenses_per_unit
+    refuse_past_account_maximum(smart_account=account, added=added, what=f"Converting PAK {pak.number}")
     movement = ledger.new_movement()
     today = timezone.localdate()
     for line, units in wanted:
@@ -223,6 +233,10 @@ def import_paks(*, rows: Iterable[tuple[int, dict]], actor: User | None = None) 
     problems: list[str] = []
     paks: dict[str, dict] = {}  # number -> {"owner": domain, "lines": {sku code: (units, line number)}, "first": n}
     for number_of_line, row in rows:
+        unreadable = cell_problems(row, number_of_line, PAK_TEXT_LIMITS)
+        if unreadable:
+            problems += unreadable
+            continue
         raw_number = (row.get("pak_number") or "").strip()
         number = normalise_pak_number(raw_number)
         code = (row.get("sku") or "").strip()
@@ -235,12 +249,8 @@ def import_paks(*, rows: Iterable[tuple[int, dict]], actor: User | None = None) 
         if not code:
             problems.append(f"{where}: the sku column is empty.")
             continue
-        try:
-            units = int(quantity_text)
-        except ValueError:
-            units = 0
-        if units < 1:
-            problems.append(f"{where}: the quantity must be a whole number of at least 1, not “{quantity_text}”.")
+        units = whole_number(quantity_text, "quantity", MAX_LINE_UNITS, problems, number_of_line)
+        if not units:
             continue
         pak = paks.setdefault(number, {"owner": owner, "lines": {}, "first": number_of_line})
         if pak["owner"] != owner:

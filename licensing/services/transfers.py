@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from smartaccounts.models import SmartAccount, VirtualAccount
+from smartaccounts.params import MAX_ID, parse_whole_number
 from smartaccounts.selectors import live_virtual_accounts, virtual_accounts_for
 from smartaccounts.services import record_event, record_events, require_va_role, require_va_roles
 
@@ -19,9 +20,10 @@ __all__ = ["transfer_licenses", "transfer_product_instances", "validate_quantity
 
 
 def validate_quantity(quantity) -> int:
-    """A positive whole number of licenses (an int, or digits in a string), else a ValidationError on `quantity`."""
-    if isinstance(quantity, str) and quantity.strip().isdigit():
-        quantity = int(quantity.strip())
+    """A positive whole number of licenses (an int, or ASCII digits in a string), else a ValidationError on
+    `quantity`."""
+    if isinstance(quantity, str):
+        quantity = parse_whole_number(quantity, maximum=MAX_ID)
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise ValidationError({"quantity": "Enter a whole number of licenses above 0."})
     return quantity

@@ -13,6 +13,7 @@ from django.utils.safestring import mark_safe
 
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
+from smartaccounts.params import parse_id
 
 from ..selectors.scope import LicensingScope, scope_for
 
@@ -28,13 +29,13 @@ class LicensingMixin(AccountScopedMixin):
     va_url_name: str | None = None
 
     def get(self, request, *args, **kwargs):
-        picked = request.GET.get("va", "")
-        if self.va_url_name and picked.isdigit():
+        picked = parse_id(request.GET.get("va"))
+        if self.va_url_name and picked is not None:
             rest = request.GET.copy()
             rest.pop("va", None)
             rest.pop("after", None)
             rest.pop("before", None)
-            url = reverse(self.va_url_name, kwargs={"account_id": self.smart_account.pk, "va_id": int(picked)})
+            url = reverse(self.va_url_name, kwargs={"account_id": self.smart_account.pk, "va_id": picked})
             return redirect(f"{url}?{rest.urlencode()}" if rest else url)
         return super().get(request, *args, **kwargs)
 

@@ -11,10 +11,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect
+from django.utils.functional import cached_property
 from django.views.generic import TemplateView, View
 
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
+from smartaccounts.params import search_term
 from smartaccounts.views import apply_validation_error
 
 from .. import services
@@ -38,7 +40,7 @@ class HeldOrdersView(PartnerPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        search = self.request.GET.get("q", "").strip()
+        search = search_term(self.request, self.request.GET.get("q"))
         page = Paginator(selectors.holding_orders(self.smart_account, search), PAGE_SIZE).get_page(
             self.request.GET.get("page")
         )
@@ -73,18 +75,19 @@ class TransferToCustomerView(PartnerPageMixin, TemplateView):
         lines = selectors.held_order_lines(self.smart_account, self.visible_virtual_accounts("operate")).filter(
             held__gt=0
         )
-        search = self.search()
+        search = self.search
         if search:
             lines = lines.filter(order__number__icontains=search)
         return lines
 
+    @cached_property
     def search(self) -> str:
-        return (self.request.POST.get("q") or self.request.GET.get("q") or "").strip()
+        return search_term(self.request, self.request.POST.get("q") or self.request.GET.get("q"))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.setdefault("form", HandOverForm(lines=self.held_lines()))
-        context["search"] = self.search()
+        context["search"] = self.search
         return context
 
     def post(self, request, *args, **kwargs):

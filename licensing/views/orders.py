@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.views.generic import TemplateView
 
+from smartaccounts.params import search_term
+
 from .. import selectors
 from .base import USABLE_KINDS, LicensingMixin, querystring
 
@@ -17,7 +19,7 @@ class OrdersView(LicensingMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        search = self.request.GET.get("q", "").strip()
+        search = search_term(self.request, self.request.GET.get("q"))
         paginator = Paginator(selectors.orders_in_scope(self.scope, search=search), 50)
         page = paginator.get_page(self.request.GET.get("page"))
         context.update(search=search, page=page, base_query=querystring(self.request.GET, page=None))

@@ -11,6 +11,7 @@ from django.views.generic import TemplateView
 
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
+from smartaccounts.params import search_term
 from smartaccounts.ratelimits import (
     PakClaimAccountThrottle,
     PakClaimAddressThrottle,
@@ -41,7 +42,7 @@ class PakListView(AccountScopedMixin, RateLimitedMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        search = self.request.GET.get("q", "").strip()
+        search = search_term(self.request, self.request.GET.get("q"))
         context.update(
             form=kwargs.get("form") or PakNumberForm(),
             page=Paginator(selectors.paks_of(self.smart_account, search), 25).get_page(self.request.GET.get("page")),

@@ -14,6 +14,7 @@ from policy import signing
 from smartaccounts import selectors as sa_selectors
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
+from smartaccounts.params import parse_id
 from smartaccounts.views import apply_validation_error
 
 from .. import reservation_codes, services
@@ -62,8 +63,8 @@ class ReservationStartView(AccountScopedMixin, View):
     required_action = "operate"
 
     def get(self, request, *args, **kwargs):
-        va_id = request.GET.get("va", "")
-        va = self.visible_virtual_accounts("operate").filter(pk=int(va_id)).first() if va_id.isdigit() else None
+        va_id = parse_id(request.GET.get("va"))
+        va = self.visible_virtual_accounts("operate").filter(pk=va_id).first() if va_id else None
         if va is None:
             messages.error(request, "Choose a Virtual Account you may operate on.")
             return redirect("reservation_list", account_id=self.smart_account.pk)

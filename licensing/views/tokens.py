@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import FormView, TemplateView
 
+from smartaccounts.params import parse_id
 from smartaccounts.views import apply_validation_error
 
 from .. import selectors, services
@@ -28,10 +29,9 @@ class TokensView(LicensingMixin, FormView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        created = self.request.GET.get("created", "")
         context.update(
             tokens=list(selectors.tokens_of(self.virtual_account).order_by("-created_at", "-pk")[:200]),
-            created_id=int(created) if created.isdigit() else None,
+            created_id=parse_id(self.request.GET.get("created")),
         )
         return context
 

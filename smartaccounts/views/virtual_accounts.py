@@ -13,6 +13,7 @@ from .. import selectors, services, tree
 from ..forms import VirtualAccountCreateForm, VirtualAccountMoveForm, VirtualAccountRenameForm
 from ..mixins import AccountScopedMixin
 from ..models import SmartAccount, VirtualAccountUserObjectPermission
+from ..params import parse_id
 from ..templatetags.portal import va_tree
 from .base import AccountActionView, apply_validation_error, safe_next
 
@@ -65,10 +66,11 @@ class VirtualAccountTreeView(VirtualAccountFormsMixin, AccountScopedMixin, Templ
 
     def branch(self, value: str) -> HttpResponse:
         """The rows below one VA the user can see (an opened branch of a big tree), as list items."""
-        if not value.isdigit():
+        va_id = parse_id(value)
+        if va_id is None:
             raise Http404("No such Virtual Account.")
         # Only the opened VA's subtree: its rows and their totals need nothing else of the tree.
-        va = self.visible_virtual_accounts().filter(pk=int(value)).first()
+        va = self.visible_virtual_accounts().filter(pk=va_id).first()
         if va is None:
             raise Http404("No such Virtual Account.")
         rows = tree.build_tree(self.smart_account, tree.tree_nodes(selectors.subtree_of(va)), branch=va.pk)
@@ -199,7 +201,8 @@ class VirtualAccountMoveView(VirtualAccountActionView):
         raw = (self.request.POST.get("parent") or "").strip()
         parent = None
         if raw:
-            parent = self.visible_virtual_accounts().filter(pk=raw if raw.isdigit() else 0).first()
+            parent_id = parse_id(raw)
+            parent = self.visible_virtual_accounts().filter(pk=parent_id).first() if parent_id else None
             if parent is None:
                 raise ValidationError("Choose a Virtual Account of this Smart Account to move it under.")
         va = services.move_virtual_account(actor=self.request.user, virtual_account=self.virtual_account, parent=parent)

@@ -234,7 +234,7 @@ def test_instances_page_through_keyset_cursors(client, account):
         assert seen == [["sw-00", "sw-01", "sw-02"], ["sw-03", "sw-04", "sw-05"], ["sw-06"]]
         previous = client.get(url, {"before": response.context["page"].previous_cursor}).context["page"]
         assert [i.hostname for i in previous.rows] == ["sw-03", "sw-04", "sw-05"]
-        assert client.get(url, {"after": "garbage!"}).context["page"].rows[0].hostname == "sw-00"
+        assert client.get(url, {"after": "garbage!"}).status_code == 400  # a damaged link: start again
     finally:
         InstancesView.page_size = 50
 

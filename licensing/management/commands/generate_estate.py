@@ -20,12 +20,12 @@ class Command(BaseCommand):
         from bench.estate import EstateSpec, generate
         from policy.deadlines import evaluate_reporting_deadlines
 
+        if not 0 < options["scale"] <= 5:  # also refuses nan and inf
+            raise CommandError("--scale must be above 0 and at most 5.")
         if connection.vendor != "postgresql":
             raise CommandError(
                 "generate_estate writes with PostgreSQL COPY: set DATABASE_URL to a PostgreSQL database."
             )
-        if options["scale"] <= 0:
-            raise CommandError("--scale must be above 0.")
         spec = EstateSpec().scaled(options["scale"])
         bar = tqdm(
             total=spec.instances + spec.small_accounts, unit="step", desc="estate", disable=options["verbosity"] < 1

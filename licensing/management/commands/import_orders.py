@@ -1,11 +1,10 @@
 """Import sales orders from a CSV file (format in the README), all or nothing, and deposit them."""
 
-import csv
-
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from licensing.management.csvfiles import read_csv_rows
 from licensing.services import ORDER_CSV_COLUMNS, import_orders
 
 
@@ -22,25 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         path = options["file"]
-        try:
-            with open(path, newline="", encoding="utf-8-sig") as handle:
-                reader = csv.DictReader(handle)
-                columns = [c.strip() for c in reader.fieldnames or []]
-                unknown = [c for c in columns if c not in ORDER_CSV_COLUMNS]
-                missing = [c for c in ("order_number", "sku", "quantity") if c not in columns]
-                if missing or unknown:
-                    raise CommandError(
-                        f"{path}, line 1: "
-                        + (f"missing column(s) {', '.join(missing)}. " if missing else "")
-                        + (f"unknown column(s) {', '.join(unknown)}. " if unknown else "")
-                        + f"The columns are: {', '.join(ORDER_CSV_COLUMNS)}."
-                    )
-                # DictReader's line_num is the physical line the row ended on (quoted newlines included).
-                rows = [(reader.line_num, {k.strip(): v for k, v in row.items() if k}) for row in reader]
-        except FileNotFoundError:
-            raise CommandError(f"{path}: no such file.") from None
-        except UnicodeDecodeError as exc:
-            raise CommandError(f"{path} is not UTF-8 text: {exc}.") from None
+        rows = read_csv_rows(path, columns=ORDER_CSV_COLUMNS, required=("order_number", "sku", "quantity"))
         disable = options["no_progress"]
 
         def progress(iterable, **kwargs):

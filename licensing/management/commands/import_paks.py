@@ -1,11 +1,10 @@
 """Load PAKs from a CSV file (format in the README), all or nothing per file; loading it again changes nothing."""
 
-import csv
-
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from licensing.management.csvfiles import read_csv_rows
 from licensing.services import PAK_CSV_COLUMNS, import_paks
 
 REQUIRED = ("pak_number", "sku", "quantity")
@@ -25,25 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         path = options["file"]
-        try:
-            with open(path, newline="", encoding="utf-8-sig") as handle:
-                reader = csv.DictReader(handle)
-                columns = [c.strip() for c in reader.fieldnames or []]
-                unknown = [c for c in columns if c not in PAK_CSV_COLUMNS]
-                missing = [c for c in REQUIRED if c not in columns]
-                if missing or unknown:
-                    raise CommandError(
-                        f"{path}, line 1: "
-                        + (f"missing column(s) {', '.join(missing)}. " if missing else "")
-                        + (f"unknown column(s) {', '.join(unknown)}. " if unknown else "")
-                        + f"The columns are: {', '.join(PAK_CSV_COLUMNS)}."
-                    )
-                # line_num is the physical line a row ended on, so errors point at the right line.
-                rows = [(reader.line_num, {k.strip(): v or "" for k, v in row.items() if k}) for row in reader]
-        except FileNotFoundError:
-            raise CommandError(f"{path}: no such file.") from None
-        except UnicodeDecodeError as exc:
-            raise CommandError(f"{path} is not UTF-8 text: {exc}.") from None
+        rows = read_csv_rows(path, columns=PAK_CSV_COLUMNS, required=REQUIRED)
         if not rows:
             raise CommandError(f"{path}: no PAK lines after the header.")
         progress = tqdm(

@@ -18,6 +18,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from licensing.reservation_codes import make_request_code, make_return_code, verify_authorization
+from smartaccounts.documents import decode_text
+from smartaccounts.params import has_control_characters
+
+MAX_COUNT = 10_000
 
 _SERIAL_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -66,8 +70,11 @@ class Command(BaseCommand):
         return None
 
     def request(self, options):
-        if options["count"] < 1:
-            raise CommandError("--count must be at least 1.")
+        if not 1 <= options["count"] <= MAX_COUNT:
+            raise CommandError(f"--count must be from 1 to {MAX_COUNT:,}.")
+        for option in ("pid", "serial", "prefix", "nonce"):
+            if options[option] and has_control_characters(options[option]):
+                raise CommandError(f"--{option} holds a control character or bytes that are not UTF-8.")
         if options["count"] > 1 and (options["serial"] or options["nonce"]):
             raise CommandError(
                 "--count makes codes for random serial numbers and nonces; leave out --serial and --nonce."
@@ -87,14 +94,19 @@ class Command(BaseCommand):
     def load(self, options) -> tuple[dict, str]:
         path = options["file"]
         try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        except (FileNotFoundError, UnicodeDecodeError):
+            text = decode_text(sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes(), name=path)
+        except (OSError, ValidationError):
             raise CommandError(f"{path}: not a readable authorization code file.") from None
-        key = Path(options["public_key"]).read_text(encoding="ascii") if options["public_key"] else None
+        try:
+            key = Path(options["public_key"]).read_text(encoding="ascii") if options["public_key"] else None
+        except (OSError, UnicodeDecodeError):
+            raise CommandError(f"{options['public_key']}: not a readable PEM file.") from None
         try:
             payload = verify_authorization(text, public_key_pem=key)
         except ValidationError as error:
             raise CommandError(f"The device refuses the code: {' '.join(error.messages)}") from None
+        except ValueError as error:  # the code was read; only the key is left to be wrong
+            raise CommandError(f"{options['public_key']}: not an Ed25519 public key ({error}).") from None
         signature = json.loads(text)["signature"]
         udi = payload.get("udi") or {}
         for option, field in (("pid", "pid"), ("serial", "serial_number")):

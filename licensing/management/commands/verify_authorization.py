@@ -3,10 +3,13 @@
 import sys
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from licensing.reservation_codes import verify_authorization
+from smartaccounts.documents import decode_text
 
 
 class Command(BaseCommand):
@@ -24,24 +27,29 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         path = options["file"]
-        try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise CommandError(f"{path}: no such file.") from None
-        except UnicodeDecodeError:
-            raise CommandError(f"{path} is not a text file: an authorization code is a JSON document.") from None
         key = None
         if options["public_key"]:
+            # The key is checked on its own first: a problem with the code is never reported as one of the key.
             try:
                 key = Path(options["public_key"]).read_text(encoding="ascii")
-            except (FileNotFoundError, UnicodeDecodeError):
+                loaded = serialization.load_pem_public_key(key.encode("ascii"))
+            except (OSError, UnicodeDecodeError):
                 raise CommandError(f"{options['public_key']}: not a readable PEM file.") from None
+            except ValueError as error:
+                raise CommandError(f"{options['public_key']}: not a public key ({error}).") from None
+            if not isinstance(loaded, Ed25519PublicKey):
+                raise CommandError(f"{options['public_key']}: not an Ed25519 public key.")
+        try:
+            data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+            text = decode_text(data, name="standard input" if path == "-" else path)
+        except (FileNotFoundError, IsADirectoryError):
+            raise CommandError(f"{path}: no such file.") from None
+        except ValidationError as error:
+            raise CommandError(f"{' '.join(error.messages)} An authorization code is a JSON document.") from None
         try:
             payload = verify_authorization(text, public_key_pem=key)
         except ValidationError as error:
             raise CommandError(f"{path}: NOT VALID. {' '.join(error.messages)}") from None
-        except ValueError as error:
-            raise CommandError(f"{options['public_key']}: not an Ed25519 public key ({error}).") from None
         udi = payload.get("udi", {})
         for option, field in (("pid", "pid"), ("serial", "serial_number")):
             if options[option] and options[option] != udi.get(field):

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from licensing.models import LicenseBalance, LicenseLot
 from licensing.verification import verify_ledger
 from smartaccounts.models import SmartAccount
+from smartaccounts.params import has_control_characters
 
 
 class Command(BaseCommand):
@@ -19,7 +20,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         account = None
         if options["account"]:
-            account = SmartAccount.objects.filter(domain__iexact=options["account"]).first()
+            domain = options["account"]
+            # A NUL (refused by PostgreSQL) or a byte that is not UTF-8 names no account: do not ask.
+            account = None
+            if not has_control_characters(domain):
+                account = SmartAccount.objects.filter(domain__iexact=domain).first()
             if account is None:
                 raise CommandError(f"No Smart Account has the domain {options['account']}.")
         differences = verify_ledger(smart_account=account)

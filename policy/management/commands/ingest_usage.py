@@ -10,6 +10,7 @@ from tqdm import tqdm
 from policy.services import BATCH_SIZE, ingest_usage_reports
 from policy.services.ingest import read_usage_file
 from smartaccounts.models import VirtualAccount
+from smartaccounts.params import parse_id
 
 
 class Command(BaseCommand):
@@ -23,7 +24,6 @@ class Command(BaseCommand):
         parser.add_argument("files", nargs="+", metavar="FILE")
         parser.add_argument(
             "--virtual-account",
-            type=int,
             metavar="ID",
             help="Create product instances the portal has not seen in this Virtual Account (else they are refused).",
         )
@@ -33,10 +33,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         va = None
         if options["virtual_account"] is not None:
+            va_id = parse_id(options["virtual_account"])
             va = (
-                VirtualAccount.objects.select_related("smart_account")
-                .filter(pk=options["virtual_account"], deleted_at__isnull=True)
-                .first()
+                VirtualAccount.objects.select_related("smart_account").filter(pk=va_id, deleted_at__isnull=True).first()
+                if va_id
+                else None
             )
             if va is None:
                 raise CommandError(f"No Virtual Account with id {options['virtual_account']}.")

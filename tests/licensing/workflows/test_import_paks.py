@@ -72,7 +72,7 @@ bad pak!,C9300-DNA-A-48,1,
     for expected in (
         "line 3: there is no SKU NO-SUCH-SKU in the catalog.",
         "line 4: “bad pak!” is not a PAK number",
-        "line 5: the quantity must be a whole number of at least 1, not “zero”.",
+        "line 5: quantity “zero” is not a whole number above 0.",
         "line 6: no Customer or Limited Use account has the domain identifier “unknown.example.org”.",
         "line 7: PAK 3PAK-0003-2026 lists SKU C9300-DNA-A-48 twice (also on line 2).",
         "line 8: the sku column is empty.",
