@@ -29,6 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from licensing.identifiers import printable
+from smartaccounts.views import errors as pages
 
 from .jsondoc import DocumentError, load_json
 
@@ -172,7 +173,7 @@ def bad_request(request, exception=None):
         if isinstance(exception, RequestDataTooBig):
             return JsonResponse(_too_large(), status=413)
         return JsonResponse(error_body("bad_request", "The request is not one the portal accepts."), status=400)
-    return defaults.bad_request(request, exception)
+    return pages.bad_request(request, exception)
 
 
 def server_error(request):

@@ -9,7 +9,6 @@ from smartaccounts.views import PasswordResetView
 from . import views
 
 # A request a page cannot read (a damaged page cursor, a forged host): 400 in the portal's layout.
-handler400 = "smartaccounts.views.errors.bad_request"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

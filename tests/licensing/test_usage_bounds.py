@@ -13,7 +13,13 @@ from django.test import Client
 from django.utils import timezone
 
 from licensing import ledger
-from licensing.limits import MAX_ACCOUNT_USAGE, MAX_INSTANCE_USAGE
+from licensing.limits import (
+    MAX_ACCOUNT_USAGE,
+    MAX_INSTANCE_USAGE,
+    MAX_LICENSES_PER_ACCOUNT,
+    MAX_LICENSES_PER_UNIT,
+    MAX_LINE_UNITS,
+)
 from licensing.models import LicenseAccountTotal, LicenseBalance, ProductInstance, ProductInstanceUsage, Reservation
 from licensing.services import register_product_instance, reserve_licenses
 from policy import formats
@@ -164,7 +170,8 @@ def test_a_reservation_past_the_device_or_the_account_maximum_is_refused(account
     enable_reservations(account)
     va = make_va(account, "Plant")
     lic = make_license()
-    deposit(va, lic, MAX_INSTANCE_USAGE + 10)
+    deposit(va, lic, MAX_INSTANCE_USAGE)  # one order line holds at most MAX_LINE_UNITS units
+    deposit(va, lic, 10)
     with pytest.raises(ValidationError) as raised:
         reserve_licenses(actor=account.created_by, virtual_account=va, request_code=request_code(),
                          reservation_type="specific", licenses={lic: MAX_INSTANCE_USAGE + 1})  # fmt: skip
@@ -179,18 +186,18 @@ def test_a_reservation_past_the_device_or_the_account_maximum_is_refused(account
     assert account_in_use(account, lic) == MAX_ACCOUNT_USAGE
 
 
-# --- Sums past 32 bits ------------------------------------------------------------------------------------
+# --- Totals at the account maximum ------------------------------------------------------------------------
 
 
-def test_purchased_totals_past_32_bits_are_kept(account, client):
+def test_purchased_totals_up_to_the_account_maximum_are_kept(account, client):
     lic = make_license(name="Meraki MR Enterprise")
     va = default_va(account)
-    sku = make_sku(lic, per_unit=1000)
-    make_order(account, [(sku, 3_000_000)], va=va)  # 3,000,000,000 licenses in one lot
-    make_order(account, [(sku, 2_000_000)], va=make_va(account, "Branches"))
-    assert LicenseBalance.objects.get(virtual_account=va, license=lic).purchased == 3_000_000_000
-    assert LicenseAccountTotal.objects.get(smart_account=account, license=lic).purchased == 5_000_000_000
+    sku = make_sku(lic, per_unit=MAX_LICENSES_PER_UNIT)
+    make_order(account, [(sku, MAX_LINE_UNITS // 2)], va=va)
+    make_order(account, [(sku, MAX_LINE_UNITS // 2)], va=make_va(account, "Branches"))
+    assert LicenseBalance.objects.get(virtual_account=va, license=lic).purchased == MAX_LICENSES_PER_ACCOUNT // 2
+    assert LicenseAccountTotal.objects.get(smart_account=account, license=lic).purchased == MAX_LICENSES_PER_ACCOUNT
     assert_ledger_clean()
     client.force_login(account.created_by)
     page = client.get(f"/accounts/{account.pk}/licenses/")
-    assert page.status_code == 200 and ">5000000000<" in page.content.decode()
+    assert page.status_code == 200 and f">{MAX_LICENSES_PER_ACCOUNT}<" in page.content.decode()
