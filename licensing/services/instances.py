@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from policy.deadlines import refresh_reporting_deadlines
 from smartaccounts.models import SmartAccount, VirtualAccount
 from smartaccounts.selectors import live_virtual_accounts
 from smartaccounts.services import record_event, require_va_role
@@ -243,7 +244,8 @@ def register_product_instance(
     a UDI active in another Smart Account (without naming it).
     A UDI already active in the token's account is re-registered: it moves to the token's VA
     with its usage, gets a new trust code, and the registration counts as a use of the token.
-    `usage` ({entitlement tag: count}) replaces the instance's usage when given.
+    `usage` ({entitlement tag: count}) replaces the instance's usage when given. The instance's
+    reporting deadline and status are set in the same transaction.
     The returned instance carries the new `trust_code` (returned to the device once) and
     `was_registered_before` (True for a re-registration).
     """
@@ -388,6 +390,7 @@ def register_product_instance(
     if instance.first_use_at is None and any(count > 0 for count in target_usage.values()):
         instance.first_use_at = now
         instance.save(update_fields=["first_use_at"])
+    refresh_reporting_deadlines(instance_ids=[instance.pk], now=now)
     instance.was_registered_before = existing is not None
     record_event(
         actor=None,
@@ -409,7 +412,8 @@ def register_product_instance(
 def remove_product_instance(*, actor, product_instance: ProductInstance) -> ProductInstance:
     """Remove a device: its licenses are freed (its usage leaves the VA's in-use count) and its UDI can register again.
 
-    A device holding a license reservation is released on the Reservations page instead.
+    A device holding a license reservation is released on the Reservations page instead. Its open
+    reporting alerts are resolved in the same transaction.
     """
     locked = ledger.lock_instances([product_instance.pk]).get(product_instance.pk)
     if locked is None:
@@ -429,6 +433,7 @@ def remove_product_instance(*, actor, product_instance: ProductInstance) -> Prod
     locked.status = ProductInstance.Status.REMOVED
     locked.removed_at = timezone.now()
     locked.save(update_fields=["status", "removed_at"])
+    refresh_reporting_deadlines(instance_ids=[locked.pk], now=locked.removed_at)
     freed = sum(usage.values())
     record_event(
         actor=actor,
