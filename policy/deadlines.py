@@ -23,6 +23,10 @@ Because every step compares the wanted state with the stored one, a second run f
 do: same counts, no new alerts, no row written. The recompute re-checks its inputs in the UPDATE's
 WHERE clause, so an instance that a report changed while the batch ran keeps the report's values.
 
+A run named by a key (the Celery task's id) writes its progress in each batch's transaction
+(`DeadlineEvaluationRun`), so a run whose worker died resumes after its committed batches, as of
+its first `now`, when the task's message comes back.
+
 `refresh_reporting_deadlines` runs the same steps for the instances a service has just changed
 (listed ids instead of a key range), in the service's transaction: the rules in Python for a few
 instances, the set-based statement for many (a policy change on a whole account).
@@ -38,14 +42,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Count, F, Max, Min
 from django.utils import timezone
 
 from licensing.models import ProductInstance, ProductInstanceUsage
 from smartaccounts.models import Event, VirtualAccount
 
 from . import rules as policy_rules
-from .models import AccountPolicy, Alert, Policy, PolicyRule, PolicyVersion
+from .models import AccountPolicy, Alert, DeadlineEvaluationRun, Policy, PolicyRule, PolicyVersion
 
 Status = ProductInstance.ReportingStatus
 STATUSES = [Status.OK, Status.DUE_SOON, Status.OVERDUE, Status.NOT_REQUIRED]
@@ -54,6 +58,8 @@ FALLBACK_BATCH_SIZE = 2_000
 # A refresh of at most this many instances runs the rules in Python (`policy.rules`, a few short
 # queries); a bigger one (a policy change on a whole account) runs the set-based statement.
 SMALL_SET = 200
+# Finished and abandoned runs are forgotten after this long.
+RUNS_KEPT = timedelta(days=7)
 
 INSTANCE = ProductInstance._meta.db_table
 USAGE = ProductInstanceUsage._meta.db_table
@@ -63,23 +69,40 @@ ACCOUNT_POLICY = AccountPolicy._meta.db_table
 LICENSE = "licensing_license"
 
 
-def evaluate_reporting_deadlines(*, now: datetime | None = None, batch_size: int | None = None) -> dict:
+def evaluate_reporting_deadlines(
+    *, now: datetime | None = None, batch_size: int | None = None, run_key: str | None = None
+) -> dict:
     """Recompute every instance's next deadline and status; open and resolve the alerts they imply.
 
     Returns the number of (not removed) instances per status, plus `instances`, `changed` (rows
     written), `alerts_opened` and `alerts_resolved`. Idempotent: a second run with the same `now`
     writes nothing and returns the same status counts.
+
+    Each batch commits on its own. `run_key` (the Celery task passes its task id) makes the run
+    resumable: its progress is written in each batch's transaction, and a call with the same key (the
+    task's message delivered again after its worker died, or a retry) goes on from the first batch
+    not committed, as of the first call's `now`, and returns what an uninterrupted run would have.
+    A key whose run finished returns that run's result and writes nothing.
     """
     postgres = connection.vendor == "postgresql"
     batch_size = batch_size or _default_batch_size(postgres)
-    now = now or timezone.now()
-    totals = Counter()
+    run = _start_run(run_key, now) if run_key else None
+    if run is not None and run.finished_at is not None:
+        return run.result
+    now = run.now if run is not None else (now or timezone.now())
+    totals = Counter(run.totals if run is not None else {})
     bounds = ProductInstance.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
     if bounds["lo"] is not None:
         plan = _plan(now, set_based=postgres)
-        for lo in range(bounds["lo"], bounds["hi"] + 1, batch_size):
+        first = bounds["lo"] if run is None or run.next_id is None else max(run.next_id, bounds["lo"])
+        for lo in range(first, bounds["hi"] + 1, batch_size):
+            hi = lo + batch_size
             with transaction.atomic():
-                _evaluate(plan, _Scope(lo=lo, hi=lo + batch_size), totals, set_based=postgres)
+                _evaluate(plan, _Scope(lo=lo, hi=hi), totals, set_based=postgres)
+                if run is not None:
+                    DeadlineEvaluationRun.objects.filter(pk=run.pk).update(
+                        next_id=hi, totals=dict(totals), batches=F("batches") + 1
+                    )
     if postgres:
         counts = {status.value: totals[status.value] for status in STATUSES}
     else:
@@ -92,6 +115,8 @@ def evaluate_reporting_deadlines(*, now: datetime | None = None, batch_size: int
     result = {status.value: counts.get(status.value, 0) for status in STATUSES}
     result["instances"] = sum(result.values())
     result.update({key: totals[key] for key in ("changed", "alerts_opened", "alerts_resolved")})
+    if run is not None:
+        DeadlineEvaluationRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), result=result)
     return result
 
 
@@ -128,7 +153,21 @@ def refresh_reporting_deadlines(
 
 
 def _default_batch_size(postgres: bool) -> int:
-    return PG_BATCH_SIZE if postgres else FALLBACK_BATCH_SIZE
+    return settings.DEADLINE_BATCH_SIZE or (PG_BATCH_SIZE if postgres else FALLBACK_BATCH_SIZE)
+
+
+def _start_run(key: str, now: datetime | None) -> DeadlineEvaluationRun:
+    """The run of this key: a new one as of `now`, or the one a previous delivery of the same task started."""
+    with transaction.atomic():
+        run, created = DeadlineEvaluationRun.objects.select_for_update().get_or_create(
+            key=key, defaults={"now": now or timezone.now()}
+        )
+        if created:
+            DeadlineEvaluationRun.objects.filter(started_at__lt=timezone.now() - RUNS_KEPT).delete()
+        elif run.finished_at is None:
+            run.attempts += 1
+            run.save(update_fields=["attempts"])
+    return run
 
 
 @dataclass(frozen=True)
