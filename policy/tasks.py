@@ -13,7 +13,9 @@ from datetime import datetime
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError
+
+from config.celery import enqueue_on_commit
 
 from .models import WorkerHeartbeat
 
@@ -72,4 +74,6 @@ def send_account_overdue_digest(smart_account_id: int) -> int:
 
 
 def enqueue_account_digest(smart_account_id: int) -> None:
-    transaction.on_commit(lambda: send_account_overdue_digest.delay(smart_account_id))
+    """Queue one account's digest. A digest the broker did not take is not lost: its alerts stay un-named,
+    so the next day's `send_overdue_digests` queues it again."""
+    enqueue_on_commit(send_account_overdue_digest, smart_account_id)

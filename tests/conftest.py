@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -167,6 +168,40 @@ def celery_worker_process(celery_worker_factory):
     """
     celery_worker_factory()
     yield celery_worker_factory.queue
+
+
+def _reconnect_celery() -> None:
+    """Forget the app's broker connections and result backend: the next send builds them from its settings."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    celery_app._backend_cache = None
+    celery_app._local.__dict__.pop("backend", None)
+
+
+@pytest.fixture(params=["silent", "refused"])
+def unreachable_broker(request):
+    """Celery on a real Redis URL nothing answers on, as when Redis is down: "silent" accepts connections and
+    never replies (a hung server, a dropped network path), "refused" has nothing listening. Yields the URL."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    if request.param == "silent":
+        listener.listen(64)  # the kernel completes the handshakes; nobody ever reads or answers
+    else:
+        listener.close()  # the port is free again: connections are refused
+    url = f"redis://127.0.0.1:{port}/0"
+    names = ("broker_url", "result_backend", "task_always_eager")
+    previous = {name: celery_app.conf[name] for name in names}
+    celery_app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
+    _reconnect_celery()
+    try:
+        yield url
+    finally:
+        celery_app.conf.update(previous)
+        _reconnect_celery()
+        listener.close()
 
 
 # --- Browser -------------------------------------------------------------------------------------
