@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.checks import run_checks
 from django.db import connection, transaction
@@ -21,6 +22,7 @@ from licensing.models import ProductInstance
 from policy import models as policy_models
 from policy.deadlines import evaluate_reporting_deadlines
 from policy.models import Alert
+from policy.tasks import evaluate_reporting_deadlines_task
 from smartaccounts.models import Event
 from tests.factories import default_va, make_va
 
@@ -66,14 +68,15 @@ class CrashAtBatch:
     """Make the batch that would commit as number `n` fail, as a worker killed during it leaves the run: its
     writes are rolled back with the checkpoint they would have committed with (Django's execute wrapper)."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, error: Exception | None = None):
         self.left = n
+        self.error = error or RuntimeError("worker killed")
 
     def __call__(self, execute, sql, params, many, context):
         if sql.startswith(f'UPDATE "{policy_models.DeadlineEvaluationRun._meta.db_table}" SET "next_id"'):
             self.left -= 1
             if self.left == 0:
-                raise RuntimeError("worker killed")
+                raise self.error
         return execute(sql, params, many, context)
 
 
@@ -108,6 +111,21 @@ def test_a_run_stopped_half_way_resumes_after_its_committed_batches_as_of_its_fi
     before = state(mark)
     assert evaluate_reporting_deadlines(batch_size=batch_size, run_key="task-1") == expected_result
     assert state(mark) == before  # the message of a finished run, delivered again: nothing to do
+
+
+@pytest.mark.django_db
+def test_past_its_soft_time_limit_the_task_is_retried_and_the_retry_resumes_the_run(account):
+    lic, now = make_license(), timezone.now()
+    for i in range(12):
+        make_instance(default_va(account), usage={lic: 1}, first_use_at=now - (i * 20) * D)
+    expected_result, expected = uninterrupted(now, 2)
+    mark = last_event()
+    with override_settings(DEADLINE_BATCH_SIZE=2), connection.execute_wrapper(CrashAtBatch(3, SoftTimeLimitExceeded())):
+        outcome = evaluate_reporting_deadlines_task.apply(kwargs={"now": now.isoformat()}, throw=False)
+    assert outcome.get() == expected_result  # the retry (same task id) finished the run
+    run = policy_models.DeadlineEvaluationRun.objects.get(key=outcome.id)
+    assert run.attempts == 2 and run.finished_at is not None
+    assert state(mark) == expected
 
 
 def test_the_task_is_acknowledged_late_and_comes_back_before_its_beat_entry_expires(db):
