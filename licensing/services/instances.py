@@ -244,8 +244,7 @@ def register_product_instance(
     a UDI active in another Smart Account (without naming it).
     A UDI already active in the token's account is re-registered: it moves to the token's VA
     with its usage, gets a new trust code, and the registration counts as a use of the token.
-    `usage` ({entitlement tag: count}) replaces the instance's usage when given. The instance's
-    reporting deadline and status are set in the same transaction.
+    `usage` ({entitlement tag: count}) replaces the instance's usage when given.
     The returned instance carries the new `trust_code` (returned to the device once) and
     `was_registered_before` (True for a re-registration).
     """
@@ -390,7 +389,7 @@ def register_product_instance(
     if instance.first_use_at is None and any(count > 0 for count in target_usage.values()):
         instance.first_use_at = now
         instance.save(update_fields=["first_use_at"])
-    refresh_reporting_deadlines(instance_ids=[instance.pk], now=now)
+    refresh_reporting_deadlines(instance_ids=[instance.pk], now=now)  # its deadline, in this transaction
     instance.was_registered_before = existing is not None
     record_event(
         actor=None,
