@@ -171,9 +171,10 @@ def celery_worker_process(celery_worker_factory):
 
 
 def _reconnect_celery() -> None:
-    """Forget the app's broker connections and result backend: the next send builds them from its settings."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    """Forget the app's broker connection pool and result backend: the next send takes them for its settings.
+
+    Nothing is closed: kombu keeps one pool per broker URL for the process, and the real broker's is used
+    again once the settings are back."""
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
     celery_app._backend_cache = None

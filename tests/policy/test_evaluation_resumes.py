@@ -180,6 +180,7 @@ def uninterrupted_from_cold(now, batch_size: int) -> tuple[dict, dict]:
     return result, expected
 
 
+@pytest.mark.django_db(transaction=True)  # with the default policy (tests/policy/conftest.py)
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_a_worker_killed_mid_evaluation_is_replaced_and_the_run_ends_as_an_uninterrupted_one(celery_worker_factory):
