@@ -216,9 +216,35 @@ else:
     CELERY_TASK_EAGER_PROPAGATES = True
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TIMEZONE = "UTC"
+# A task's message is acknowledged when the task ends, not when a worker takes it: if the worker dies
+# (killed, out of memory, the machine lost) the message goes back to the queue (a lost pool process
+# at once; a lost whole worker once Redis's visibility timeout below has passed) and runs again.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Time limits, from the longest task measured: the deadline evaluation from the cold state (every
+# deadline written) took 32-69 s for 210,000 instances on a busy 2-core machine and 124 s for
+# 1,000,000 (README, Performance); the hourly re-run 2-6 s; every other task under 10 s. Past the
+# soft limit the evaluation is retried and resumes after its committed batches; the hard limit kills
+# the pool process (prefork pool; the solo pool has no time limits).
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=CELERY_TASK_SOFT_TIME_LIMIT + 60)
+# Redis gives an unacknowledged message to another worker after the visibility timeout. It must be
+# longer than a task can run (the hard limit) plus the longest retry countdown (300 s), or a task
+# still running would be started twice; and shorter than the beat entries' expiry (1 hour), or the
+# redelivered evaluation would arrive expired and be dropped.
+# (`manage.py check` warns when it is not.)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=1200),
+    # How often a worker looks for messages of dead workers (every interval × throttle seconds).
+    "unacked_restore_interval": env.int("CELERY_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": 1,
+    # A broker that stops answering fails a publish after this long instead of hanging the request.
+    "socket_timeout": 5,
+    "socket_connect_timeout": 5,
+}
+CELERY_REDIS_SOCKET_TIMEOUT = 5
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 5
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -232,6 +258,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 PORTAL_SIGNING_KEY_PATH = env.path("PORTAL_SIGNING_KEY_PATH", default=BASE_DIR / "var" / "keys" / "portal-ed25519.pem")
 # An instance is "due soon" this many days before its reporting deadline.
 REPORTING_DUE_SOON_DAYS = env.int("REPORTING_DUE_SOON_DAYS", default=14)
+# Instances per batch of the scheduled deadline evaluation (each batch is one transaction); 0: 20,000 on
+# PostgreSQL, 2,000 on SQLite.
+DEADLINE_BATCH_SIZE = env.int("DEADLINE_BATCH_SIZE", default=0)
 
 # --- REST framework --------------------------------------------------------------------------
 REST_FRAMEWORK = {

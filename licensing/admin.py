@@ -21,7 +21,8 @@ from .models import (
     RegistrationToken,
     Sku,
 )
-from .services import deposit_order
+from .services import deposit_order, license_class_changed
+from .services.catalog import CLASS_FIELDS
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,6 +51,11 @@ class LicenseAdmin(admin.ModelAdmin):
     search_fields = ("name", "tag", "skus__code")
     readonly_fields = ("policy_class",)
     inlines = [SkuInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and set(CLASS_FIELDS) & set(form.changed_data):
+            license_class_changed(license_ids=[obj.pk])
 
 
 @admin.register(Sku)

@@ -12,6 +12,7 @@ class PolicyConfig(AppConfig):
         from smartaccounts.navigation import NavItem, Panel, register, register_panel
         from smartaccounts.tree import register_count
 
+        from . import checks  # noqa: F401  (registers the system checks)
         from .selectors import overdue_counts_by_va
         from .views import usage_dashboard_context
 

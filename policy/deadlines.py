@@ -22,29 +22,44 @@ whatever the number of instances in it:
 Because every step compares the wanted state with the stored one, a second run finds nothing to
 do: same counts, no new alerts, no row written. The recompute re-checks its inputs in the UPDATE's
 WHERE clause, so an instance that a report changed while the batch ran keeps the report's values.
+
+A run named by a key (the Celery task's id) writes its progress in each batch's transaction
+(`DeadlineEvaluationRun`), so a run whose worker died resumes after its committed batches, as of
+its first `now`, when the task's message comes back.
+
+`refresh_reporting_deadlines` runs the same steps for the instances a service has just changed
+(listed ids instead of a key range), in the service's transaction: the rules in Python for a few
+instances, the set-based statement for many (a policy change on a whole account).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Count, F, Max, Min
 from django.utils import timezone
 
 from licensing.models import ProductInstance, ProductInstanceUsage
 from smartaccounts.models import Event, VirtualAccount
 
 from . import rules as policy_rules
-from .models import AccountPolicy, Alert, Policy, PolicyRule, PolicyVersion
+from .models import AccountPolicy, Alert, DeadlineEvaluationRun, Policy, PolicyRule, PolicyVersion
 
 Status = ProductInstance.ReportingStatus
 STATUSES = [Status.OK, Status.DUE_SOON, Status.OVERDUE, Status.NOT_REQUIRED]
 PG_BATCH_SIZE = 20_000
 FALLBACK_BATCH_SIZE = 2_000
+# A refresh of at most this many instances runs the rules in Python (`policy.rules`, a few short
+# queries); a bigger one (a policy change on a whole account) runs the set-based statement.
+SMALL_SET = 200
+# Finished and abandoned runs are forgotten after this long.
+RUNS_KEPT = timedelta(days=7)
 
 INSTANCE = ProductInstance._meta.db_table
 USAGE = ProductInstanceUsage._meta.db_table
@@ -54,45 +69,40 @@ ACCOUNT_POLICY = AccountPolicy._meta.db_table
 LICENSE = "licensing_license"
 
 
-def evaluate_reporting_deadlines(*, now: datetime | None = None, batch_size: int | None = None) -> dict:
+def evaluate_reporting_deadlines(
+    *, now: datetime | None = None, batch_size: int | None = None, run_key: str | None = None
+) -> dict:
     """Recompute every instance's next deadline and status; open and resolve the alerts they imply.
 
     Returns the number of (not removed) instances per status, plus `instances`, `changed` (rows
     written), `alerts_opened` and `alerts_resolved`. Idempotent: a second run with the same `now`
     writes nothing and returns the same status counts.
+
+    Each batch commits on its own. `run_key` (the Celery task passes its task id) makes the run
+    resumable: its progress is written in each batch's transaction, and a call with the same key (the
+    task's message delivered again after its worker died, or a retry) goes on from the first batch
+    not committed, as of the first call's `now`, and returns what an uninterrupted run would have.
+    A key whose run finished returns that run's result and writes nothing.
     """
-    now = now or timezone.now()
     postgres = connection.vendor == "postgresql"
-    batch_size = batch_size or (PG_BATCH_SIZE if postgres else FALLBACK_BATCH_SIZE)
-    latest = _latest_versions()
-    default_policy = Policy.objects.filter(is_default=True).values_list("pk", flat=True).first()
-    default_version = latest.get(default_policy)
-    totals = Counter()
+    batch_size = batch_size or _default_batch_size(postgres)
+    run = _start_run(run_key, now) if run_key else None
+    if run is not None and run.finished_at is not None:
+        return run.result
+    now = run.now if run is not None else (now or timezone.now())
+    totals = Counter(run.totals if run is not None else {})
     bounds = ProductInstance.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
     if bounds["lo"] is not None:
-        rules_by_version = _rules_by_version(latest.values())
-        params = _recompute_params(now, latest, default_version, rules_by_version) if postgres else None
-        for lo in range(bounds["lo"], bounds["hi"] + 1, batch_size):
+        plan = _plan(now, set_based=postgres)
+        first = bounds["lo"] if run is None or run.next_id is None else max(run.next_id, bounds["lo"])
+        for lo in range(first, bounds["hi"] + 1, batch_size):
             hi = lo + batch_size
             with transaction.atomic():
-                if postgres:
-                    batch = _recompute_sql(lo, hi, params)
-                    totals.update(batch.counts)
-                    totals["changed"] += batch.changed
-                    if batch.to_resolve:
-                        totals["alerts_resolved"] += _with_events_sql(
-                            _resolve_sql(LISTED), "policy.alert_resolved", batch.to_resolve, now
-                        )
-                    if batch.to_open:
-                        totals["alerts_opened"] += _with_events_sql(
-                            _open_sql(LISTED), "policy.alert_opened", batch.to_open, now
-                        )
-                else:
-                    totals["changed"] += _recompute_python(lo, hi, now, latest, default_version, rules_by_version)
-                    resolved_rows, opened_rows = _resolve_alerts(lo, hi, now), _open_alerts(lo, hi, now)
-                    _record_alert_events(opened_rows, resolved_rows, now)
-                    totals["alerts_resolved"] += len(resolved_rows)
-                    totals["alerts_opened"] += len(opened_rows)
+                _evaluate(plan, _Scope(lo=lo, hi=hi), totals, set_based=postgres)
+                if run is not None:
+                    DeadlineEvaluationRun.objects.filter(pk=run.pk).update(
+                        next_id=hi, totals=dict(totals), batches=F("batches") + 1
+                    )
     if postgres:
         counts = {status.value: totals[status.value] for status in STATUSES}
     else:
@@ -105,7 +115,127 @@ def evaluate_reporting_deadlines(*, now: datetime | None = None, batch_size: int
     result = {status.value: counts.get(status.value, 0) for status in STATUSES}
     result["instances"] = sum(result.values())
     result.update({key: totals[key] for key in ("changed", "alerts_opened", "alerts_resolved")})
+    if run is not None:
+        DeadlineEvaluationRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), result=result)
     return result
+
+
+def refresh_reporting_deadlines(
+    *, instance_ids: Iterable[int] = (), smart_account_ids: Iterable[int] = (), now: datetime | None = None
+) -> dict:
+    """Bring the deadline, status and deadline alerts of some instances up to date, in the caller's transaction.
+
+    What a service calls after changing what a deadline depends on (a registration, usage, a move,
+    a removal, a reservation, a policy assignment or version, a license's class), so the pages show
+    the new status at once; the scheduled evaluation is the safety net. `smart_account_ids`: every
+    live instance of those accounts. The same rule as the evaluation, by the same code: up to
+    `SMALL_SET` instances with `policy.rules` in Python, more with the set-based statement.
+    Returns `changed`, `alerts_opened` and `alerts_resolved`.
+    """
+    ids = set(instance_ids)
+    accounts = sorted(set(smart_account_ids))
+    if accounts:
+        ids.update(
+            ProductInstance.objects.filter(smart_account_id__in=accounts)
+            .exclude(status=ProductInstance.Status.REMOVED)
+            .values_list("pk", flat=True)
+        )
+    totals = Counter()
+    if ids:
+        ids = sorted(ids)
+        postgres = connection.vendor == "postgresql"
+        set_based = postgres and len(ids) > SMALL_SET
+        plan = _plan(now or timezone.now(), set_based=set_based)
+        batch_size = _default_batch_size(postgres)
+        for start in range(0, len(ids), batch_size):
+            _evaluate(plan, _Scope(ids=tuple(ids[start : start + batch_size])), totals, set_based=set_based)
+    return {key: totals[key] for key in ("changed", "alerts_opened", "alerts_resolved")}
+
+
+def _default_batch_size(postgres: bool) -> int:
+    return settings.DEADLINE_BATCH_SIZE or (PG_BATCH_SIZE if postgres else FALLBACK_BATCH_SIZE)
+
+
+def _start_run(key: str, now: datetime | None) -> DeadlineEvaluationRun:
+    """The run of this key: a new one as of `now`, or the one a previous delivery of the same task started."""
+    with transaction.atomic():
+        run, created = DeadlineEvaluationRun.objects.select_for_update().get_or_create(
+            key=key, defaults={"now": now or timezone.now()}
+        )
+        if created:
+            DeadlineEvaluationRun.objects.filter(started_at__lt=timezone.now() - RUNS_KEPT).delete()
+        elif run.finished_at is None:
+            run.attempts += 1
+            run.save(update_fields=["attempts"])
+    return run
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every batch of a run shares: its time, the versions in force and their rules."""
+
+    now: datetime
+    latest: dict[int, int]  # {policy id: id of its latest version}
+    default_version: int | None
+    rules_by_version: dict[int, dict[str, PolicyRule]]
+    params: dict | None  # the set-based statement's parameters
+
+
+def _plan(now: datetime, *, set_based: bool) -> _Plan:
+    latest = _latest_versions()
+    default_policy = Policy.objects.filter(is_default=True).values_list("pk", flat=True).first()
+    default_version = latest.get(default_policy)
+    rules_by_version = _rules_by_version(latest.values())
+    params = _recompute_params(now, latest, default_version, rules_by_version) if set_based else None
+    return _Plan(now, latest, default_version, rules_by_version, params)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The instances one batch covers: the id range [lo, hi), or the ids listed."""
+
+    lo: int = 0
+    hi: int = 0
+    ids: tuple[int, ...] | None = None
+
+    def sql(self) -> tuple[str, dict]:
+        """The statements' filter (`{column}`: the instance id column) and its parameters."""
+        if self.ids is None:
+            return RANGE, {"lo": self.lo, "hi": self.hi}
+        if connection.vendor == "postgresql":
+            return LISTED, {"ids": list(self.ids)}
+        return LISTED_JSON, {"ids": json.dumps(list(self.ids))}
+
+    def orm(self, field: str) -> dict:
+        if self.ids is None:
+            return {f"{field}__gte": self.lo, f"{field}__lt": self.hi}
+        return {f"{field}__in": self.ids}
+
+
+def _evaluate(plan: _Plan, scope: _Scope, totals: Counter, *, set_based: bool) -> None:
+    """One batch, in the caller's transaction: deadlines and statuses, then the alerts and their events."""
+    if set_based:  # PostgreSQL: one statement recomputes and finds the alerts to change
+        template, scope_params = scope.sql()
+        batch = _recompute_sql(template, scope_params, plan.params)
+        totals.update(batch.counts)
+        totals["changed"] += batch.changed
+        to_resolve, to_open = batch.to_resolve, batch.to_open
+    else:
+        totals["changed"] += _recompute_python(scope, plan)
+        if connection.vendor != "postgresql":
+            template, scope_params = scope.sql()
+            resolved_rows = _resolve_alerts(template, scope_params, plan.now)
+            opened_rows = _open_alerts(template, scope_params, plan.now)
+            _record_alert_events(opened_rows, resolved_rows, plan.now)
+            totals["alerts_resolved"] += len(resolved_rows)
+            totals["alerts_opened"] += len(opened_rows)
+            return
+        to_resolve = to_open = list(scope.ids)  # the statements themselves skip the alerts that agree
+    if to_resolve:
+        resolve = _resolve_sql(LISTED)
+        totals["alerts_resolved"] += _with_events_sql(resolve, "policy.alert_resolved", to_resolve, plan.now)
+    if to_open:
+        totals["alerts_opened"] += _with_events_sql(_open_sql(LISTED), "policy.alert_opened", to_open, plan.now)
 
 
 def _latest_versions() -> dict[int, int]:
@@ -127,7 +257,16 @@ def _soon(now: datetime) -> datetime:
     return now + timedelta(days=settings.REPORTING_DUE_SOON_DAYS)
 
 
+# Which instances a statement looks at (`{column}`: the instance id column of the statement): a batch's
+# key range; or ids, at most a batch of them (the instances a refresh names, or on PostgreSQL those the
+# recompute found an alert to resolve or to open for), as an array on PostgreSQL and a JSON list elsewhere.
+RANGE = "{column} >= %(lo)s AND {column} < %(hi)s"
+LISTED = "{column} = ANY(%(ids)s)"
+LISTED_JSON = "{column} IN (SELECT value FROM json_each(%(ids)s))"
+
+
 # --- 1. Recompute: PostgreSQL, one statement ---------------------------------------------------------
+
 
 # The terms are worked out once per run, in Python, by `policy.rules` itself: for every version in
 # force and every set of license classes (a bit mask, `rules.CLASS_BITS`), the strictest days per
@@ -137,7 +276,8 @@ def _soon(now: datetime) -> datetime:
 # deadline and status already agree never reach the UPDATE. The same statement tells whether the
 # stored statuses and the open deadline alerts of the batch disagree anywhere, so a batch where
 # nothing was written and nothing disagrees skips the two alert statements.
-_RECOMPUTE_SQL = f"""
+def _recompute_statement(scope: str) -> str:
+    return f"""
 SET LOCAL jit = off;
 WITH versions(policy_id, version_id) AS (
     SELECT * FROM unnest(%(policy_ids)s::bigint[], %(version_ids)s::bigint[])
@@ -156,14 +296,14 @@ batch AS (
     FROM {INSTANCE} i
     LEFT JOIN {ACCOUNT_POLICY} ap ON ap.smart_account_id = i.smart_account_id
     LEFT JOIN versions v ON v.policy_id = ap.policy_id
-    WHERE i.id >= %(lo)s AND i.id < %(hi)s
+    WHERE {scope.format(column="i.id")}
 ),
 masks AS (
     SELECT u.product_instance_id AS id, bit_or(c.bit) AS mask
     FROM {USAGE} u
     JOIN {LICENSE} l ON l.id = u.license_id
     JOIN classes c ON c.license_class = l.policy_class
-    WHERE u.product_instance_id >= %(lo)s AND u.product_instance_id < %(hi)s AND u.count > 0
+    WHERE {scope.format(column="u.product_instance_id")} AND u.count > 0
     GROUP BY u.product_instance_id
 ),
 due AS (
@@ -197,7 +337,7 @@ changed AS (
         reporting_status_changed_at = CASE WHEN i.reporting_status <> c.new_status THEN %(now)s
                                            ELSE i.reporting_status_changed_at END
     FROM pending c
-    WHERE i.id = c.id AND i.id >= %(lo)s AND i.id < %(hi)s
+    WHERE i.id = c.id AND {scope.format(column="i.id")}
       AND (i.next_due_at IS DISTINCT FROM c.new_due OR i.reporting_status <> c.new_status)
       AND i.status = c.status AND i.smart_account_id = c.smart_account_id
       AND i.registered_at = c.registered_at
@@ -216,7 +356,7 @@ final AS (  -- each instance of the batch as it stands now: as written here, els
 open_alerts AS (
     SELECT a.product_instance_id, a.kind, a.virtual_account_id, a.due_at
     FROM {ALERT} a
-    WHERE a.product_instance_id >= %(lo)s AND a.product_instance_id < %(hi)s AND a.resolved_at IS NULL
+    WHERE {scope.format(column="a.product_instance_id")} AND a.resolved_at IS NULL
 ),
 wanted AS (  -- the deadline alerts the statuses ask for, as (instance, kind, VA, due date)
     SELECT id, reporting_status, virtual_account_id, next_due_at FROM final
@@ -239,6 +379,9 @@ SELECT (SELECT COUNT(*) FROM changed),
        COUNT(*) FILTER (WHERE reporting_status = 'not_required')
 FROM final WHERE status <> 'removed'
 """
+
+
+_RECOMPUTE_SQL = {scope: _recompute_statement(scope) for scope in (RANGE, LISTED)}
 
 
 def _recompute_params(now: datetime, latest: dict[int, int], default_version: int | None, rules_by_version) -> dict:
@@ -273,9 +416,9 @@ class _Batch:
     counts: dict[str, int]  # the batch's (not removed) instances per reporting status
 
 
-def _recompute_sql(lo: int, hi: int, params: dict) -> _Batch:
+def _recompute_sql(scope: str, scope_params: dict, params: dict) -> _Batch:
     with connection.cursor() as cursor:
-        cursor.execute(_RECOMPUTE_SQL, {**params, "lo": lo, "hi": hi})
+        cursor.execute(_RECOMPUTE_SQL[scope], {**params, **scope_params})
         changed, to_resolve, to_open, *counts = cursor.fetchone()
     return _Batch(changed, to_resolve, to_open, dict(zip([s.value for s in STATUSES], counts, strict=True)))
 
@@ -283,9 +426,9 @@ def _recompute_sql(lo: int, hi: int, params: dict) -> _Batch:
 # --- 1. Recompute: the portable fallback -------------------------------------------------------------
 
 
-def _recompute_python(lo, hi, now, latest, default_version, rules_by_version) -> int:
+def _recompute_python(scope: _Scope, plan: _Plan) -> int:
     rows = list(
-        ProductInstance.objects.filter(pk__gte=lo, pk__lt=hi)
+        ProductInstance.objects.filter(**scope.orm("pk"))
         .exclude(status=ProductInstance.Status.REMOVED)
         .values_list(
             "pk", "smart_account_id", "status", "first_use_at", "registered_at", "last_report_at",
@@ -296,7 +439,7 @@ def _recompute_python(lo, hi, now, latest, default_version, rules_by_version) ->
         return 0
     classes: dict[int, set[str]] = defaultdict(set)
     usage = (
-        ProductInstanceUsage.objects.filter(product_instance_id__gte=lo, product_instance_id__lt=hi, count__gt=0)
+        ProductInstanceUsage.objects.filter(**scope.orm("product_instance_id"), count__gt=0)
         .values_list("product_instance_id", "license__policy_class")
         .distinct()
     )
@@ -309,19 +452,21 @@ def _recompute_python(lo, hi, now, latest, default_version, rules_by_version) ->
     )
     changes = []
     for pk, account_id, status, first_use, registered, last_report, pending, stored_due, stored_status in rows:
-        version = latest.get(assigned[account_id]) if account_id in assigned else default_version
+        version = plan.latest.get(assigned[account_id]) if account_id in assigned else plan.default_version
         in_use = classes[pk] if status == ProductInstance.Status.ACTIVE else set()
-        terms = policy_rules.terms_for(rules_by_version.get(version, {}), in_use)
+        terms = policy_rules.terms_for(plan.rules_by_version.get(version, {}), in_use)
         due = policy_rules.next_due(
             terms=terms, first_use_at=first_use or registered, last_report_at=last_report, pending_change_at=pending
         )
-        new_status = policy_rules.status_for(due, now)
+        new_status = policy_rules.status_for(due, plan.now)
         if due != stored_due or new_status != stored_status:
             changes.append((pk, due, new_status, new_status != stored_status))
     if not changes:
         return 0
     adapt = connection.ops.adapt_datetimefield_value
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(changes))
+    # PostgreSQL types a VALUES list from its values, and a column of NULLs would be text.
+    due_type = "::timestamptz" if connection.vendor == "postgresql" else ""
+    values = ", ".join([f"(%s, %s{due_type}, %s, %s)"] * len(changes))
     params = [p for pk, due, st, moved in changes for p in (pk, adapt(due), st, 1 if moved else 0)]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -331,17 +476,12 @@ def _recompute_python(lo, hi, now, latest, default_version, rules_by_version) ->
                 reporting_status_changed_at = CASE WHEN v.moved = 1 THEN %s ELSE reporting_status_changed_at END
             FROM v WHERE {INSTANCE}.id = v.id
             """,
-            [*params, adapt(now)],
+            [*params, adapt(plan.now)],
         )
     return len(changes)
 
 
 # --- 2. and 3. Alerts (portable SQL: PostgreSQL and SQLite ≥ 3.39) ------------------------------------
-
-# Which instances a statement looks at: the batch's key range (the fallback), or on PostgreSQL the
-# instances the recompute found an alert to resolve or to open for (ids, at most a batch of them).
-RANGE = "{column} >= %(lo)s AND {column} < %(hi)s"
-LISTED = "{column} = ANY(%(ids)s)"
 
 
 def _resolve_sql(scope: str) -> str:
@@ -436,15 +576,15 @@ def _with_events_sql(statement: str, action: str, ids: list[int], now: datetime)
         return cursor.fetchone()[0]
 
 
-def _resolve_alerts(lo: int, hi: int, now: datetime) -> list[tuple]:
+def _resolve_alerts(scope: str, scope_params: dict, now: datetime) -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(_resolve_sql(RANGE), {"now": connection.ops.adapt_datetimefield_value(now), "lo": lo, "hi": hi})
+        cursor.execute(_resolve_sql(scope), {**scope_params, "now": connection.ops.adapt_datetimefield_value(now)})
         return cursor.fetchall()
 
 
-def _open_alerts(lo: int, hi: int, now: datetime) -> list[tuple]:
+def _open_alerts(scope: str, scope_params: dict, now: datetime) -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(_open_sql(RANGE), {"now": connection.ops.adapt_datetimefield_value(now), "lo": lo, "hi": hi})
+        cursor.execute(_open_sql(scope), {**scope_params, "now": connection.ops.adapt_datetimefield_value(now)})
         return cursor.fetchall()
 
 

@@ -273,3 +273,29 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"Heartbeat {self.created_at:%Y-%m-%d %H:%M:%S} from {self.hostname}"
+
+
+class DeadlineEvaluationRun(models.Model):
+    """The progress of one scheduled deadline evaluation, written in the transaction of each batch.
+
+    A worker that dies half-way leaves the batches it committed and this row saying where it stopped;
+    when the task's message is delivered again (same task id, `key`) the run resumes there, with the
+    same `now`, and ends as an uninterrupted run would have.
+    """
+
+    key = models.CharField(max_length=255, unique=True, help_text="The Celery task id of the run.")
+    now = models.DateTimeField(help_text="The time the run evaluates as of (kept when it resumes).")
+    next_id = models.BigIntegerField(null=True, blank=True, help_text="First instance id not evaluated yet.")
+    batches = models.PositiveIntegerField(default=0, help_text="Batches committed.")
+    attempts = models.PositiveIntegerField(default=1, help_text="Times the run was started or resumed.")
+    totals = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        state = f"finished {self.finished_at:%Y-%m-%d %H:%M:%S}" if self.finished_at else f"at id {self.next_id}"
+        return f"Deadline evaluation {self.key} ({state})"

@@ -3,14 +3,19 @@
 Beat runs `policy.evaluate_reporting_deadlines` hourly and `policy.send_overdue_digests` daily
 (rows created by migration 0005, editable in the admin under Periodic tasks). Transient database
 errors (a lost connection, a deadlock victim, a serialisation failure) are retried with a backoff;
-`acks_late` gives a task whose worker died to another worker.
+`acks_late` gives a task whose worker died to another worker (config/settings.py: the visibility
+timeout and the time limits). The evaluation commits batch by batch and a retried or redelivered
+one resumes where it stopped (`policy.deadlines`, `DeadlineEvaluationRun`).
 """
 
 import socket
 from datetime import datetime
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError, transaction
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError
+
+from config.celery import enqueue_on_commit
 
 from .models import WorkerHeartbeat
 
@@ -33,12 +38,21 @@ def health_ping() -> int:
     return beat.pk
 
 
-@shared_task(name="policy.evaluate_reporting_deadlines", **RETRY)
-def evaluate_reporting_deadlines_task(now: str | None = None) -> dict:
-    """Evaluate every reporting deadline (`now`: an ISO time, for replaying a missed run)."""
+# Past the soft time limit the evaluation is retried too: its committed batches stay, and the retry
+# (same task id) resumes after them.
+@shared_task(
+    bind=True,
+    name="policy.evaluate_reporting_deadlines",
+    **{**RETRY, "autoretry_for": (*TRANSIENT, SoftTimeLimitExceeded)},
+)
+def evaluate_reporting_deadlines_task(self, now: str | None = None) -> dict:
+    """Evaluate every reporting deadline (`now`: an ISO time, for replaying a missed run).
+
+    The task id names the run: a delivery of the same message again, or a retry, resumes it.
+    """
     from .deadlines import evaluate_reporting_deadlines
 
-    return evaluate_reporting_deadlines(now=datetime.fromisoformat(now) if now else None)
+    return evaluate_reporting_deadlines(now=datetime.fromisoformat(now) if now else None, run_key=self.request.id)
 
 
 @shared_task(name="policy.send_overdue_digests", **RETRY)
@@ -60,4 +74,6 @@ def send_account_overdue_digest(smart_account_id: int) -> int:
 
 
 def enqueue_account_digest(smart_account_id: int) -> None:
-    transaction.on_commit(lambda: send_account_overdue_digest.delay(smart_account_id))
+    """Queue one account's digest. A digest the broker did not take is not lost: its alerts stay un-named,
+    so the next day's `send_overdue_digests` queues it again."""
+    enqueue_on_commit(send_account_overdue_digest, smart_account_id)

@@ -8,16 +8,26 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from policy.deadlines import refresh_reporting_deadlines
 from smartaccounts.documents import item_lines, parse_json, read_text_file
 
-from ..models import License, Sku
+from ..models import License, ProductInstanceUsage, Sku
 
-__all__ = ["CATALOG_FILE", "CatalogResult", "load_catalog", "read_catalog", "read_catalog_file"]
+__all__ = [
+    "CATALOG_FILE",
+    "CatalogResult",
+    "license_class_changed",
+    "load_catalog",
+    "read_catalog",
+    "read_catalog_file",
+]
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "data" / "catalog.json"
 
 LICENSE_FIELDS = ("name", "description", "product_family", "license_type", "enforcement", "billing")
 SKU_FIELDS = ("description", "licenses_per_unit", "default_term_months")
+# The fields a license's class (`License.policy_class`, what the reporting rules go by) is made of.
+CLASS_FIELDS = ("license_type", "enforcement")
 
 
 @dataclass
@@ -78,6 +88,8 @@ def load_catalog(*, data: dict, lines: list[int] | None = None) -> CatalogResult
     Loading the same data again changes nothing. A SKU never moves to another license once it
     has been ordered: the lots of those orders would change meaning. Any error refuses the whole load.
     `lines`: the line each license entry starts on in its file (`read_catalog`), for the messages.
+    A license whose type or enforcement changes may change the reporting rule of the devices using it:
+    their deadlines are set again in the same transaction.
     """
     items = data.get("licenses") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
@@ -98,6 +110,7 @@ def load_catalog(*, data: dict, lines: list[int] | None = None) -> CatalogResult
     existing = {lic.tag: lic for lic in License.objects.filter(tag__in=[i.get("tag") for i in items if i.get("tag")])}
     codes = [s.get("code") for i in items for s in (i.get("skus") or [])]
     existing_skus = {sku.code: sku for sku in Sku.objects.filter(code__in=[c for c in codes if c])}
+    reclassified = []
     for index, item in enumerate(items):
         where = _where(index, item, lines)
         tag = (item.get("tag") or "").strip()
@@ -116,6 +129,8 @@ def load_catalog(*, data: dict, lines: list[int] | None = None) -> CatalogResult
             license.save()
             result.licenses_created += 1
         elif any(getattr(license, f) != v for f, v in values.items()):
+            if any(getattr(license, f) != values[f] for f in CLASS_FIELDS):
+                reclassified.append(license.pk)
             for field, value in values.items():
                 setattr(license, field, value)
             _clean(license, where)
@@ -123,7 +138,16 @@ def load_catalog(*, data: dict, lines: list[int] | None = None) -> CatalogResult
             result.licenses_updated += 1
         for sku_item in item.get("skus") or []:
             _load_sku(sku_item, license, where, existing_skus, seen_codes, result)
+    license_class_changed(license_ids=reclassified)
     return result
+
+
+def license_class_changed(*, license_ids: list[int]) -> None:
+    """Set again the reporting deadlines of the devices using these licenses, whose type or enforcement
+    (the license class the reporting rules go by) changed."""
+    if license_ids:
+        users = ProductInstanceUsage.objects.filter(license_id__in=license_ids, count__gt=0)
+        refresh_reporting_deadlines(instance_ids=set(users.values_list("product_instance_id", flat=True)))
 
 
 def _load_sku(item: dict, license: License, where: str, existing: dict, seen: set, result: CatalogResult) -> None:

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from policy.deadlines import refresh_reporting_deadlines
 from smartaccounts.models import SmartAccount, VirtualAccount
 from smartaccounts.selectors import effective_roles, live_virtual_accounts
 from smartaccounts.services import record_event, require_va_role
@@ -442,6 +443,7 @@ def register_product_instance(
     if instance.first_use_at is None and any(count > 0 for count in target_usage.values()):
         instance.first_use_at = now
         instance.save(update_fields=["first_use_at"])
+    refresh_reporting_deadlines(instance_ids=[instance.pk], now=now)  # its deadline, in this transaction
     instance.was_registered_before = existing is not None
     record_event(
         actor=None,
@@ -463,7 +465,8 @@ def register_product_instance(
 def remove_product_instance(*, actor, product_instance: ProductInstance) -> ProductInstance:
     """Remove a device: its licenses are freed (its usage leaves the VA's in-use count) and its UDI can register again.
 
-    A device holding a license reservation is released on the Reservations page instead.
+    A device holding a license reservation is released on the Reservations page instead. Its open
+    reporting alerts are resolved in the same transaction.
     """
     locked = ledger.lock_instances([product_instance.pk]).get(product_instance.pk)
     if locked is None:
@@ -483,6 +486,7 @@ def remove_product_instance(*, actor, product_instance: ProductInstance) -> Prod
     locked.status = ProductInstance.Status.REMOVED
     locked.removed_at = timezone.now()
     locked.save(update_fields=["status", "removed_at"])
+    refresh_reporting_deadlines(instance_ids=[locked.pk], now=locked.removed_at)
     freed = sum(usage.values())
     record_event(
         actor=actor,

@@ -17,7 +17,9 @@ unmanaged device without a code. Rehosting moves an active reservation from a fa
 replacement; a device that is still reporting has not failed, so it is refused.
 
 Lock order: the reservation row, then product instance rows (`ledger.lock_instances`), then the
-balances (`ledger.lock_balances`, once).
+balances (`ledger.lock_balances`, once). Every change sets the reporting status of the instances it
+touches in the same transaction (`policy.deadlines.refresh_reporting_deadlines`: a reserved instance
+reports nothing).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from policy import signing
+from policy.deadlines import refresh_reporting_deadlines
 from smartaccounts.models import SmartAccount, User, VirtualAccount
 from smartaccounts.services import record_event, require_va_role
 
@@ -266,7 +269,6 @@ def _new_instance(request, va: VirtualAccount, family: str) -> ProductInstance:
                 serial_number=request.serial_number,
                 product_family=family,
                 status=ProductInstance.Status.RESERVED,
-                reporting_status=ProductInstance.ReportingStatus.NOT_REQUIRED,
             )
     except IntegrityError:
         # Someone registered or reserved the same device a moment ago.
@@ -343,6 +345,7 @@ def reserve_licenses(
         )
     reservation.authorization_code = _authorization(reservation, instance, 1)
     Reservation.objects.filter(pk=reservation.pk).update(authorization_code=reservation.authorization_code)
+    refresh_reporting_deadlines(instance_ids=[instance.pk])
     record_event(
         actor=actor,
         smart_account=account,
@@ -412,6 +415,7 @@ def update_reservation(
     Reservation.objects.filter(pk=reservation.pk).update(
         authorization_code=reservation.authorization_code, updated_at=reservation.updated_at
     )
+    refresh_reporting_deadlines(instance_ids=[instance.pk], now=reservation.updated_at)
     record_event(
         actor=actor,
         smart_account=reservation.smart_account,
@@ -488,6 +492,7 @@ def release_reservation(*, actor: User, reservation: Reservation, return_code: s
         updated_at=now,
     )
     ProductInstance.objects.filter(pk=instance.pk).update(status=ProductInstance.Status.REMOVED, removed_at=now)
+    refresh_reporting_deadlines(instance_ids=[instance.pk], now=now)
     text = _licenses_text(reservation)
     if return_code is not None:
         message = f"{actor.email} released the reservation of {instance.udi} with the device's return code ({text})."
@@ -561,6 +566,7 @@ def rehost_reservation(*, actor: User, reservation: Reservation, request_code: s
         status=Reservation.Status.REHOSTED, replaced_by=new, released_by=actor, released_at=now, updated_at=now
     )
     ProductInstance.objects.filter(pk=old.pk).update(status=ProductInstance.Status.REMOVED, removed_at=now)
+    refresh_reporting_deadlines(instance_ids=[old.pk, new_instance.pk], now=now)
     record_event(
         actor=actor,
         smart_account=reservation.smart_account,

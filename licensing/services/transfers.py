@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
+from policy.deadlines import refresh_reporting_deadlines
 from smartaccounts.models import SmartAccount, VirtualAccount
 from smartaccounts.params import MAX_ID, parse_whole_number
 from smartaccounts.selectors import live_virtual_accounts, virtual_accounts_for
@@ -118,7 +119,8 @@ def transfer_product_instances(*, actor, product_instances: Iterable[ProductInst
 
     The actor operates on the target and on every VA an instance leaves. Instances are locked
     (primary-key order) before the balances their usage moves between. Removed instances and
-    instances holding a license reservation stay where they are (refused with a message).
+    instances holding a license reservation stay where they are (refused with a message). Their
+    open reporting alerts move to the target in the same transaction.
     """
     ids = sorted({i.pk for i in product_instances})
     if not ids:
@@ -153,6 +155,7 @@ def transfer_product_instances(*, actor, product_instances: Iterable[ProductInst
         raise ValidationError(f"You need the User role on {names} to move its product instances.")
     ledger.move_instance_usage(moving, target)
     ProductInstance.objects.filter(pk__in=[i.pk for i in moving]).update(virtual_account=target)
+    refresh_reporting_deadlines(instance_ids=[i.pk for i in moving])
     source_vas = {va.pk: va for va in VirtualAccount.objects.filter(pk__in=sources)}
     for source_id in sorted(sources):
         from_here = [i for i in moving if i.virtual_account_id == source_id]

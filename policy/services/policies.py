@@ -1,5 +1,6 @@
 """Policies (staff only): versions are never edited, a change of rules makes a new version; accounts
-are assigned a policy (the default otherwise). Every change re-evaluates the deadlines it moves."""
+are assigned a policy (the default otherwise). Every change sets the deadlines, statuses and alerts
+of the instances it moves in its own transaction (set-based: an account can hold 200,000 devices)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from licensing.models import LicenseClass
 from smartaccounts.models import SmartAccount, User
 from smartaccounts.services import record_event, require_operator
 
+from ..deadlines import refresh_reporting_deadlines
 from ..models import AccountPolicy, Policy, PolicyRule, PolicyVersion
 
 __all__ = ["RuleValues", "assign_policy", "create_policy", "save_policy_rules", "set_default_policy"]
@@ -25,10 +27,13 @@ def _require_staff(actor: User, permission: str) -> None:
     require_operator(actor, f"policy.{permission}", "manage reporting policies")
 
 
-def _schedule_evaluation() -> None:
-    from ..tasks import evaluate_reporting_deadlines_task
-
-    transaction.on_commit(lambda: evaluate_reporting_deadlines_task.delay())
+def _refresh_accounts_held_by(policy: Policy) -> None:
+    """The deadlines of every account the policy holds: those assigned to it, and for the default those
+    without a policy of their own."""
+    accounts = set(policy.assignments.values_list("smart_account_id", flat=True))
+    if policy.is_default:
+        accounts |= set(SmartAccount.objects.filter(policy_assignment__isnull=True).values_list("pk", flat=True))
+    refresh_reporting_deadlines(smart_account_ids=accounts)
 
 
 def _clean_rules(rules: dict[str, RuleValues]) -> dict[str, RuleValues]:
@@ -134,7 +139,7 @@ def save_policy_rules(
         message=f"Reporting policy {policy.name} changed: version {version.number}.",
         details={"policy": policy.pk, "version": version.number, "rules": {k: list(v) for k, v in rules.items()}},
     )
-    _schedule_evaluation()
+    _refresh_accounts_held_by(policy)
     return version
 
 
@@ -155,7 +160,7 @@ def set_default_policy(*, actor: User, policy: Policy) -> Policy:
         + (f" (was {previous.name})." if previous else "."),
         details={"policy": policy.pk, "previous": previous.pk if previous else None},
     )
-    _schedule_evaluation()
+    _refresh_accounts_held_by(policy)
     return policy
 
 
@@ -194,5 +199,5 @@ def assign_policy(*, actor: User, smart_account: SmartAccount, policy: Policy | 
         message=message,
         details={"policy": policy.pk if policy else None},
     )
-    _schedule_evaluation()
+    refresh_reporting_deadlines(smart_account_ids=[smart_account.pk])
     return assignment
