@@ -22,7 +22,7 @@ from policy import deadlines
 from policy.deadlines import evaluate_reporting_deadlines
 from policy.models import Alert
 from policy.services import assign_policy, create_policy, save_policy_rules, set_default_policy
-from tests.factories import default_va, make_user, make_va
+from tests.factories import default_va, make_staff, make_va
 from tests.licensing.helpers import register
 from tests.licensing.workflows.helpers import deposit, enable_reservations, request_code
 
@@ -52,7 +52,14 @@ def admin_client(client, account):
 
 @pytest.fixture
 def staff(db):
-    return make_user("ops@operator.example.net", is_staff=True)
+    return make_staff(
+        "ops@operator.example.net",
+        "policy.add_policy",
+        "policy.change_policy",
+        "policy.add_accountpolicy",
+        "policy.change_accountpolicy",
+        "policy.delete_accountpolicy",
+    )
 
 
 @pytest.fixture(params=["reference", "set-based"])
