@@ -1,7 +1,7 @@
 """Settings for the Smart Accounts portal, read from the environment.
 
 Every value that differs between a laptop and production comes from an environment
-variable (or a `.env` file beside `manage.py`); the README lists them all.
+variable (or a `.env` file beside `manage.py`); the README's Configuration lists them.
 """
 
 import datetime as dt
@@ -145,7 +145,7 @@ def _rate(name: str, default: str) -> str | None:
     return value
 
 
-# Per client address unless the name says otherwise. The README lists them.
+# Per client address unless the name says otherwise. README (Security and limits) and docs/security.md list them.
 RATE_LIMITS = {
     "signup": _rate("RATE_LIMIT_SIGNUP", "10/hour"),
     "password_reset": _rate("RATE_LIMIT_PASSWORD_RESET", "10/hour"),
@@ -224,7 +224,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Time limits, from the longest task measured: the deadline evaluation from the cold state (every
 # deadline written) took 32-69 s for 210,000 instances on a busy 2-core machine and 124 s for
-# 1,000,000 (README, Performance); the hourly re-run 2-6 s; every other task under 10 s. Past the
+# 1,000,000 (docs/performance.md); the hourly re-run 2-6 s; every other task under 10 s. Past the
 # soft limit the evaluation is retried and resumes after its committed batches; the hard limit kills
 # the pool process (prefork pool; the solo pool has no time limits).
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)

@@ -1,4 +1,4 @@
-"""The wire formats: the canonical form, the README's example and its shell recipes, ACK verification."""
+"""The wire formats: the canonical form, the documented example and its shell recipes, ACK verification."""
 
 import base64
 import json
@@ -12,8 +12,8 @@ from policy import signing
 from policy.formats import Refusal, canonical_bytes, check_schema, hmac_signature, parse_notice, signature_matches
 from tests.conftest import REPO
 
-README = (REPO / "README.md").read_text()
-SECTION = README.split("## Smart Licensing using Policy", 1)[1].split("\n## ", 1)[0]
+# The report format and its recipes (docs/reporting.md) and the device endpoints' examples (docs/device-api.md).
+SECTION = (REPO / "docs" / "reporting.md").read_text() + "\n" + (REPO / "docs" / "device-api.md").read_text()
 EXAMPLE_TRUST_CODE = re.search(r"signed with the trust code `([0-9a-f]{64})`", SECTION).group(1)
 EXAMPLE = json.loads(SECTION.split("signed with the trust code", 1)[1].split("```json\n", 1)[1].split("```", 1)[0])
 needs_tools = pytest.mark.skipif(not (shutil.which("jq") and shutil.which("openssl")), reason="jq and openssl needed")

@@ -1,4 +1,4 @@
-"""Import sales orders from a CSV file (format in the README), all or nothing, and deposit them."""
+"""Import sales orders from a CSV file (format in docs/licensing.md), all or nothing, and deposit them."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError

@@ -1,4 +1,4 @@
-"""Load PAKs from a CSV file (format in the README), all or nothing per file; loading it again changes nothing."""
+"""Load PAKs from a CSV file (format: docs/workflows.md), all or nothing per file; loading it again changes nothing."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError

@@ -5,7 +5,7 @@ authorization codes, and prints the return code when it gives the licenses back.
     manage.py simulate_device install authorization.json --pid C9300-48P-4X --serial FOC2231X0AB
     manage.py simulate_device return authorization.json
 
-The formats are in licensing/reservation_codes.py and the README.
+The formats are in licensing/reservation_codes.py and docs/workflows.md.
 """
 
 import json
