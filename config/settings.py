@@ -129,6 +129,10 @@ INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=14)
 # REMOTE_ADDR and X-Forwarded-For is ignored (a client can write anything there). Rate limits and
 # the login lockout key on this address (smartaccounts/ratelimits.py).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# The largest request body read into memory (a 413 beyond, in JSON under /api/). A device endpoint batch
+# holds up to 1,000 reports of a few kilobytes each; an uploaded usage file has its own 20 MB limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=20 * 1024 * 1024)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT is the number of proxies in front of the portal: 0 or more.")
 

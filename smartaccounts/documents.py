@@ -16,9 +16,12 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 
+from config.jsondoc import MAX_DEPTH
+
 __all__ = ["MAX_JSON_DEPTH", "decode_text", "item_lines", "parse_json", "read_text_file"]
 
-MAX_JSON_DEPTH = 32  # a catalog is 5 deep, an authorization code 4
+# One bound for every JSON the portal reads (a catalog is 5 deep, an authorization code 4).
+MAX_JSON_DEPTH = MAX_DEPTH
 
 
 def decode_text(data: bytes, *, name: str) -> str:
