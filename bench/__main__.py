@@ -85,8 +85,8 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from bench import deadlines, ingest, memory, pages, permissions, transfers
-    from bench.estate import EstateSpec, Generator, generate
     from bench.report import render_markdown, render_table, targets
+    from licensing.estate import EstateSpec, Generator, generate
     from smartaccounts.models import SmartAccount, User
 
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""A large, realistic estate for the benchmarks, written with COPY (PostgreSQL only).
+"""A large, realistic estate for `generate_estate` and the benchmarks, written with COPY (PostgreSQL only).
 
 One large customer account (2,000 VAs up to 6 levels deep, 300 licenses, 200,000 product
 instances, 1,000,000 usage measurements, a spread of reports, pending changes, shortages and
@@ -20,7 +20,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bench.copy import CopyWriter, reserve_ids
+from licensing.estate.copy import CopyWriter, reserve_ids
 from licensing.models import (
     LedgerEntry,
     License,
