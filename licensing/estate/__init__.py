@@ -4,6 +4,7 @@
 the same estate. `copy` holds the model-driven COPY writer it uses.
 """
 
-from .generator import BENCH_PASSWORD, LARGE_DOMAIN, EstateResult, EstateSpec, Generator, generate
+from .generator import Generator, generate
+from .spec import BENCH_PASSWORD, LARGE_DOMAIN, EstateResult, EstateSpec
 
 __all__ = ["BENCH_PASSWORD", "LARGE_DOMAIN", "EstateResult", "EstateSpec", "Generator", "generate"]

@@ -15,13 +15,12 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from licensing.estate.copy import CopyWriter, reserve_ids
 from licensing.models import (
     LedgerEntry,
     License,
@@ -38,60 +37,9 @@ from smartaccounts import services as sa_services
 from smartaccounts.locks import NEW_TREE_LOCK, advisory_xact_lock
 from smartaccounts.models import Event, SmartAccount, User, VirtualAccount
 
-BENCH_PASSWORD = "bench-password-2026"
-LARGE_DOMAIN = "megacorp.example.com"
-
-PRODUCTS = [
-    ("C9300-48P", "Catalyst 9300", "17.9.4"),
-    ("C9300-24T", "Catalyst 9300", "17.9.4"),
-    ("C9200L-48P-4G", "Catalyst 9200", "17.6.5"),
-    ("C9500-32C", "Catalyst 9500", "17.12.1"),
-    ("ISR4451-X/K9", "ISR 4000", "17.9.3"),
-    ("C1111-8P", "ISR 1000", "17.6.6"),
-    ("ASR1001-HX", "ASR 1000", "17.12.2"),
-    ("C8300-1N1S-6T", "Catalyst 8000", "17.12.2"),
-    ("C9800-40-K9", "Catalyst 9800", "17.12.3"),
-    ("FPR2130-NGFW-K9", "Secure Firewall", "7.4.1"),
-]
-
-
-@dataclass(frozen=True)
-class EstateSpec:
-    vas: int = 2000
-    max_depth: int = 6
-    licenses: int = 300
-    licenses_per_va: int = 15
-    instances: int = 200_000
-    measurements: int = 1_000_000
-    events: int = 50_000
-    small_accounts: int = 50
-    small_vas: int = 5
-    small_instances: int = 200
-
-    def scaled(self, scale: float) -> EstateSpec:
-        def s(n: int, floor: int) -> int:
-            return max(floor, int(round(n * scale)))
-
-        return replace(
-            self,
-            vas=s(self.vas, 8),
-            licenses=s(self.licenses, 20),
-            instances=s(self.instances, 50),
-            measurements=s(self.measurements, 200),
-            events=s(self.events, 20),
-            small_accounts=s(self.small_accounts, 2),
-            small_instances=s(self.small_instances, 10),
-        )
-
-
-@dataclass
-class EstateResult:
-    large_account_id: int
-    small_account_ids: list[int]
-    admin_email: str
-    va_user_email: str
-    va_user_va_id: int
-    counts: dict[str, int]
+from .copy import CopyWriter, reserve_ids
+from .spec import BENCH_PASSWORD, LARGE_DOMAIN, PRODUCTS, EstateResult, EstateSpec
+from .tree import number_trees, shape_tree
 
 
 @dataclass
@@ -184,53 +132,14 @@ class Generator:
     def tree(self, account: SmartAccount, count: int, max_depth: int, label: str) -> list[dict]:
         """`count` VAs besides the default one, in trees of at most `max_depth` levels, written by COPY."""
         default = VirtualAccount.objects.get(smart_account=account, is_default=True)
-        roots = max(1, min(count // 40, 25)) if count > 10 else max(1, count // 3)
-        nodes: list[dict] = []
-        for i in range(count):
-            if i < roots:
-                parent, level = None, 0
-            else:
-                # Prefer shallow parents so the tree is wide, but reach max_depth somewhere.
-                candidates = [n for n in nodes[-400:] if n["level"] < max_depth - 1]
-                parent = self.rng.choice(candidates) if candidates else self.rng.choice(nodes[:roots])
-                level = parent["level"] + 1
-            kind = ["Region", "Country", "Site", "Building", "Floor", "Room"][min(level, 5)]
-            nodes.append(
-                {"index": i, "parent": parent, "level": level, "children": [], "name": f"{label} {kind} {i + 1:04d}"}
-            )
-            if parent is not None:
-                parent["children"].append(nodes[-1])
+        nodes = shape_tree(self.rng, count, max_depth, label)
         first_id = reserve_ids(VirtualAccount, count)
         advisory_xact_lock(NEW_TREE_LOCK)
         with connection.cursor() as cursor:
             cursor.execute("SELECT COALESCE(MAX(tree_id), 0) FROM smartaccounts_virtualaccount")
             next_tree = cursor.fetchone()[0] + 1
-        for n in nodes:
-            n["id"] = first_id + n["index"]
-
-        def number(node, left):
-            node["lft"] = left
-            right = left + 1
-            for child in node["children"]:
-                right = number(child, right)
-            node["rght"] = right
-            return right + 1
-
+        number_trees(nodes, first_id=first_id, first_tree_id=next_tree)
         writer = CopyWriter(VirtualAccount, ids=True)
-        for n in nodes:
-            if n["parent"] is None:
-                n["tree_id"] = next_tree
-                next_tree += 1
-                number(n, 1)
-
-        def assign_tree(node, tree_id):
-            node["tree_id"] = tree_id
-            for child in node["children"]:
-                assign_tree(child, tree_id)
-
-        for n in nodes:
-            if n["parent"] is None:
-                assign_tree(n, n["tree_id"])
         for n in nodes:
             writer.add(
                 id=n["id"],
