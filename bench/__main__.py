@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from bench import deadlines, ingest, memory, pages, permissions, transfers
-    from bench.report import render_markdown, render_table, targets
+    from bench.report import render_results, targets
     from licensing.estate import EstateSpec, Generator, generate
     from smartaccounts.models import SmartAccount, User
 
@@ -156,10 +156,10 @@ def main(argv=None) -> int:
     name = "smoke" if args.smoke else "full"
     for path in (RESULTS / f"latest-{name}.json", RESULTS / f"{stamp}-{name}.json"):
         path.write_text(json.dumps(results, indent=2, default=str))
-    markdown = render_markdown(results)
+    markdown = render_results(results)
     for path in (RESULTS / f"latest-{name}.md", RESULTS / f"{stamp}-{name}.md"):
         path.write_text(markdown)
-    print(render_table(results))
+    print(render_results(results))
     print(f"\nWritten: {RESULTS / f'latest-{name}.json'} and .md ({results['total_seconds']}s in all)")
     failed = [t for t in results["targets"] if not t["met"]]
     if failed and not args.smoke:
