@@ -57,7 +57,7 @@ format: install-dev
 clean:
 	rm -rf $(VENV) staticfiles
 
-## make bench: generate the large estate in a fresh PostgreSQL database and measure it (see README, Performance)
+## make bench: generate the large estate in a fresh PostgreSQL database, measure it, write docs/performance.md
 bench: install-dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

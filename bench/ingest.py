@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bench.copy import _text
+from licensing.estate.copy import copy_text
 from licensing.models import ProductInstance, ProductInstanceUsage
 from policy.formats import sign_with_trust_code
 
@@ -101,10 +101,13 @@ def copy_floor(reports: list[dict]) -> float:
     for n, r in enumerate(reports, start=1):
         pid = serial_to_id[r["udi"]["serial_number"]]
         report_rows.write(
-            "\t".join(_text(v) for v in (n, r["report_id"], pid, "device", r["generated_at"], now, True, r, "")) + "\n"
+            "\t".join(copy_text(v) for v in (n, r["report_id"], pid, "device", r["generated_at"], now, True, r, ""))
+            + "\n"
         )
         for m in r["measurements"]:
-            measurement_rows.write("\t".join(_text(v) for v in (n, pid, 1, m["count"], m["start"], m["end"])) + "\n")
+            measurement_rows.write(
+                "\t".join(copy_text(v) for v in (n, pid, 1, m["count"], m["start"], m["end"])) + "\n"
+            )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("CREATE TEMP TABLE floor_report (LIKE policy_usagereport INCLUDING ALL) ON COMMIT DROP")
         cursor.execute(

@@ -1,4 +1,4 @@
-"""The benchmark targets and the tables printed and written for them."""
+"""The benchmark targets, and the markdown of what a run measured (tables and lines)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,17 @@ WEB_MB = 300
 
 
 def targets(r: dict) -> list[dict]:
+    """Each target with whether the run met it and what it measured. `key` names the target for the
+    reasons bench/performance.md.in gives when it is missed: `page:<page>`, `ingest-one`, `ingest-batch`,
+    `evaluation`, `transfers`, `permissions`, `memory-web`."""
     out = []
 
-    def add(name, met, measured):
-        out.append({"target": name, "met": bool(met), "measured": measured})
+    def add(key, name, met, measured):
+        out.append({"key": key, "target": name, "met": bool(met), "measured": measured})
 
     for row in r["pages"]:
         add(
+            f"page:{row['page']}",
             f"page '{row['page']}': p95 < {PAGE_P95_MS} ms, ≤ {PAGE_QUERIES} queries, large/small < {PAGE_RATIO}",
             row["large_p95_ms"] < PAGE_P95_MS
             and row["large_queries"] <= PAGE_QUERIES
@@ -30,6 +34,7 @@ def targets(r: dict) -> list[dict]:
         )
     ing = r["ingest"]
     add(
+        "ingest-one",
         f"ingestion, one report per call: ≥ {INGEST_PER_SECOND} reports/s in one process, within "
         f"{INGEST_COPY_RATIO}× of COPY",
         ing["reports_per_second_one_process"] >= INGEST_PER_SECOND and ing["ratio_to_copy"] <= INGEST_COPY_RATIO,
@@ -37,6 +42,7 @@ def targets(r: dict) -> list[dict]:
     )
     if "reports_per_second_batch" in ing:
         add(
+            "ingest-batch",
             f"ingestion, batches of {ing['batch_size']:,}: ≥ {INGEST_PER_SECOND} reports/s in one process, within "
             f"{INGEST_COPY_RATIO}× of COPY",
             ing["reports_per_second_batch"] >= INGEST_PER_SECOND and ing["batch_ratio_to_copy"] <= INGEST_COPY_RATIO,
@@ -44,6 +50,7 @@ def targets(r: dict) -> list[dict]:
         )
     last = r["deadlines"][-1]
     add(
+        "evaluation",
         f"evaluation of {last['instances']:,} instances < {EVALUATION_SECONDS} s, "
         f"within {EVALUATION_RATIO}× of one UPDATE, same results",
         last["evaluation_seconds"] < EVALUATION_SECONDS
@@ -53,6 +60,7 @@ def targets(r: dict) -> list[dict]:
     )
     t = r["transfers"]
     add(
+        "transfers",
         f"transfers ≥ {TRANSFERS_PER_SECOND}/s, no conservation error, no unhandled deadlock, ledger clean",
         t["transfers_per_second"] >= TRANSFERS_PER_SECOND
         and t["conservation_errors"] == 0
@@ -64,11 +72,13 @@ def targets(r: dict) -> list[dict]:
     )
     p = r["permissions"]
     add(
+        "permissions",
         f"permission resolution: one query, < {PERMISSION_MS} ms",
         p["queries"] == 1 and p["p50_ms"] < PERMISSION_MS,
         f"{p['queries']} query, {p['p50_ms']} ms",
     )
     add(
+        "memory-web",
         f"web process peak memory < {WEB_MB} MB",
         r["memory_web"]["peak_rss_mb"] < WEB_MB,
         f"{r['memory_web']['peak_rss_mb']} MB",
@@ -82,36 +92,52 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
     return lines
 
 
-def render_markdown(r: dict) -> str:
-    lines = [f"Measured {r['date']} on {r['machine']} ({r['mode']} run, scale {r['scale']}).", ""]
+def render_results(r: dict) -> str:
+    """The run's measurements and its targets table, in markdown (stdout and bench/results/latest-*.md)."""
+    return render_measurements(r) + "\n" + "\n".join(["**Targets**:", "", *targets_table(r)]) + "\n"
+
+
+def render_measurements(r: dict) -> str:
+    """What the run measured: the machine and estate, then a table or a line per benchmark."""
+    sections = [
+        [f"Measured {r['date']} on {r['machine']} ({r['mode']} run, scale {r['scale']}).", "", _estate_line(r)],
+        _pages(r),
+        _ingestion(r),
+        _evaluation(r),
+        _transfers(r),
+        _permissions_and_memory(r),
+    ]
+    return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
+
+
+def targets_table(r: dict) -> list[str]:
+    return _table(
+        ["Target", "Met", "Measured"],
+        [[t["target"], "yes" if t["met"] else "**no**", t["measured"]] for t in targets(r)],
+    )
+
+
+def _estate_line(r: dict) -> str:
     e = r["estate"]
-    lines += [
+    return (
         f"Estate: {e.get('virtual_accounts', 0):,} VAs, {e.get('licenses', 0)} licenses, "
         f"{e.get('product_instances', 0):,} product instances, "
         f"{e.get('usage_measurements', 0):,} usage measurements, "
         f"{e.get('usage_reports', 0):,} reports, {e.get('events', 0):,} events; "
-        f"generated in {r['generate_seconds']} s.",
-        "",
-        "**Pages** (server time over the requests after two warm-up requests; queries of one request):",
-        "",
-    ]
-    lines += _table(
-        ["Page", "Large p50 ms", "Large p95 ms", "Large queries", "Small p95 ms", "Small queries", "Large/small p95"],
-        [
-            [
-                p["page"],
-                p["large_p50_ms"],
-                p["large_p95_ms"],
-                p["large_queries"],
-                p["small_p95_ms"],
-                p["small_queries"],
-                p["ratio_p95"],
-            ]
-            for p in r["pages"]
-        ],
+        f"generated in {r['generate_seconds']} s."
     )
+
+
+def _pages(r: dict) -> list[str]:
+    caption = "**Pages** (server time over the requests after two warm-up requests; queries of one request):"
+    headers = ["Page", "Large p50 ms", "Large p95 ms", "Large queries", "Small p95 ms", "Small queries"]
+    keys = ["page", "large_p50_ms", "large_p95_ms", "large_queries", "small_p95_ms", "small_queries", "ratio_p95"]
+    rows = [[p[k] for k in keys] for p in r["pages"]]
+    return [caption, "", *_table([*headers, "Large/small p95"], rows)]
+
+
+def _ingestion(r: dict) -> list[str]:
     ing = r["ingest"]
-    lines += ["", "**Ingestion** (signed device reports; the floor is a PostgreSQL COPY of the same rows):", ""]
     rows = [
         [
             "`ingest_usage_report`, one report per call",
@@ -131,87 +157,64 @@ def render_markdown(r: dict) -> str:
                 f"{ing['batch_ratio_to_copy']}×",
             ]
         )
-    lines += _table(["Path", "One process", "Two processes", "COPY of the same rows", "COPY / one process"], rows)
-    lines += [
-        "",
+    headers = ["Path", "One process", "Two processes", "COPY of the same rows", "COPY / one process"]
+    caption = "**Ingestion** (signed device reports; the floor is a PostgreSQL COPY of the same rows):"
+    return [caption, "", *_table(headers, rows)]
+
+
+def _evaluation(r: dict) -> list[str]:
+    caption = (
         "**Deadline evaluation** (every deadline recomputed and written, alerts opened; then the hourly re-run), "
         "against one hand-written UPDATE of the instances that computes the same deadlines (the computation "
-        "alone: the same statement into a scratch table, whose results the evaluation's are checked against):",
-        "",
-    ]
-    lines += _table(
-        [
-            "Instances",
-            "Evaluation s",
-            "Second run s (rows written)",
-            "One UPDATE in place s",
-            "Ratio",
-            "The UPDATE's computation alone s",
-            "Mismatches",
-        ],
-        [
-            [
-                f"{d['instances']:,}",
-                d["evaluation_seconds"],
-                f"{d['second_run_seconds']} ({d['second_run_rows_written']})",
-                d["reference_update_seconds"],
-                f"{d['ratio_to_update']}×",
-                d.get("computation_only_seconds", ""),
-                d["mismatches"],
-            ]
-            for d in r["deadlines"]
-        ],
+        "alone: the same statement into a scratch table, whose results the evaluation's are checked against):"
     )
+    headers = [
+        "Instances",
+        "Evaluation s",
+        "Second run s (rows written)",
+        "One UPDATE in place s",
+        "Ratio",
+        "The UPDATE's computation alone s",
+        "Mismatches",
+    ]
+    rows = [
+        [
+            f"{d['instances']:,}",
+            d["evaluation_seconds"],
+            f"{d['second_run_seconds']} ({d['second_run_rows_written']})",
+            d["reference_update_seconds"],
+            f"{d['ratio_to_update']}×",
+            d.get("computation_only_seconds", ""),
+            d["mismatches"],
+        ]
+        for d in r["deadlines"]
+    ]
+    return [caption, "", *_table(headers, rows)]
+
+
+def _transfers(r: dict) -> list[str]:
     t = r["transfers"]
-    lines += [
-        "",
-        f"**Concurrent transfers** ({t['processes']} processes × {t['transfers_attempted'] // t['processes']}):",
-        "",
-    ]
-    lines += _table(
-        [
-            "Transfers/s",
-            "Done",
-            "Refused (not available)",
-            "Retries",
-            "Deadlocks",
-            "Unhandled",
-            "Conservation errors",
-            "verify_ledger differences",
-        ],
-        [
-            [
-                t["transfers_per_second"],
-                t["transfers_done"],
-                t["refused_insufficient"],
-                t["retries"],
-                t["deadlocks"],
-                t["unhandled_errors"],
-                t["conservation_errors"],
-                t["verify_ledger_differences"],
-            ]
-        ],
-    )
-    p = r["permissions"]
-    lines += [
-        "",
+    caption = f"**Concurrent transfers** ({t['processes']} processes × {t['transfers_attempted'] // t['processes']}):"
+    columns = {
+        "Transfers/s": "transfers_per_second",
+        "Done": "transfers_done",
+        "Refused (not available)": "refused_insufficient",
+        "Retries": "retries",
+        "Deadlocks": "deadlocks",
+        "Unhandled": "unhandled_errors",
+        "Conservation errors": "conservation_errors",
+        "verify_ledger differences": "verify_ledger_differences",
+    }
+    return [caption, "", *_table(list(columns), [[t[key] for key in columns.values()]])]
+
+
+def _permissions_and_memory(r: dict) -> list[str]:
+    p, web, evaluation = r["permissions"], r["memory_web"], r["memory_evaluation"]
+    return [
         "**Permission resolution**: `virtual_accounts_for` for a VA-scoped user reaching "
         f"{p['virtual_accounts_reached']} of {p['virtual_accounts_in_tree']} VAs: {p['queries']} query, "
         f"{p['p50_ms']} ms (p50), {p['max_ms']} ms (max).",
         "",
-        f"**Memory**: web process (gunicorn, one worker) serving '{r['memory_web']['page']}': "
-        f"{r['memory_web']['peak_rss_mb']} MB peak; evaluation of {r['memory_evaluation']['instances']:,} instances: "
-        f"{r['memory_evaluation']['peak_rss_mb']} MB peak.",
-        "",
-        "**Targets**:",
-        "",
+        f"**Memory**: web process (gunicorn, one worker) serving '{web['page']}': {web['peak_rss_mb']} MB peak; "
+        f"evaluation of {evaluation['instances']:,} instances: {evaluation['peak_rss_mb']} MB peak.",
     ]
-    lines += _table(
-        ["Target", "Met", "Measured"],
-        [[t["target"], "yes" if t["met"] else "**no**", t["measured"]] for t in r["targets"]],
-    )
-    return "\n".join(lines) + "\n"
-
-
-def render_table(r: dict) -> str:
-    return render_markdown(r)

@@ -133,79 +133,113 @@ def _load_capped(text: str, max_depth: int):
 
     Strings are read by `json.decoder.scanstring` (what `json.loads` uses), numbers by JSON's grammar;
     only the nesting is walked here, with an explicit stack."""
-    stack: list[list] = []  # open containers: [list or dict, the key awaiting a value (objects)]
-    capped = 0
-    index = _SPACE.match(text, 0).end()
+    return _CappedReader(text, max_depth).read()
 
-    def fail(message: str):
+
+_OPENED = object()  # a container was opened: its first value comes next
+
+
+class _CappedReader:
+    """One capped read of `text`: the position, the open containers and how many were capped."""
+
+    def __init__(self, text: str, max_depth: int):
+        self.text = text
+        self.max_depth = max_depth
+        self.stack: list[list] = []  # open containers: [list or dict, the key awaiting a value (objects)]
+        self.capped = 0
+        self.index = _SPACE.match(text, 0).end()
+
+    def read(self):
+        while True:
+            value = self._start_value()
+            if value is _OPENED:
+                continue
+            finished, value = self._end_value(value)
+            if finished:
+                return value
+
+    def _fail(self, message: str) -> DocumentError:
+        text, index = self.text, self.index
         line = text.count("\n", 0, index) + 1
         column = index - (text.rfind("\n", 0, index) + 1) + 1
         return DocumentError(f"The document is not JSON: {message} at line {line}, column {column}.")
 
-    def key_at(position: int) -> tuple[str, int]:
+    def _key_at(self, position: int) -> tuple[str, int]:
+        """The object key at `position` and where its value starts (errors are placed at `self.index`)."""
+        text = self.text
         if text[position : position + 1] != '"':
-            raise fail("Expecting property name enclosed in double quotes")
+            raise self._fail("Expecting property name enclosed in double quotes")
         key, position = scanstring(text, position + 1, True)
         position = _SPACE.match(text, position).end()
         if text[position : position + 1] != ":":
-            raise fail("Expecting ':' delimiter")
+            raise self._fail("Expecting ':' delimiter")
         return key, _SPACE.match(text, position + 1).end()
 
-    while True:
-        # A value starts at `index`.
-        char = text[index : index + 1]
+    def _start_value(self):
+        """The value starting at `self.index` when it is whole (a scalar, an empty or capped container),
+        else `_OPENED` after opening its container."""
+        char = self.text[self.index : self.index + 1]
         if char in ("{", "["):
-            if len(stack) >= max_depth:
-                capped += 1
-                if capped > MAX_CAPPED_CONTAINERS:
-                    raise _too_deep(max_depth)
-            index = _SPACE.match(text, index + 1).end()
-            if text[index : index + 1] == ("}" if char == "{" else "]"):
-                value = TOO_DEEP if len(stack) >= max_depth else {} if char == "{" else []
-                index += 1
-            else:
-                if char == "{":
-                    key, index = key_at(index)
-                    stack.append([{}, key])
-                else:
-                    stack.append([[], None])
-                continue
-        elif char == '"':
-            value, index = scanstring(text, index + 1, True)
+            return self._open(char)
+        if char == '"':
+            value, self.index = scanstring(self.text, self.index + 1, True)
+            return value
+        return self._number_or_literal()
+
+    def _open(self, char: str):
+        text = self.text
+        deep = len(self.stack) >= self.max_depth
+        if deep:
+            self.capped += 1
+            if self.capped > MAX_CAPPED_CONTAINERS:
+                raise _too_deep(self.max_depth)
+        self.index = _SPACE.match(text, self.index + 1).end()
+        if text[self.index : self.index + 1] == ("}" if char == "{" else "]"):
+            self.index += 1
+            return TOO_DEEP if deep else {} if char == "{" else []
+        if char == "{":
+            key, self.index = self._key_at(self.index)
+            self.stack.append([{}, key])
         else:
-            number = _NUMBER.match(text, index)
-            if number is not None:
-                whole, fraction, exponent = number.groups()
-                value = float(whole + (fraction or "") + (exponent or "")) if fraction or exponent else int(whole)
-                index = number.end()
-            else:
-                for word, literal in _LITERALS:
-                    if text.startswith(word, index):
-                        value, index = literal, index + len(word)
-                        break
-                else:
-                    raise fail("Expecting value")
-        # A value ended: it goes into its container, and containers that end with it close.
+            self.stack.append([[], None])
+        return _OPENED
+
+    def _number_or_literal(self):
+        number = _NUMBER.match(self.text, self.index)
+        if number is not None:
+            whole, fraction, exponent = number.groups()
+            self.index = number.end()
+            return float(whole + (fraction or "") + (exponent or "")) if fraction or exponent else int(whole)
+        for word, literal in _LITERALS:
+            if self.text.startswith(word, self.index):
+                self.index += len(word)
+                return literal
+        raise self._fail("Expecting value")
+
+    def _end_value(self, value) -> tuple[bool, object]:
+        """A value ended: it goes into its container, and containers that end with it close. Returns
+        (True, the document) at the end of the text, (False, None) when another value starts."""
+        text, stack = self.text, self.stack
         while True:
             if not stack:
-                index = _SPACE.match(text, index).end()
-                if index != len(text):
-                    raise fail("Extra data")
-                return value
+                self.index = _SPACE.match(text, self.index).end()
+                if self.index != len(text):
+                    raise self._fail("Extra data")
+                return True, value
             container, key = stack[-1]
             if type(container) is dict:
                 container[key] = value
             else:
                 container.append(value)
-            index = _SPACE.match(text, index).end()
-            char = text[index : index + 1]
+            self.index = _SPACE.match(text, self.index).end()
+            char = text[self.index : self.index + 1]
             if char == ",":
-                index = _SPACE.match(text, index + 1).end()
+                self.index = _SPACE.match(text, self.index + 1).end()
                 if type(container) is dict:
-                    stack[-1][1], index = key_at(index)
-                break
+                    stack[-1][1], self.index = self._key_at(self.index)
+                return False, None
             if char != ("}" if type(container) is dict else "]"):
-                raise fail("Expecting ',' delimiter")
-            index += 1
+                raise self._fail("Expecting ',' delimiter")
+            self.index += 1
             stack.pop()
-            value = container if len(stack) < max_depth else TOO_DEEP
+            value = container if len(stack) < self.max_depth else TOO_DEEP

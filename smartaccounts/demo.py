@@ -101,8 +101,8 @@ def _ensure_va(account: SmartAccount, actor: User, name: str, parent: VirtualAcc
 
 
 def seed(demo: DemoContext) -> None:
-    from . import services
-
+    """The operator, Acme Networks with its tree and people, Bob's limited use account and two partner
+    holding accounts, in that order (other demo modules read them from `demo.objects`)."""
     staff = demo.user(
         "admin@operator.example.net",
         "staff: the Django admin at /admin/ (approve accounts, VA tree, roles)",
@@ -111,8 +111,30 @@ def seed(demo: DemoContext) -> None:
         name="Olivia Operator",
     )
     demo.objects["staff"] = staff
+    _seed_customer(demo)
+    _seed_limited_use(demo)
+    _seed_partners(demo, staff)
 
-    # --- Acme Networks: a customer with a three-level tree and every role ---------------------
+
+# One person per role and scope on Acme Networks: (e-mail, name, what they can do, role, VA or None).
+ACME_PEOPLE = [
+    ("ulrich.user@acme.example.com", "Ulrich User", "Acme Networks: User (whole account)", "user", None),
+    ("vera.viewer@acme.example.com", "Vera Viewer", "Acme Networks: Viewer (whole account)", "viewer", None),
+    ("eli.engineer@acme.example.com", "Eli Engineer", "Acme Networks: User on Engineering", "user", "Engineering"),
+    (
+        "bianca.branch@acme.example.com",
+        "Bianca Branch",
+        "Acme Networks: Viewer on Branch Offices",
+        "viewer",
+        "Branch Offices",
+    ),
+]
+
+
+def _seed_customer(demo: DemoContext) -> None:
+    """Acme Networks: a customer with a three-level tree, every role, an access request and an invitation."""
+    from . import services
+
     admin = demo.user("alice.admin@acme.example.com", "Acme Networks: Admin (whole account)", name="Alice Admin")
     account = _ensure_account(creator=admin, name="Acme Networks", domain="acme.example.com", kind="customer")
     vas = {"DEFAULT": VirtualAccount.objects.get(smart_account=account, is_default=True)}
@@ -126,20 +148,8 @@ def seed(demo: DemoContext) -> None:
             headquarters_address="1 Acme Way\nSpringfield, OR 97477\nUnited States",
             visibility=account.visibility,
         )
-    people = [
-        ("ulrich.user@acme.example.com", "Ulrich User", "Acme Networks: User (whole account)", "user", None),
-        ("vera.viewer@acme.example.com", "Vera Viewer", "Acme Networks: Viewer (whole account)", "viewer", None),
-        ("eli.engineer@acme.example.com", "Eli Engineer", "Acme Networks: User on Engineering", "user", "Engineering"),
-        (
-            "bianca.branch@acme.example.com",
-            "Bianca Branch",
-            "Acme Networks: Viewer on Branch Offices",
-            "viewer",
-            "Branch Offices",
-        ),
-    ]
     made = {}
-    for email, name, description, role, va_name in people:
+    for email, name, description, role, va_name in ACME_PEOPLE:
         person = demo.user(email, description, name=name)
         services.assign_role(
             actor=admin,
@@ -149,15 +159,7 @@ def seed(demo: DemoContext) -> None:
             virtual_account=vas[va_name] if va_name else None,
         )
         made[email] = person
-    newcomer = demo.user(
-        "dave.newhire@acme.example.com", "Acme Networks: no role yet, asked for access", name="Dave Newhire"
-    )
-    if not AccessRequest.objects.filter(requester=newcomer, smart_account=account).exists():
-        services.request_access(requester=newcomer, smart_account=account, message="I joined the network team.")
-    if not Invitation.objects.filter(email="erin.contractor@acme.example.com", smart_account=account).exists():
-        services.invite_user(
-            actor=admin, email="erin.contractor@acme.example.com", role="viewer", virtual_account=vas["Data Center"]
-        )
+    _seed_customer_requests(demo, account, admin, vas)
     demo.objects.update(
         customer=account,
         customer_admin=admin,
@@ -168,12 +170,35 @@ def seed(demo: DemoContext) -> None:
         vas=vas,
     )
 
-    # --- A limited use account ----------------------------------------------------------------------
+
+def _seed_customer_requests(
+    demo: DemoContext, account: SmartAccount, admin: User, vas: dict[str, VirtualAccount]
+) -> None:
+    """Something for Acme's Admin to decide: a newcomer's access request and a pending invitation."""
+    from . import services
+
+    newcomer = demo.user(
+        "dave.newhire@acme.example.com", "Acme Networks: no role yet, asked for access", name="Dave Newhire"
+    )
+    if not AccessRequest.objects.filter(requester=newcomer, smart_account=account).exists():
+        services.request_access(requester=newcomer, smart_account=account, message="I joined the network team.")
+    if not Invitation.objects.filter(email="erin.contractor@acme.example.com", smart_account=account).exists():
+        services.invite_user(
+            actor=admin, email="erin.contractor@acme.example.com", role="viewer", virtual_account=vas["Data Center"]
+        )
+
+
+def _seed_limited_use(demo: DemoContext) -> None:
+    """Bob's Bike Repairs: a limited use account (a public e-mail domain), only its default VA."""
     owner = demo.user("bob.bikes@gmail.com", "Bob's Bike Repairs: Admin (limited use)", name="Bob Bikes")
     limited = _ensure_account(creator=owner, name="Bob's Bike Repairs", domain="", kind="limited_use")
     demo.objects.update(limited=limited, limited_owner=owner)
 
-    # --- Partner holding accounts: one approved, one waiting for staff ------------------------------
+
+def _seed_partners(demo: DemoContext, staff: User) -> None:
+    """Partner holding accounts: Globex Distribution approved by staff, Initech Resale Holding still pending."""
+    from . import services
+
     partner_admin = demo.user(
         "paula.partner@globex.example.net", "Globex Distribution: Admin (partner holding)", name="Paula Partner"
     )

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
-from django.db import connection, models
+from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -449,7 +449,3 @@ class Event(AppendOnlyModel):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}: {self.message}"
-
-
-def is_postgresql() -> bool:
-    return connection.vendor == "postgresql"

@@ -156,7 +156,7 @@ def test_the_system_check_warns_of_a_visibility_timeout_that_loses_or_doubles_ta
 
 def cold_estate() -> None:
     """The benchmark estate, small (about 6,000 instances), every deadline forgotten and no alert."""
-    from bench.estate import EstateSpec, generate
+    from licensing.estate import EstateSpec, generate
 
     generate(EstateSpec().scaled(0.03), seed=11)
     with connection.cursor() as cursor:

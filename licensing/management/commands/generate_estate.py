@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42, help="Same seed, same estate.")
 
     def handle(self, *args, **options):
-        from bench.estate import EstateSpec, generate
+        from licensing.estate import EstateSpec, generate
         from policy.deadlines import evaluate_reporting_deadlines
 
         if not 0 < options["scale"] <= 5:  # also refuses nan and inf

@@ -21,7 +21,8 @@ from django.db.models.fields import NOT_PROVIDED
 _MISSING = object()
 
 
-def _text(value) -> str:
+def copy_text(value) -> str:
+    """`value` as a field of PostgreSQL COPY text format."""
     if value is None:
         return r"\N"
     if isinstance(value, bool):
@@ -73,7 +74,7 @@ class CopyWriter:
                     value = f.get_default()
             else:
                 raise KeyError(f"{self.model.__name__}.{name} has no default: give a value")
-            out.append(_text(value))
+            out.append(copy_text(value))
         self.buffer.write("\t".join(out))
         self.buffer.write("\n")
         self.pending += 1

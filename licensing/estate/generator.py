@@ -1,4 +1,4 @@
-"""A large, realistic estate for the benchmarks, written with COPY (PostgreSQL only).
+"""A large, realistic estate for `generate_estate` and the benchmarks, written with COPY (PostgreSQL only).
 
 One large customer account (2,000 VAs up to 6 levels deep, 300 licenses, 200,000 product
 instances, 1,000,000 usage measurements, a spread of reports, pending changes, shortages and
@@ -10,17 +10,17 @@ clean on a generated estate. Reporting statuses and alerts come from running the
 
 from __future__ import annotations
 
+import io
 import random
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bench.copy import CopyWriter, reserve_ids
 from licensing.models import (
     LedgerEntry,
     License,
@@ -37,60 +37,25 @@ from smartaccounts import services as sa_services
 from smartaccounts.locks import NEW_TREE_LOCK, advisory_xact_lock
 from smartaccounts.models import Event, SmartAccount, User, VirtualAccount
 
-BENCH_PASSWORD = "bench-password-2026"
-LARGE_DOMAIN = "megacorp.example.com"
-
-PRODUCTS = [
-    ("C9300-48P", "Catalyst 9300", "17.9.4"),
-    ("C9300-24T", "Catalyst 9300", "17.9.4"),
-    ("C9200L-48P-4G", "Catalyst 9200", "17.6.5"),
-    ("C9500-32C", "Catalyst 9500", "17.12.1"),
-    ("ISR4451-X/K9", "ISR 4000", "17.9.3"),
-    ("C1111-8P", "ISR 1000", "17.6.6"),
-    ("ASR1001-HX", "ASR 1000", "17.12.2"),
-    ("C8300-1N1S-6T", "Catalyst 8000", "17.12.2"),
-    ("C9800-40-K9", "Catalyst 9800", "17.12.3"),
-    ("FPR2130-NGFW-K9", "Secure Firewall", "7.4.1"),
-]
-
-
-@dataclass(frozen=True)
-class EstateSpec:
-    vas: int = 2000
-    max_depth: int = 6
-    licenses: int = 300
-    licenses_per_va: int = 15
-    instances: int = 200_000
-    measurements: int = 1_000_000
-    events: int = 50_000
-    small_accounts: int = 50
-    small_vas: int = 5
-    small_instances: int = 200
-
-    def scaled(self, scale: float) -> EstateSpec:
-        def s(n: int, floor: int) -> int:
-            return max(floor, int(round(n * scale)))
-
-        return replace(
-            self,
-            vas=s(self.vas, 8),
-            licenses=s(self.licenses, 20),
-            instances=s(self.instances, 50),
-            measurements=s(self.measurements, 200),
-            events=s(self.events, 20),
-            small_accounts=s(self.small_accounts, 2),
-            small_instances=s(self.small_instances, 10),
-        )
+from .copy import CopyWriter, reserve_ids
+from .spec import BENCH_PASSWORD, LARGE_DOMAIN, PRODUCTS, EstateResult, EstateSpec
+from .tree import number_trees, shape_tree
 
 
 @dataclass
-class EstateResult:
-    large_account_id: int
-    small_account_ids: list[int]
-    admin_email: str
-    va_user_email: str
-    va_user_va_id: int
-    counts: dict[str, int]
+class _Devices:
+    """The product instances one account received, for the steps that follow them."""
+
+    first_id: int
+    usage: list[list[tuple[int, int]]] = field(default_factory=list)  # per instance: (license id, count)
+    in_use: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))  # (VA id, license id)
+
+
+# Product instance columns set from a scratch table `t` (id, at) after the bulk writes.
+LAST_REPORT_COLUMNS = (
+    "last_report_at = t.at, last_report_received_at = t.at + interval '3 minutes', last_contact_at = t.at"
+)
+PENDING_CHANGE_COLUMNS = "pending_change_at = t.at"
 
 
 def _uuid(rng: random.Random) -> uuid.UUID:
@@ -167,53 +132,14 @@ class Generator:
     def tree(self, account: SmartAccount, count: int, max_depth: int, label: str) -> list[dict]:
         """`count` VAs besides the default one, in trees of at most `max_depth` levels, written by COPY."""
         default = VirtualAccount.objects.get(smart_account=account, is_default=True)
-        roots = max(1, min(count // 40, 25)) if count > 10 else max(1, count // 3)
-        nodes: list[dict] = []
-        for i in range(count):
-            if i < roots:
-                parent, level = None, 0
-            else:
-                # Prefer shallow parents so the tree is wide, but reach max_depth somewhere.
-                candidates = [n for n in nodes[-400:] if n["level"] < max_depth - 1]
-                parent = self.rng.choice(candidates) if candidates else self.rng.choice(nodes[:roots])
-                level = parent["level"] + 1
-            kind = ["Region", "Country", "Site", "Building", "Floor", "Room"][min(level, 5)]
-            nodes.append(
-                {"index": i, "parent": parent, "level": level, "children": [], "name": f"{label} {kind} {i + 1:04d}"}
-            )
-            if parent is not None:
-                parent["children"].append(nodes[-1])
+        nodes = shape_tree(self.rng, count, max_depth, label)
         first_id = reserve_ids(VirtualAccount, count)
         advisory_xact_lock(NEW_TREE_LOCK)
         with connection.cursor() as cursor:
             cursor.execute("SELECT COALESCE(MAX(tree_id), 0) FROM smartaccounts_virtualaccount")
             next_tree = cursor.fetchone()[0] + 1
-        for n in nodes:
-            n["id"] = first_id + n["index"]
-
-        def number(node, left):
-            node["lft"] = left
-            right = left + 1
-            for child in node["children"]:
-                right = number(child, right)
-            node["rght"] = right
-            return right + 1
-
+        number_trees(nodes, first_id=first_id, first_tree_id=next_tree)
         writer = CopyWriter(VirtualAccount, ids=True)
-        for n in nodes:
-            if n["parent"] is None:
-                n["tree_id"] = next_tree
-                next_tree += 1
-                number(n, 1)
-
-        def assign_tree(node, tree_id):
-            node["tree_id"] = tree_id
-            for child in node["children"]:
-                assign_tree(child, tree_id)
-
-        for n in nodes:
-            if n["parent"] is None:
-                assign_tree(n, n["tree_id"])
         for n in nodes:
             writer.add(
                 id=n["id"],
@@ -246,35 +172,47 @@ class Generator:
         admin: User,
         label: str,
     ) -> None:
-        rng = self.rng
+        """Fill `account`'s VAs: devices and their usage, the orders and lots holding the licenses they use,
+        usage reports, pending changes and the event log.
+
+        The steps run in this order because each draws from the seeded random generator in turn: the same
+        seed gives the same estate only while the order of the draws stays the same."""
+        held = self._licenses_held(vas, licenses)
+        devices = self._instances(account, vas, held, instances=instances, label=label)
+        self._holdings(account, vas, licenses, held, devices.in_use, label=label)
+        last_report = self._reports(devices, instances=instances, measurements=measurements)
+        pending = self._pending_changes(devices, instances=instances)
+        self._update_instances("estate_last", last_report, LAST_REPORT_COLUMNS)
+        self._update_instances("estate_pending", pending, PENDING_CHANGE_COLUMNS)
+        self._events(account, vas, events=events, admin=admin)
+
+    def _licenses_held(self, vas: list[dict], licenses: list[License]) -> dict[int, list[License]]:
+        """Which licenses each VA holds (unenforced ones when there are enough); its devices use those."""
         perpetual_like = [lic for lic in licenses if lic.enforcement == "unenforced"]
         per_va = min(self.spec.licenses_per_va, len(licenses))
-        # Which licenses each VA holds; devices use licenses their VA holds (mostly).
-        held = {
-            va["id"]: rng.sample(perpetual_like if len(perpetual_like) >= per_va else licenses, per_va) for va in vas
-        }
-        # Leaves and deep VAs hold more devices than regions do.
+        pool = perpetual_like if len(perpetual_like) >= per_va else licenses
+        return {va["id"]: self.rng.sample(pool, per_va) for va in vas}
+
+    def _instances(
+        self, account: SmartAccount, vas: list[dict], held: dict[int, list[License]], *, instances: int, label: str
+    ) -> _Devices:
+        """`instances` product instances and their license usage; leaves and deep VAs hold more than regions."""
+        rng = self.rng
         weights = [1 + 3 * va["level"] for va in vas]
         va_of_instance = rng.choices([va["id"] for va in vas], weights=weights, k=instances)
-
-        first_instance = reserve_ids(ProductInstance, instances)
+        devices = _Devices(first_id=reserve_ids(ProductInstance, instances))
         instance_writer = CopyWriter(ProductInstance, ids=True)
         usage_writer = CopyWriter(ProductInstanceUsage)
-        in_use: dict[tuple[int, int], int] = defaultdict(int)
-        instance_usage: list[list[tuple[int, int]]] = []
         serial_prefix = label[:3].upper()
         for n in range(instances):
-            pk = first_instance + n
+            pk = devices.first_id + n
             va_id = va_of_instance[n]
             pid, family, version = rng.choice(PRODUCTS)
             registered = self.now - timedelta(days=rng.randint(20, 700), seconds=rng.randint(0, 86399))
-            uses = rng.sample(held[va_id], rng.choice([1, 2, 3, 3, 4, 5]))
-            counts = []
-            for lic in uses:
-                count = rng.choice([10, 25, 50]) if lic.product_family == "Collaboration" else 1
-                counts.append((lic.pk, count))
-                in_use[(va_id, lic.pk)] += count
-            instance_usage.append(counts)
+            counts = self._usage(held[va_id])
+            for lic_id, count in counts:
+                devices.in_use[(va_id, lic_id)] += count
+            devices.usage.append(counts)
             instance_writer.add(
                 id=pk,
                 smart_account_id=account.pk,
@@ -300,22 +238,92 @@ class Generator:
         usage_writer.flush()
         self.counts["product_instances"] += instances
         self.counts["usage_rows"] += usage_writer.written
+        return devices
 
-        # Orders, lots, DEPOSIT entries and balances: about a quarter of the pairs short of licenses,
-        # a tenth of the term lots ending within the next 90 days.
+    def _usage(self, held: list[License]) -> list[tuple[int, int]]:
+        """(license id, count) for one device: 1-5 of its VA's licenses, collaboration ones by the 10, 25 or 50."""
+        uses = self.rng.sample(held, self.rng.choice([1, 2, 3, 3, 4, 5]))
+        return [(lic.pk, self.rng.choice([10, 25, 50]) if lic.product_family == "Collaboration" else 1) for lic in uses]
+
+    def _holdings(
+        self,
+        account: SmartAccount,
+        vas: list[dict],
+        licenses: list[License],
+        held: dict[int, list[License]],
+        in_use: dict[tuple[int, int], int],
+        *,
+        label: str,
+    ) -> None:
+        """An order per VA; per (VA, license) held or used an order line, a lot, its DEPOSIT entry and the
+        balance: about a quarter of the pairs short of licenses, a tenth of the term lots ending within 90 days."""
         pairs = sorted({(va["id"], lic.pk) for va in vas for lic in held[va["id"]]} | set(in_use))
         first_order = reserve_ids(Order, len(vas))
         first_line = reserve_ids(OrderLine, len(pairs))
         first_lot = reserve_ids(LicenseLot, len(pairs))
-        order_writer = CopyWriter(Order, ids=True)
+        order_of_va = self._orders(account, vas, first_order, label=label)
         line_writer = CopyWriter(OrderLine, ids=True)
         lot_writer = CopyWriter(LicenseLot, ids=True)
         entry_writer = CopyWriter(LedgerEntry)
         balance_writer = CopyWriter(LicenseBalance)
+        license_by_id = {lic.pk: lic for lic in licenses}
+        line_numbers: dict[int, int] = defaultdict(int)
+        deposited = self.now - timedelta(days=419)
+        for i, (va_id, lic_id) in enumerate(pairs):
+            used = in_use.get((va_id, lic_id), 0)
+            purchased = self._purchased(used)
+            start, end = self._term(license_by_id[lic_id])
+            order_id = order_of_va[va_id]
+            line_numbers[order_id] += 1
+            line_id, lot_id = first_line + i, first_lot + i
+            line_writer.add(
+                id=line_id,
+                order_id=order_id,
+                line_number=line_numbers[order_id],
+                sku_id=self.skus[lic_id].pk,
+                quantity=purchased,
+                term_start=start,
+                term_end=end,
+            )
+            where = {"smart_account_id": account.pk, "virtual_account_id": va_id, "license_id": lic_id}
+            lot_writer.add(
+                id=lot_id,
+                **where,
+                in_transit_id=None,
+                quantity=purchased,
+                start_date=start,
+                end_date=end,
+                order_line_id=line_id,
+                created_at=deposited,
+            )
+            entry_writer.add(
+                created_at=deposited,
+                kind="deposit",
+                movement=_uuid(self.rng),
+                **where,
+                lot_id=lot_id,
+                quantity=purchased,
+                actor_id=None,
+                order_line_id=line_id,
+                note="",
+            )
+            balance_writer.add(**where, purchased=purchased, in_use=used, reserved=0)
+        for w in (line_writer, lot_writer, entry_writer, balance_writer):
+            w.flush()
+        # Balances written in bulk bypass the ledger: derive the per-account license totals from them.
+        from licensing.ledger import rebuild_account_totals
+
+        rebuild_account_totals(smart_account_ids=[account.pk])
+        self.counts["license_lots"] += len(pairs)
+        self.counts["balances"] += len(pairs)
+
+    def _orders(self, account: SmartAccount, vas: list[dict], first_order: int, *, label: str) -> dict[int, int]:
+        """One deposited order per VA, numbered from `first_order`; returns {VA id: order id}."""
+        writer = CopyWriter(Order, ids=True)
         order_of_va = {}
         for i, va in enumerate(vas):
             order_of_va[va["id"]] = first_order + i
-            order_writer.add(
+            writer.add(
                 id=first_order + i,
                 number=f"{label.upper()}-SO-{account.pk:03d}-{i:05d}",
                 ordered_by="Megadistributor Inc",
@@ -326,96 +334,48 @@ class Generator:
                 created_at=self.now - timedelta(days=420),
                 deposited_at=self.now - timedelta(days=419),
             )
-        license_by_id = {lic.pk: lic for lic in licenses}
-        line_numbers: dict[int, int] = defaultdict(int)
-        for i, (va_id, lic_id) in enumerate(pairs):
-            lic = license_by_id[lic_id]
-            used = in_use.get((va_id, lic_id), 0)
-            short = rng.random() < 0.25
-            purchased = (
-                max(1, int(used * rng.uniform(0.6, 0.95)))
-                if short and used
-                else int(used * rng.uniform(1.05, 1.8)) + rng.randint(1, 20)
-            )
-            start = end = None
-            if lic.license_type != "perpetual":
-                start = self.today - timedelta(days=rng.randint(30, 900))
-                end = (
-                    self.today + timedelta(days=rng.randint(1, 90))
-                    if rng.random() < 0.1
-                    else start + timedelta(days=365 * 3 + rng.randint(0, 400))
-                )
-                if end <= self.today:
-                    end = self.today + timedelta(days=rng.randint(1, 90))
-            order_id = order_of_va[va_id]
-            line_numbers[order_id] += 1
-            line_writer.add(
-                id=first_line + i,
-                order_id=order_id,
-                line_number=line_numbers[order_id],
-                sku_id=self.skus[lic_id].pk,
-                quantity=purchased,
-                term_start=start,
-                term_end=end,
-            )
-            lot_writer.add(
-                id=first_lot + i,
-                smart_account_id=account.pk,
-                virtual_account_id=va_id,
-                in_transit_id=None,
-                license_id=lic_id,
-                quantity=purchased,
-                start_date=start,
-                end_date=end,
-                order_line_id=first_line + i,
-                created_at=self.now - timedelta(days=419),
-            )
-            entry_writer.add(
-                created_at=self.now - timedelta(days=419),
-                kind="deposit",
-                movement=_uuid(rng),
-                smart_account_id=account.pk,
-                virtual_account_id=va_id,
-                license_id=lic_id,
-                lot_id=first_lot + i,
-                quantity=purchased,
-                actor_id=None,
-                order_line_id=first_line + i,
-                note="",
-            )
-            balance_writer.add(
-                smart_account_id=account.pk,
-                virtual_account_id=va_id,
-                license_id=lic_id,
-                purchased=purchased,
-                in_use=used,
-                reserved=0,
-            )
-        for w in (order_writer, line_writer, lot_writer, entry_writer, balance_writer):
-            w.flush()
-        # Balances written in bulk bypass the ledger: derive the per-account license totals from them.
-        from licensing.ledger import rebuild_account_totals
+        writer.flush()
+        return order_of_va
 
-        rebuild_account_totals(smart_account_ids=[account.pk])
-        self.counts["license_lots"] += len(pairs)
-        self.counts["balances"] += len(pairs)
+    def _purchased(self, used: int) -> int:
+        """Licenses bought where `used` are in use: a quarter of the time fewer (a shortage), else some spare."""
+        rng = self.rng
+        short = rng.random() < 0.25
+        if short and used:
+            return max(1, int(used * rng.uniform(0.6, 0.95)))
+        return int(used * rng.uniform(1.05, 1.8)) + rng.randint(1, 20)
 
-        # Usage reports: most devices report, 1-4 times; measurements per used license per report.
+    def _term(self, lic: License) -> tuple[date | None, date | None]:
+        """A lot's term: none for perpetual licenses; else started in the past, one in ten ending within 90 days."""
+        if lic.license_type == "perpetual":
+            return None, None
+        rng = self.rng
+        start = self.today - timedelta(days=rng.randint(30, 900))
+        end = (
+            self.today + timedelta(days=rng.randint(1, 90))
+            if rng.random() < 0.1
+            else start + timedelta(days=365 * 3 + rng.randint(0, 400))
+        )
+        if end <= self.today:
+            end = self.today + timedelta(days=rng.randint(1, 90))
+        return start, end
+
+    def _reports(self, devices: _Devices, *, instances: int, measurements: int) -> dict[int, datetime]:
+        """Usage reports: four devices in five report, 1-4 times, with a measurement per used license per
+        report; the last one from yesterday to 400 days ago, so deadlines spread over OK, due soon and
+        overdue. Returns {instance id: its last report's time}."""
+        rng = self.rng
         report_writer = CopyWriter(UsageReport, ids=True)
         measurement_writer = CopyWriter(UsageMeasurement)
-        change_writer = CopyWriter(Change)
-        per_report = sum(len(u) for u in instance_usage) / max(1, instances)
+        per_report = sum(len(u) for u in devices.usage) / max(1, instances)
         reports_needed = int(measurements / max(per_report, 1))
         reporters = rng.sample(range(instances), min(instances, int(instances * 0.8)))
         reports_per = max(1, round(reports_needed / max(1, len(reporters))))
-        first_report = reserve_ids(UsageReport, len(reporters) * (reports_per + 1))
-        report_pk = first_report
-        last_report: dict[int, object] = {}
-        written_measurements = 0
+        report_pk = reserve_ids(UsageReport, len(reporters) * (reports_per + 1))
+        last_report: dict[int, datetime] = {}
         for k, n in enumerate(reporters):
-            pk = first_instance + n
+            pk = devices.first_id + n
             count = max(1, min(reports_per + rng.choice([-1, 0, 0, 1]), reports_per + 1))
-            # The last report: from yesterday to 400 days ago, so deadlines spread over OK/due soon/overdue.
             last = self.now - timedelta(days=rng.randint(1, 400), seconds=rng.randint(0, 86399))
             for r in range(count):
                 generated = last - timedelta(days=(count - 1 - r) * rng.randint(20, 90))
@@ -433,7 +393,7 @@ class Generator:
                     payload={"report_id": str(report_id)},
                     acknowledgement_id=None,
                 )
-                for lic_id, c in instance_usage[n]:
+                for lic_id, c in devices.usage[n]:
                     measurement_writer.add(
                         report_id=report_pk,
                         product_instance_id=pk,
@@ -442,18 +402,25 @@ class Generator:
                         start=generated - timedelta(days=1),
                         end=generated,
                     )
-                    written_measurements += 1
                 report_pk += 1
             last_report[pk] = last
             if k % 20000 == 0:
                 self.progress("reports", k)
-        # A few devices changed since their last report (a pending change), one in fifty.
+        report_writer.flush()
+        measurement_writer.flush()
+        self.counts["usage_reports"] += report_writer.written
+        self.counts["usage_measurements"] += measurement_writer.written
+        return last_report
+
+    def _pending_changes(self, devices: _Devices, *, instances: int) -> dict[int, datetime]:
+        """One device in fifty upgraded since its last report (a pending change); returns {instance id: when}."""
+        writer = CopyWriter(Change)
         pending = {}
-        for n in rng.sample(range(instances), max(1, instances // 50)):
-            pk = first_instance + n
-            at = self.now - timedelta(days=rng.randint(1, 120))
+        for n in self.rng.sample(range(instances), max(1, instances // 50)):
+            pk = devices.first_id + n
+            at = self.now - timedelta(days=self.rng.randint(1, 120))
             pending[pk] = at
-            change_writer.add(
+            writer.add(
                 product_instance_id=pk,
                 kind="software_upgrade",
                 occurred_at=at,
@@ -465,38 +432,26 @@ class Generator:
                 reported_at=None,
                 late=False,
             )
-        report_writer.flush()
-        measurement_writer.flush()
-        change_writer.flush()
-        self.counts["usage_reports"] += report_writer.written
-        self.counts["usage_measurements"] += written_measurements
+        writer.flush()
         self.counts["pending_changes"] += len(pending)
+        return pending
+
+    def _update_instances(self, scratch: str, times: dict[int, datetime], assignments: str) -> None:
+        """Set product instance columns from {instance id: time} in one UPDATE (`assignments` reads the time
+        as `t.at`); the times go in by COPY, into a scratch table dropped afterwards."""
+        if not times:
+            return
+        table = connection.ops.quote_name(ProductInstance._meta.db_table)
+        rows = "".join(f"{pk}\t{at.isoformat()}\n" for pk, at in times.items())
         with connection.cursor() as cursor:
-            cursor.execute("CREATE TEMP TABLE estate_last (id bigint PRIMARY KEY, at timestamptz) ON COMMIT DROP")
-            buf_writer_rows = "\n".join(f"{pk}\t{at.isoformat()}" for pk, at in last_report.items())
-            import io
+            cursor.execute(f"CREATE TEMP TABLE {scratch} (id bigint PRIMARY KEY, at timestamptz) ON COMMIT DROP")
+            cursor.cursor.copy_expert(f"COPY {scratch} (id, at) FROM STDIN", io.StringIO(rows))
+            cursor.execute(f"UPDATE {table} p SET {assignments} FROM {scratch} t WHERE p.id = t.id")
+            cursor.execute(f"DROP TABLE {scratch}")
 
-            cursor.cursor.copy_expert("COPY estate_last (id, at) FROM STDIN", io.StringIO(buf_writer_rows + "\n"))
-            cursor.execute(
-                "UPDATE licensing_productinstance p SET last_report_at = l.at, "
-                "last_report_received_at = l.at + interval '3 minutes', last_contact_at = l.at "
-                "FROM estate_last l WHERE p.id = l.id"
-            )
-            cursor.execute("DROP TABLE estate_last")
-            if pending:
-                cursor.execute(
-                    "CREATE TEMP TABLE estate_pending (id bigint PRIMARY KEY, at timestamptz) ON COMMIT DROP"
-                )
-                rows = "\n".join(f"{pk}\t{at.isoformat()}" for pk, at in pending.items())
-                cursor.cursor.copy_expert("COPY estate_pending (id, at) FROM STDIN", io.StringIO(rows + "\n"))
-                cursor.execute(
-                    "UPDATE licensing_productinstance p SET pending_change_at = e.at "
-                    "FROM estate_pending e WHERE p.id = e.id"
-                )
-                cursor.execute("DROP TABLE estate_pending")
-
-        # The event log: the account's history, spread over its VAs and the last year.
-        event_writer = CopyWriter(Event)
+    def _events(self, account: SmartAccount, vas: list[dict], *, events: int, admin: User) -> None:
+        """The event log: the account's history, spread over its VAs and the last year."""
+        writer = CopyWriter(Event)
         actions = [
             ("license.transferred", "moved licenses"),
             ("instance.registered", "registered a device"),
@@ -504,10 +459,10 @@ class Generator:
             ("va.renamed", "renamed a Virtual Account"),
         ]
         for _ in range(events):
-            va = rng.choice(vas)
-            action, words = rng.choice(actions)
-            event_writer.add(
-                created_at=self.now - timedelta(minutes=rng.randint(1, 525600)),
+            va = self.rng.choice(vas)
+            action, words = self.rng.choice(actions)
+            writer.add(
+                created_at=self.now - timedelta(minutes=self.rng.randint(1, 525600)),
                 actor_id=admin.pk,
                 smart_account_id=account.pk,
                 virtual_account_id=va["id"],
@@ -516,27 +471,30 @@ class Generator:
                 message=f"{admin.email} {words} in {va['name']}.",
                 details={},
             )
-        event_writer.flush()
+        writer.flush()
         self.counts["events"] += events
 
-
-def _extend(self: Generator, instances: int) -> int:
-    """Add an account with `instances` more product instances (the evaluation's larger tier)."""
-    with transaction.atomic():
-        licenses = self.catalog()
-        domain = "scale-test.example.com"
-        admin = self.user(f"admin@{domain}", first_name="Scale", last_name="Admin")
-        account = self.account(name="Scale Test Corp", domain=domain, admin=admin)
-        vas = self.tree(account, 99, 4, "Scale")
-        self.populate(
-            account, vas, licenses, instances=instances, measurements=instances, events=100, admin=admin, label="Scale"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-    return account.pk
-
-
-Generator.extend = _extend
+    def extend(self, instances: int) -> int:
+        """Add an account with `instances` more product instances (the evaluation's larger tier)."""
+        with transaction.atomic():
+            licenses = self.catalog()
+            domain = "scale-test.example.com"
+            admin = self.user(f"admin@{domain}", first_name="Scale", last_name="Admin")
+            account = self.account(name="Scale Test Corp", domain=domain, admin=admin)
+            vas = self.tree(account, 99, 4, "Scale")
+            self.populate(
+                account,
+                vas,
+                licenses,
+                instances=instances,
+                measurements=instances,
+                events=100,
+                admin=admin,
+                label="Scale",
+            )
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        return account.pk
 
 
 def generate(spec: EstateSpec, *, seed: int = 42, progress=None) -> EstateResult:
