@@ -9,7 +9,24 @@ from django.db.models import Q
 from smartaccounts import access
 from smartaccounts.models import Role, SmartAccount, VirtualAccount
 
+from ..models import (
+    InstanceCount,
+    LedgerEntry,
+    LicenseBalance,
+    LicenseLot,
+    ProductInstance,
+    ProductInstanceUsage,
+    RegistrationToken,
+    Reservation,
+)
+
 __all__ = ["LicensingScope", "scope_for"]
+
+# How licensing rows reach their account and VA, for `smartaccounts.access.restrict`.
+for _model in (InstanceCount, LedgerEntry, LicenseBalance, LicenseLot, ProductInstance, Reservation):
+    access.register(_model)
+access.register(ProductInstanceUsage, access.path_for(ProductInstance).through("product_instance__"))
+access.register(RegistrationToken, access.AccessPath(smart_account="virtual_account__smart_account_id"))
 
 
 @dataclass(frozen=True)
