@@ -101,7 +101,6 @@ def _ensure_va(account: SmartAccount, actor: User, name: str, parent: VirtualAcc
 
 
 def seed(demo: DemoContext) -> None:
-    from . import services
 
     staff = demo.user(
         "admin@operator.example.net",
@@ -111,8 +110,14 @@ def seed(demo: DemoContext) -> None:
         name="Olivia Operator",
     )
     demo.objects["staff"] = staff
+    _seed_customer(demo)
+    _seed_limited_and_partners(demo, staff)
 
-    # --- Acme Networks: a customer with a three-level tree and every role ---------------------
+
+def _seed_customer(demo: DemoContext) -> None:
+    """Acme Networks: a customer with a three-level tree and every role."""
+    from . import services
+
     admin = demo.user("alice.admin@acme.example.com", "Acme Networks: Admin (whole account)", name="Alice Admin")
     account = _ensure_account(creator=admin, name="Acme Networks", domain="acme.example.com", kind="customer")
     vas = {"DEFAULT": VirtualAccount.objects.get(smart_account=account, is_default=True)}
@@ -168,12 +173,14 @@ def seed(demo: DemoContext) -> None:
         vas=vas,
     )
 
-    # --- A limited use account ----------------------------------------------------------------------
+
+def _seed_limited_and_partners(demo: DemoContext, staff: User) -> None:
+    """A limited use account, and two partner holding accounts: one approved, one waiting for staff."""
+    from . import services
+
     owner = demo.user("bob.bikes@gmail.com", "Bob's Bike Repairs: Admin (limited use)", name="Bob Bikes")
     limited = _ensure_account(creator=owner, name="Bob's Bike Repairs", domain="", kind="limited_use")
     demo.objects.update(limited=limited, limited_owner=owner)
-
-    # --- Partner holding accounts: one approved, one waiting for staff ------------------------------
     partner_admin = demo.user(
         "paula.partner@globex.example.net", "Globex Distribution: Admin (partner holding)", name="Paula Partner"
     )
