@@ -27,8 +27,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.db.models import Case, Exists, IntegerField, Model, OuterRef, Q, QuerySet, Subquery, Value, When
 
+from . import queries
 from .models import (
     Event,
     Invitation,
@@ -282,6 +284,13 @@ def va_role(virtual_account: VirtualAccount) -> Role | None:
     return strongest(_role(virtual_account.role_on_account), _role(virtual_account.role_through_va))
 
 
+def roles_reaching(user, virtual_account_ids: list[int]) -> list[tuple[int, str | None, str | None]]:
+    """(VA id, codename of the role on its account, codename of the strongest role through a VA) per VA
+    asked: the reference of `queries.roles_reaching`, which runs instead on PostgreSQL."""
+    vas = VirtualAccount.objects.filter(pk__in=virtual_account_ids).order_by()
+    return list(with_va_roles(vas, user).values_list("pk", "role_on_account", "role_through_va"))
+
+
 def roles_for(user, virtual_accounts: Iterable[VirtualAccount]) -> dict[int, Role | None]:
     """The strongest role `user` holds over each VA (on its account, on it or on a live ancestor), keyed by
     VA id; None where no role reaches. One query, however many VAs are asked."""
@@ -289,9 +298,10 @@ def roles_for(user, virtual_accounts: Iterable[VirtualAccount]) -> dict[int, Rol
     roles: dict[int, Role | None] = dict.fromkeys((va.pk for va in vas), None)
     if not vas or not holds_roles(user):
         return roles
-    rows = with_va_roles(VirtualAccount.objects.filter(pk__in=list(roles)), user).values_list(
-        "pk", "role_on_account", "role_through_va"
-    )
+    if connection.vendor == "postgresql":  # every service's check: written out (see queries.py)
+        rows = queries.roles_reaching(user.pk, list(roles))
+    else:
+        rows = roles_reaching(user, list(roles))
     for pk, on_account, through_va in rows:
         roles[pk] = strongest(_role(on_account), _role(through_va))
     return roles

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from licensing.models import Order
-from smartaccounts import access, services
+from smartaccounts import access, queries, services
 from smartaccounts.models import Event, Role, SmartAccount, VirtualAccount
 from tests.factories import default_va, grant, make_staff, make_user, make_va
 
@@ -249,3 +249,36 @@ def _check_against_reference(account, other_account, parents, other_parents, *, 
         assert reached == set(
             access.reached_virtual_accounts(user, action, smart_account=account).values_list("pk", flat=True)
         )
+
+
+# --- the written-out statement of queries.py against its ORM reference (PostgreSQL) ------------------------
+
+
+@pytest.mark.postgres
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    parents=trees,
+    other_parents=trees,
+    granted=st.lists(st.tuples(st.integers(0, 1), st.sampled_from(list(Role)), st.integers(-1, 30)), max_size=6),
+    deleted=st.lists(st.integers(0, 30), max_size=2),
+)
+def test_roles_reaching_sql_equals_its_orm_reference(
+    postgres, account, other_account, parents, other_parents, granted, deleted
+):
+    with transaction.atomic():
+        vas = _build(account, parents, "VA") + _build(other_account, other_parents, "Other")
+        people = [make_user("first@acme.example.com"), make_user("second@acme.example.com")]
+        for who, role, where in granted:
+            scope = {"smart_account": (account, other_account)[where % 2]} if where < 0 or where % 3 == 0 else {}
+            if not scope:
+                scope = {"virtual_account": vas[where % len(vas)]}
+            owner = (scope.get("smart_account") or scope.get("virtual_account").smart_account).created_by
+            services.assign_role(actor=owner, user=people[who], role=role.value, **scope)
+        defaults = {va.pk for va in vas if va.is_default}
+        VirtualAccount.objects.filter(pk__in={vas[i % len(vas)].pk for i in deleted} - defaults).update(
+            deleted_at=timezone.now()
+        )
+        ids = [va.pk for va in vas]
+        for person in people:
+            assert sorted(queries.roles_reaching(person.pk, ids)) == sorted(access.roles_reaching(person, ids))
+        transaction.set_rollback(True)
