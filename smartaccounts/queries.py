@@ -5,9 +5,8 @@ Table, column and role names come from the models.
 
 - `roles_reaching`: for each VA asked, the user's role on its account and the strongest role reaching
   it through a live VA (`access.with_va_roles`). Every service checks rights with it on every call (a
-  transfer on both of its VAs); the statement costs about 0.2 ms to run, and building the ORM form costs
-  several times that (measured in /work/brief/notes/access.md terms: 0.4-0.5 ms written out against
-  3-6 ms through the query compiler for two VAs, on the benchmark's 2,000-VA tree).
+  transfer on both of its VAs). On the benchmark's 2,000-VA tree, two VAs' roles take 0.4-0.6 ms
+  written out against 3-6 ms through the query compiler, which costs several times running it.
 """
 
 from __future__ import annotations
