@@ -14,7 +14,9 @@ The entry points (each answers in one query, or adds subqueries to the caller's 
 - `restrict(queryset, user, action)`: the rows the user may `action` on, NetBox-style. Each model's way to
   its account and VA is declared once with `register` (below for this app; the other apps register theirs
   beside their selectors).
-- `roles_for(user, virtual_accounts)`: {VA id: the strongest role reaching it, or None}.
+- `roles_for(user, virtual_accounts)`: {VA id: the strongest role reaching it, or None}. On PostgreSQL it
+  runs the written-out `queries.roles_reaching` (every service's rights check; see that module), whose
+  reference is `roles_reaching` here.
 - `account_roles(user, smart_account)`: the role on the account itself and the strongest anywhere in it;
   `with_account_roles(queryset, user)` annotates an account query with the same.
 
@@ -55,6 +57,10 @@ __all__ = [
     "register",
     "restrict",
     "roles_for",
+    "roles_of",
+    "roles_reaching",
+    "strongest",
+    "va_role",
     "with_account_roles",
     "with_va_roles",
 ]
