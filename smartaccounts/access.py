@@ -247,10 +247,8 @@ def reached_virtual_accounts(
     user, action: str = "view", *, smart_account: SmartAccount | None = None
 ) -> QuerySet[VirtualAccount]:
     """The live VAs `user` may `action` on (in `smart_account` when given). One query."""
-    vas = VirtualAccount.objects.filter(deleted_at__isnull=True)
-    if smart_account is not None:
-        vas = vas.filter(smart_account_id=smart_account.pk)
-    return restrict(vas, user, action, smart_account=smart_account)
+    live = VirtualAccount.objects.filter(deleted_at__isnull=True)
+    return restrict(live, user, action, smart_account=smart_account)  # narrows to the account when given
 
 
 # --- roles ---------------------------------------------------------------------------------------------------
