@@ -1,7 +1,7 @@
 """Every permission-scoped read of the policy app.
 
 Everything here is narrowed to the Virtual Accounts the user may see in one account
-(`smartaccounts.selectors.virtual_accounts_for`, one subquery), so another tenant's ids and VAs
+(`smartaccounts.access.restrict`, subqueries in the same query), so another tenant's ids and VAs
 outside a VA-scoped role are simply not found.
 """
 
@@ -15,9 +15,9 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, Tuple
 
 from licensing.models import InstanceCount, ProductInstance, ProductInstanceUsage
 from licensing.selectors import instance_counts_by_va
+from smartaccounts import access
 from smartaccounts.models import SmartAccount, User
 from smartaccounts.params import decode_cursor, encode_cursor
-from smartaccounts.selectors import virtual_accounts_for
 
 from . import rules as policy_rules
 from .models import Alert, Change, UsageMeasurement, UsageReport, UsageUpload
@@ -25,15 +25,17 @@ from .models import Alert, Change, UsageMeasurement, UsageReport, UsageUpload
 Status = ProductInstance.ReportingStatus
 
 
-def _vas(user: User, smart_account: SmartAccount, action: str = "view"):
-    return virtual_accounts_for(user, smart_account, action).values("pk")
+# How the policy app's rows reach their account and VA, for `smartaccounts.access.restrict`.
+access.register(Alert)
+access.register(UsageUpload)
 
 
 def instances_for(user: User, smart_account: SmartAccount, action: str = "view") -> QuerySet[ProductInstance]:
     """The account's product instances (not removed) in VAs the user may `action` on."""
-    return ProductInstance.objects.filter(
-        smart_account=smart_account, virtual_account__in=_vas(user, smart_account, action)
-    ).exclude(status=ProductInstance.Status.REMOVED)
+    instances = ProductInstance.objects.filter(smart_account=smart_account)
+    return access.restrict(instances, user, action, smart_account=smart_account).exclude(
+        status=ProductInstance.Status.REMOVED
+    )
 
 
 def reporting_instances(
@@ -59,7 +61,7 @@ def reporting_counts(user: User, smart_account: SmartAccount, *, whole_account: 
     devices). `whole_account`: the user sees every VA."""
     counts = InstanceCount.objects.filter(smart_account=smart_account)
     if not whole_account:
-        counts = counts.filter(virtual_account__in=_vas(user, smart_account))
+        counts = access.restrict(counts, user, "view", smart_account=smart_account, account_role=None)
     found = dict(counts.order_by().values_list("reporting_status").annotate(n=Sum("count")))
     return {status.value: int(found.get(status.value) or 0) for status in Status}
 
@@ -90,7 +92,8 @@ def alerts_for(
     if whole_account:
         alerts = Alert.objects.filter(smart_account=smart_account, virtual_account__deleted_at__isnull=True)
     else:
-        alerts = Alert.objects.filter(smart_account=smart_account, virtual_account__in=_vas(user, smart_account))
+        alerts = Alert.objects.filter(smart_account=smart_account)
+        alerts = access.restrict(alerts, user, "view", smart_account=smart_account, account_role=None)
     alerts = alerts.select_related("virtual_account", "product_instance")
     if state == "open":
         alerts = alerts.filter(resolved_at__isnull=True)
@@ -199,9 +202,9 @@ def current_usage(instance: ProductInstance) -> list[ProductInstanceUsage]:
 
 
 def uploads_for(user: User, smart_account: SmartAccount) -> QuerySet[UsageUpload]:
-    return UsageUpload.objects.filter(
-        smart_account=smart_account, virtual_account__in=_vas(user, smart_account)
-    ).select_related("virtual_account", "actor")
+    uploads = UsageUpload.objects.filter(smart_account=smart_account, virtual_account__deleted_at__isnull=True)
+    uploads = uploads.select_related("virtual_account", "actor")
+    return access.restrict(uploads, user, "view", smart_account=smart_account)
 
 
 def policy_in_force(smart_account: SmartAccount) -> dict:

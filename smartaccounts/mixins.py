@@ -1,7 +1,7 @@
 """The one gate every account page goes through.
 
 `AccountScopedMixin` resolves the Smart Account (URL kwarg `account_id`) and, when present,
-the Virtual Account (`va_id`) through the permission-scoped selectors:
+the Virtual Account (`va_id`) through `smartaccounts.access`, each with the user's roles in the same query:
 - anonymous: redirect to the login page;
 - no role that reaches the object: 404 (nobody learns what exists elsewhere);
 - a role too low for the action: 403.
@@ -18,18 +18,11 @@ from __future__ import annotations
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
 from django.http import Http404
 from django.utils.functional import cached_property
 
-from . import selectors
-from .models import (
-    Role,
-    SmartAccount,
-    SmartAccountUserObjectPermission,
-    VirtualAccount,
-    VirtualAccountUserObjectPermission,
-)
+from . import access, selectors
+from .models import Role, SmartAccount, VirtualAccount
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -61,42 +54,42 @@ class AccountScopedMixin(LoginRequiredMixin):
     def resolve_smart_account(self, kwargs) -> SmartAccount:
         """The account, if the user holds a role in it, read with those roles in the same query."""
         user = self.request.user
+        accounts = access.with_account_roles(access.restrict(SmartAccount.objects.all(), user, "view"), user)
         try:
-            account = (
-                selectors.smart_accounts_for(user).annotate(**_role_annotations(user)).get(pk=kwargs["account_id"])
-            )
+            account = accounts.get(pk=kwargs["account_id"])
         except SmartAccount.DoesNotExist:
             raise Http404("No such Smart Account.") from None
-        on_account = _role(account.role_on_account)
-        strongest = max(
-            filter(None, (on_account, _role(account.strongest_va_role))), key=lambda r: r.rank, default=None
-        )
-        self.__dict__["_account_roles"] = (on_account, strongest)
+        self.__dict__["_account_roles"] = access.roles_of(account)
         return account
 
     def resolve_virtual_account(self, kwargs) -> VirtualAccount | None:
+        """The VA, if a role reaches it, read with the role that governs it in the same query."""
         if "va_id" not in kwargs:
             return None
-        try:
-            return selectors.virtual_accounts_for(self.request.user, self.smart_account, "view").get(pk=kwargs["va_id"])
-        except VirtualAccount.DoesNotExist:
-            raise Http404("No such Virtual Account.") from None
+        user = self.request.user
+        vas = access.with_va_roles(selectors.live_virtual_accounts().filter(smart_account=self.smart_account), user)
+        va = vas.filter(pk=kwargs["va_id"]).first()
+        role = access.va_role(va) if va is not None else None
+        if role is None:
+            raise Http404("No such Virtual Account.")
+        self.__dict__["role"] = role
+        return va
 
     @cached_property
-    def _account_roles(self) -> tuple[Role | None, Role | None]:
-        return selectors.roles_in_account(self.request.user, self.smart_account)
+    def _account_roles(self) -> access.AccountRoles:
+        return access.account_roles(self.request.user, self.smart_account)
 
     @cached_property
     def account_role(self) -> Role | None:
         """The role held on the account itself (None for people with VA roles only)."""
-        return self._account_roles[0]
+        return self._account_roles.on_account
 
     @cached_property
     def role(self) -> Role | None:
         """The role that governs this page: on the VA when there is one, else the strongest in the account."""
         if self.virtual_account is not None:
-            return selectors.effective_role(self.request.user, self.virtual_account)
-        return self._account_roles[1]
+            return access.roles_for(self.request.user, [self.virtual_account])[self.virtual_account.pk]
+        return self._account_roles.strongest
 
     def can(self, action: str) -> bool:
         if action == "admin" and self.virtual_account is None and not self.va_admins_allowed:
@@ -122,25 +115,3 @@ class AccountScopedMixin(LoginRequiredMixin):
             is_account_admin=self.account_role is not None and self.account_role.allows("admin"),
         )
         return context
-
-
-def _role_annotations(user) -> dict:
-    """The role `user` holds on the account itself and the strongest one on its live VAs (as codenames),
-    for annotating the account query: what `selectors.roles_in_account` answers, without a query of its own."""
-    rank = Case(
-        *[When(permission__codename=role.codename, then=Value(role.rank)) for role in Role],
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-    on_account = SmartAccountUserObjectPermission.objects.filter(user=user, content_object=OuterRef("pk"))
-    on_vas = VirtualAccountUserObjectPermission.objects.filter(
-        user=user, content_object__smart_account=OuterRef("pk"), content_object__deleted_at__isnull=True
-    ).order_by(rank.desc())
-    return {
-        "role_on_account": Subquery(on_account.values("permission__codename")[:1]),
-        "strongest_va_role": Subquery(on_vas.values("permission__codename")[:1]),
-    }
-
-
-def _role(codename: str | None) -> Role | None:
-    return Role(codename.removeprefix("role_")) if codename else None

@@ -1,8 +1,8 @@
 """Every permission-scoped read of Smart Accounts and Virtual Accounts.
 
 A user sees an account when they hold any role on it or on one of its VAs. A VA role reaches
-the VA and its descendants, resolved in SQL from the MPTT tree_id/lft/rght ranges, so
-each answer here is one query whatever the size of the tree.
+the VA and its descendants. That rule lives in `smartaccounts.access`; the selectors here are
+thin calls to it, each one query whatever the size of the tree.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.contrib.auth.models import Permission
 from django.db import connection
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from . import access
 from .domains import is_public_suffix
 from .models import (
     AccessRequest,
@@ -28,156 +28,47 @@ from .models import (
 )
 
 
-def _codenames(action: str) -> list[str]:
-    return [role.codename for role in Role.for_action(action)]
-
-
 def live_virtual_accounts() -> QuerySet[VirtualAccount]:
     return VirtualAccount.objects.filter(deleted_at__isnull=True)
 
 
 def smart_accounts_for(user) -> QuerySet[SmartAccount]:
     """The accounts `user` holds any role in (on the account or on one of its VAs)."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return SmartAccount.objects.none()
-    account_role = SmartAccountUserObjectPermission.objects.filter(user=user, content_object=OuterRef("pk"))
-    va_role = VirtualAccountUserObjectPermission.objects.filter(
-        user=user, content_object__smart_account=OuterRef("pk"), content_object__deleted_at__isnull=True
-    )
-    return SmartAccount.objects.filter(Exists(account_role) | Exists(va_role))
+    return access.restrict(SmartAccount.objects.all(), user, "view")
 
 
 def virtual_accounts_for(user, smart_account: SmartAccount, action: str = "view") -> QuerySet[VirtualAccount]:
     """The live VAs of `smart_account` on which `user` may do `action` (`view`, `operate`, `admin`).
 
-    One query: a role on the account covers every VA; a role on a VA covers the VAs whose
-    tree range lies inside it. The VAs a VA role reaches are one uncorrelated subquery (a semi-join
-    of the user's grants with the tree ranges, which PostgreSQL hashes once), not a check per VA of
-    the account: on a 2,000-VA tree the answer costs about a millisecond of SQL.
+    One query: a role on the account covers every VA; a role on a VA covers its subtree (`access`).
     """
-    codenames = _codenames(action)
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return VirtualAccount.objects.none()
-    account_grant = SmartAccountUserObjectPermission.objects.filter(
-        user=user, content_object_id=smart_account.pk, permission__codename__in=codenames
-    )
-    subtree_grant = VirtualAccountUserObjectPermission.objects.filter(
-        user=user,
-        permission__codename__in=codenames,
-        content_object__smart_account_id=smart_account.pk,
-        content_object__deleted_at__isnull=True,
-        content_object__tree_id=OuterRef("tree_id"),
-        content_object__lft__lte=OuterRef("lft"),
-        content_object__rght__gte=OuterRef("rght"),
-    )
-    reached = VirtualAccount.objects.filter(smart_account_id=smart_account.pk).filter(Exists(subtree_grant))
-    return (
-        live_virtual_accounts()
-        .filter(smart_account_id=smart_account.pk)
-        .filter(Exists(account_grant) | Q(pk__in=reached.values("pk")))
-    )
+    return access.reached_virtual_accounts(user, action, smart_account=smart_account)
 
 
 def account_role(user, smart_account: SmartAccount) -> Role | None:
-    """The role `user` holds on the account itself (not through a VA), or None."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    codename = (
-        SmartAccountUserObjectPermission.objects.filter(user=user, content_object_id=smart_account.pk)
-        .values_list("permission__codename", flat=True)
-        .first()
-    )
-    return Role(codename.removeprefix("role_")) if codename else None
+    """The role `user` holds on the account itself (not through a VA), or None. One query."""
+    return access.account_roles(user, smart_account).on_account
 
 
 def effective_role(user, virtual_account: VirtualAccount) -> Role | None:
     """The strongest role `user` holds over `virtual_account`: on the account, the VA or an ancestor. One query."""
-    return effective_roles(user, [virtual_account])[virtual_account.pk]
+    return access.roles_for(user, [virtual_account])[virtual_account.pk]
 
 
 def effective_roles(user, virtual_accounts: Iterable[VirtualAccount]) -> dict[int, Role | None]:
-    """`effective_role` for several VAs at once, keyed by VA id: one query however many VAs are asked.
-
-    A role on a VA's account counts, and a role on the VA itself or on a live ancestor (a live VA of
-    the same account whose tree range contains it). The statement is written out: a service checks
-    rights on every call (a transfer on both of its VAs), and building it through the query
-    compiler cost more than running it.
-    """
-    vas = list(virtual_accounts)
-    roles: dict[int, Role | None] = dict.fromkeys((va.pk for va in vas), None)
-    if not vas or not getattr(user, "is_authenticated", False):
-        return roles
-    account_ids = sorted({va.smart_account_id for va in vas})
-    ranges = sorted({(va.smart_account_id, va.tree_id, va.lft, va.rght) for va in vas})
-    sql = (
-        f"SELECT 'a', g.content_object_id, 0, 0, 0, p.codename "
-        f"FROM {SmartAccountUserObjectPermission._meta.db_table} g "
-        f"JOIN {Permission._meta.db_table} p ON p.id = g.permission_id "
-        f"WHERE g.user_id = %s AND g.content_object_id IN ({', '.join(['%s'] * len(account_ids))}) "
-        "UNION ALL "
-        f"SELECT 'v', v.smart_account_id, v.tree_id, v.lft, v.rght, p.codename "
-        f"FROM {VirtualAccountUserObjectPermission._meta.db_table} g "
-        f"JOIN {VirtualAccount._meta.db_table} v ON v.id = g.content_object_id "
-        f"JOIN {Permission._meta.db_table} p ON p.id = g.permission_id "
-        "WHERE g.user_id = %s AND v.deleted_at IS NULL AND ("
-        + " OR ".join(["(v.smart_account_id = %s AND v.tree_id = %s AND v.lft <= %s AND v.rght >= %s)"] * len(ranges))
-        + ")"
-    )
-    params = [user.pk, *account_ids, user.pk, *(value for r in ranges for value in r)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        grants = cursor.fetchall()
-    for scope, account_id, tree_id, lft, rght, codename in grants:
-        role = Role(codename.removeprefix("role_"))
-        for va in vas:
-            if va.smart_account_id != account_id:
-                continue
-            if scope == "v" and not (va.tree_id == tree_id and lft <= va.lft and rght >= va.rght):
-                continue
-            current = roles[va.pk]
-            if current is None or role.rank > current.rank:
-                roles[va.pk] = role
-    return roles
+    """`effective_role` for several VAs at once, keyed by VA id: one query however many VAs are asked."""
+    return access.roles_for(user, virtual_accounts)
 
 
 def strongest_role_in_account(user, smart_account: SmartAccount) -> Role | None:
     """The strongest role `user` holds anywhere in the account (account scope or any VA). One query."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    on_account = SmartAccountUserObjectPermission.objects.filter(
-        user=user, content_object_id=smart_account.pk
-    ).values_list("permission__codename", flat=True)
-    on_vas = VirtualAccountUserObjectPermission.objects.filter(
-        user=user, content_object__smart_account_id=smart_account.pk, content_object__deleted_at__isnull=True
-    ).values_list("permission__codename", flat=True)
-    roles = [Role(c.removeprefix("role_")) for c in on_account.union(on_vas)]
-    return max(roles, key=lambda r: r.rank, default=None)
+    return access.account_roles(user, smart_account).strongest
 
 
 def roles_in_account(user, smart_account: SmartAccount) -> tuple[Role | None, Role | None]:
     """(the role on the account itself, the strongest role anywhere in it) in one query."""
-    if not getattr(user, "is_authenticated", False):
-        return None, None
-    on_account = (
-        SmartAccountUserObjectPermission.objects.filter(user=user, content_object_id=smart_account.pk)
-        .annotate(scope=Value("account", output_field=CharField()))
-        .values_list("scope", "permission__codename")
-    )
-    on_vas = (
-        VirtualAccountUserObjectPermission.objects.filter(
-            user=user, content_object__smart_account_id=smart_account.pk, content_object__deleted_at__isnull=True
-        )
-        .annotate(scope=Value("va", output_field=CharField()))
-        .values_list("scope", "permission__codename")
-    )
-    account_level, strongest = None, None
-    for scope, codename in on_account.union(on_vas, all=True):
-        role = Role(codename.removeprefix("role_"))
-        if scope == "account":
-            account_level = role
-        if strongest is None or role.rank > strongest.rank:
-            strongest = role
-    return account_level, strongest
+    roles = access.account_roles(user, smart_account)
+    return roles.on_account, roles.strongest
 
 
 @dataclass(frozen=True)
@@ -272,10 +163,7 @@ def invitations_managed_by(user, smart_account: SmartAccount) -> QuerySet[Invita
     invitations = Invitation.objects.filter(smart_account=smart_account).select_related(
         "smart_account", "virtual_account", "invited_by"
     )
-    role = account_role(user, smart_account)
-    if role is not None and role.allows("admin"):
-        return invitations
-    return invitations.filter(virtual_account__in=people_admin_virtual_accounts(user, smart_account).values("pk"))
+    return access.restrict(invitations, user, "admin", smart_account=smart_account)
 
 
 def pending_access_requests(smart_account: SmartAccount) -> QuerySet[AccessRequest]:
@@ -293,10 +181,7 @@ def pending_access_request_count(smart_account: SmartAccount) -> int:
 def subtree_of(virtual_account: VirtualAccount) -> QuerySet[VirtualAccount]:
     """The live VA and its live descendants, from the tree range (no recursion)."""
     return live_virtual_accounts().filter(
-        smart_account_id=virtual_account.smart_account_id,
-        tree_id=virtual_account.tree_id,
-        lft__gte=virtual_account.lft,
-        rght__lte=virtual_account.rght,
+        access.in_subtree_of(virtual_account), smart_account_id=virtual_account.smart_account_id
     )
 
 
@@ -316,10 +201,9 @@ def events_for(
     events = Event.objects.filter(smart_account_id=smart_account.pk).select_related("actor")
     if virtual_account is not None:
         events = events.filter(virtual_account_id__in=subtree_of(virtual_account).values("pk"))
-    if whole_account is None:
-        whole_account = account_role(user, smart_account) is not None
     if not whole_account:
-        events = events.filter(virtual_account_id__in=virtual_accounts_for(user, smart_account, "view").values("pk"))
+        known = access.UNKNOWN if whole_account is None else None
+        events = access.restrict(events, user, "view", smart_account=smart_account, account_role=known)
     return events.order_by("-created_at", "-id")
 
 

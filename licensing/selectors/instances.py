@@ -8,9 +8,9 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.http import Http404
 
+from smartaccounts import access
 from smartaccounts.models import SmartAccount, VirtualAccount
 from smartaccounts.params import decode_cursor, encode_cursor
-from smartaccounts.selectors import virtual_accounts_for
 
 from ..models import InstanceCount, ProductInstance, ProductInstanceUsage, RegistrationToken
 from .scope import LicensingScope
@@ -165,15 +165,10 @@ def _with_license_counts(rows: list[ProductInstance]) -> list[ProductInstance]:
 
 def instance_for(user, smart_account: SmartAccount, instance_id: int, action: str = "view") -> ProductInstance:
     """An instance of the account in a VA the user may `action` on; else 404."""
-    instance = (
-        ProductInstance.objects.select_related("virtual_account", "registration_token")
-        .filter(
-            pk=instance_id,
-            smart_account=smart_account,
-            virtual_account__in=virtual_accounts_for(user, smart_account, action).values("pk"),
-        )
-        .first()
+    instances = ProductInstance.objects.select_related("virtual_account", "registration_token").filter(
+        pk=instance_id, smart_account=smart_account
     )
+    instance = access.restrict(instances, user, action, smart_account=smart_account).first()
     if instance is None:
         raise Http404("No such product instance.")
     return instance
@@ -181,13 +176,8 @@ def instance_for(user, smart_account: SmartAccount, instance_id: int, action: st
 
 def instances_for_ids(user, smart_account: SmartAccount, ids, action: str = "operate") -> list[ProductInstance]:
     """The instances among `ids` that are in VAs the user may `action` on (others are silently left out)."""
-    return list(
-        ProductInstance.objects.filter(
-            pk__in=ids,
-            smart_account=smart_account,
-            virtual_account__in=virtual_accounts_for(user, smart_account, action).values("pk"),
-        ).order_by("pk")
-    )
+    instances = ProductInstance.objects.filter(pk__in=ids, smart_account=smart_account)
+    return list(access.restrict(instances, user, action, smart_account=smart_account).order_by("pk"))
 
 
 def instance_usage(instance: ProductInstance) -> list[ProductInstanceUsage]:

@@ -6,10 +6,27 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from smartaccounts import access
 from smartaccounts.models import Role, SmartAccount, VirtualAccount
-from smartaccounts.selectors import account_role, virtual_accounts_for
+
+from ..models import (
+    InstanceCount,
+    LedgerEntry,
+    LicenseBalance,
+    LicenseLot,
+    ProductInstance,
+    ProductInstanceUsage,
+    RegistrationToken,
+    Reservation,
+)
 
 __all__ = ["LicensingScope", "scope_for"]
+
+# How licensing rows reach their account and VA, for `smartaccounts.access.restrict`.
+for _model in (InstanceCount, LedgerEntry, LicenseBalance, LicenseLot, ProductInstance, Reservation):
+    access.register(_model)
+access.register(ProductInstanceUsage, access.path_for(ProductInstance).through("product_instance__"))
+access.register(RegistrationToken, access.AccessPath(smart_account="virtual_account__smart_account_id"))
 
 
 @dataclass(frozen=True)
@@ -17,9 +34,9 @@ class LicensingScope:
     """One VA, a VA and its subtree, or every VA of an account a user may see.
 
     `q(prefix)` filters any model with `smart_account` and `virtual_account` fields (balances,
-    lots, entries, product instances; `prefix` reaches them through a relation). Roles on the
-    account see the whole account with a plain index-friendly filter; people with VA roles only
-    get a subquery of the VAs their roles reach, computed in SQL from the tree ranges.
+    lots, entries, product instances; `prefix` reaches them through a relation). Who sees what is
+    `smartaccounts.access`: a role on the account sees the whole account with a plain index-friendly
+    filter; people with VA roles only get a subquery of the VAs their roles reach.
     """
 
     smart_account: SmartAccount
@@ -35,18 +52,16 @@ class LicensingScope:
         if va is not None and not self.include_subtree:
             return base & Q(**{f"{p}virtual_account_id": va.pk})
         if va is not None:
-            return base & Q(
-                **{
-                    f"{p}virtual_account__tree_id": va.tree_id,
-                    f"{p}virtual_account__lft__gte": va.lft,
-                    f"{p}virtual_account__rght__lte": va.rght,
-                    f"{p}virtual_account__deleted_at__isnull": True,
-                }
+            return (
+                base
+                & access.in_subtree_of(va, f"{p}virtual_account__")
+                & Q(**{f"{p}virtual_account__deleted_at__isnull": True})
             )
         if self.account_wide:
             return base
-        visible = virtual_accounts_for(self.user, self.smart_account, "view").values("pk")
-        return base & Q(**{f"{p}virtual_account_id__in": visible})
+        return access.reach(
+            access.AccessPath().through(p), self.user, "view", smart_account=self.smart_account, account_role=None
+        )
 
     @property
     def label(self) -> str:
@@ -67,7 +82,7 @@ def scope_for(
     (resolved through the selectors, as AccountScopedMixin does). `role_on_account`: the user's role on
     the account if the caller knows it (saves a query); False: look it up."""
     if role_on_account is False:
-        role_on_account = account_role(user, smart_account)
+        role_on_account = access.account_roles(user, smart_account).on_account
     return LicensingScope(
         smart_account=smart_account,
         virtual_account=virtual_account,

@@ -1,4 +1,4 @@
-"""The event log, e-mail, and the permission checks every service makes."""
+"""The event log, e-mail, and the permission checks every service makes (answered by `smartaccounts.access`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import selectors
+from .. import access
+from ..access import is_operator
 from ..models import Event, Role, SmartAccount, SmartAccountUserObjectPermission, User, VirtualAccount
 
 __all__ = [
@@ -76,8 +77,10 @@ def record_events(
     """`record_event` for one change logged on several VAs ((virtual_account, action) pairs, same
     actor, account, message and details, e.g. a transfer's two sides), in one INSERT.
 
-    The statement is written out (a transfer is a handful of statements; compiling this one cost
-    more than running it); each value goes through its model field's own adaptation, as the ORM's.
+    The statement is written out, from the model's fields, each value through its field's own
+    adaptation as the ORM's: on PostgreSQL, `bulk_create` of a transfer's two rows took about 2.5 ms
+    a call against 0.3 ms for this statement (it sends the rows as typed arrays through UNNEST; the time
+    is spent executing that with its parameters, not building it). Every transfer records its events here.
     """
     now = timezone.now()
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
@@ -138,23 +141,6 @@ def account_admin_emails(smart_account: SmartAccount) -> list[str]:
 # --- Permission checks used by services ----------------------------------------------------------
 
 
-def is_operator(actor: User | None, permission: str) -> bool:
-    """Operator staff holding `permission` (e.g. ``smartaccounts.change_virtualaccount``).
-
-    Staff do support work from the Django admin: they may restructure any account's
-    Virtual Accounts and manage its roles through the same services, under the same rules,
-    and every change is logged under their name. The portal pages never use this: staff
-    without a role still get 404 there.
-    """
-    return bool(
-        actor is not None
-        and getattr(actor, "is_authenticated", False)
-        and actor.is_active
-        and actor.is_staff
-        and actor.has_perm(permission)
-    )
-
-
 def require_operator(actor: User | None, permission: str, what: str) -> None:
     """Operator-only services (approving accounts, reservations, policies, orders…) need the staff member's
     model permission for that change, not just staff status: a staff member who may only look (the
@@ -165,7 +151,7 @@ def require_operator(actor: User | None, permission: str, what: str) -> None:
 
 def require_account_role(actor: User, smart_account: SmartAccount, action: str) -> None:
     """The actor must hold a role on the account itself that allows `action`."""
-    role = selectors.account_role(actor, smart_account)
+    role = access.account_roles(actor, smart_account).on_account
     if role is None or not role.allows(action):
         raise PermissionDenied(f"You need the {Role.for_action(action)[-1].label} role on {smart_account.name}.")
 
@@ -179,7 +165,7 @@ def require_va_roles(actor: User, virtual_accounts: Iterable[VirtualAccount], ac
     """`require_va_role` on each of several VAs, answered by one query; the refusal names the first
     VA (in the order given) where the actor's role does not allow `action`."""
     vas = list(virtual_accounts)
-    roles = selectors.effective_roles(actor, vas)
+    roles = access.roles_for(actor, vas)
     for virtual_account in vas:
         role = roles[virtual_account.pk]
         if role is None or not role.allows(action):
