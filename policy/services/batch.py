@@ -26,6 +26,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -34,29 +35,27 @@ from django.utils.dateparse import parse_datetime
 from licensing import ledger
 from licensing.limits import MAX_ACCOUNT_USAGE, account_usage_refusal
 from licensing.models import License, LicenseAccountTotal, ProductInstance, ProductInstanceUsage
-from smartaccounts.models import Event, SmartAccount, User, VirtualAccount
+from smartaccounts.models import Event, User, VirtualAccount
 from smartaccounts.selectors import effective_role
 from smartaccounts.services import record_event
 
-from .. import signing
+from .. import queries, signing
+from .. import rules as policy_rules
 from ..formats import ParsedReport, Refusal, canonical_bytes, iso, signature_matches
 from ..models import (
-    AccountPolicy,
     Acknowledgement,
     Alert,
     Change,
-    Policy,
     PolicyRule,
     PolicyVersion,
     UsageMeasurement,
     UsageReport,
 )
-from ..rules import rule_from_row, terms_for
+from ..rules import terms_for
 from . import rows
 from .common import (
     DEADLINE_KINDS,
     LicenseRef,
-    attach_account_and_va,
     deadline_alert_message,
     deadline_state,
     refuse_future_times,
@@ -67,18 +66,6 @@ from .common import (
 
 Source = UsageReport.Source
 
-_INSTANCE_FIELDS = [f for f in ProductInstance._meta.concrete_fields if not getattr(f, "generated", False)]
-_INSTANCE_NAMES = [f.attname for f in _INSTANCE_FIELDS]
-_LOCK_SELECT = (
-    ", ".join(f"i.{f.column}" for f in _INSTANCE_FIELDS)
-    + ", a.kind AS account_kind, a.name AS account_name, a.status AS account_status, va.name AS va_name, "
-    "va.tree_id AS va_tree_id, va.lft AS va_lft, va.rght AS va_rght, va.level AS va_level"
-)
-_LOCK_FROM = (
-    f"FROM {ProductInstance._meta.db_table} i "
-    f"JOIN {SmartAccount._meta.db_table} a ON a.id = i.smart_account_id "
-    f"JOIN {VirtualAccount._meta.db_table} va ON va.id = i.virtual_account_id"
-)
 # What an accepted report writes on its instance (from the state the batch leaves it in).
 INSTANCE_UPDATE = (
     "first_use_at",
@@ -185,6 +172,115 @@ class Replay:
     instance_pk: int
 
 
+# --- What the batch reads: one typed row per kind ------------------------------------------------------
+# The reads go as one UNION ALL (one round trip): every row kind fills the same columns (a kind tag,
+# `NUMBERS` integers, `TEXTS` texts, one time), each declaring which of its fields it sends where and
+# the SQL expression of each. `read_rows` builds the statement and turns each row back into its type.
+
+
+class ReadRow:
+    NUMBERS: ClassVar[dict[str, str]] = {}  # field: SQL expression (an integer)
+    TEXTS: ClassVar[dict[str, str]] = {}  # field: SQL expression (a text)
+    TIME: ClassVar[dict[str, str]] = {}  # at most one field: SQL expression (a time)
+
+
+@dataclass(frozen=True)
+class StoredReportRow(ReadRow):
+    """A report already received under one of the batch's report ids (a replay, or a reused id)."""
+
+    pk: int
+    instance_id: int
+    report_id: str
+    NUMBERS = {"pk": "id", "instance_id": "product_instance_id"}
+    TEXTS = {"report_id": "CAST(report_id AS TEXT)"}
+
+
+@dataclass(frozen=True)
+class LicenseRow(ReadRow):
+    """A catalog license some report names."""
+
+    pk: int
+    tag: str
+    policy_class: str
+    NUMBERS = {"pk": "id"}
+    TEXTS = {"tag": "tag", "policy_class": "policy_class"}
+
+
+@dataclass(frozen=True)
+class UsageRow(ReadRow):
+    """A license an instance of the batch uses (or used: count 0)."""
+
+    instance_id: int
+    license_id: int
+    count: int
+    policy_class: str
+    NUMBERS = {"instance_id": "u.product_instance_id", "license_id": "u.license_id", "count": "u.count"}
+    TEXTS = {"policy_class": "l.policy_class"}
+
+
+@dataclass(frozen=True)
+class PendingRow(ReadRow):
+    """A change a notice announced that no report has covered yet."""
+
+    pk: int
+    instance_id: int
+    license_id: int | None
+    late: int
+    kind: str
+    to_value: str
+    occurred_at: datetime | str
+    NUMBERS = {"pk": "id", "instance_id": "product_instance_id", "license_id": "license_id",
+               "late": "CAST(late AS INTEGER)"}  # fmt: skip
+    TEXTS = {"kind": "kind", "to_value": "to_value"}
+    TIME = {"occurred_at": "occurred_at"}
+
+
+@dataclass(frozen=True)
+class AckIdRow(ReadRow):
+    """An id a new ACK will take (PostgreSQL: reserved from its sequence)."""
+
+    pk: int
+    NUMBERS = {"pk": "id"}
+
+
+@dataclass(frozen=True)
+class ReportIdRow(ReadRow):
+    """An id a new report will take (PostgreSQL: reserved from its sequence)."""
+
+    pk: int
+    NUMBERS = {"pk": "id"}
+
+
+_READ_NUMBERS, _READ_TEXTS = 4, 2
+
+
+def read_rows(parts: list[tuple[type[ReadRow], str, list]], *, pg: bool) -> list[ReadRow]:
+    """Run the parts ([(row type, `FROM …` clause, parameters)]) as one statement; the rows, typed."""
+    time_type = "TIMESTAMP WITH TIME ZONE" if pg else "TEXT"
+    kinds = {str(i): row_type for i, (row_type, _, _) in enumerate(parts)}
+    selects, params = [], []
+    for kind, (row_type, rest, part_params) in zip(kinds, parts, strict=True):
+        numbers, texts = list(row_type.NUMBERS.values()), list(row_type.TEXTS.values())
+        columns = [f"'{kind}'"]
+        columns += numbers + ["CAST(NULL AS BIGINT)"] * (_READ_NUMBERS - len(numbers))
+        columns += texts + ["CAST(NULL AS TEXT)"] * (_READ_TEXTS - len(texts))
+        columns += list(row_type.TIME.values()) or [f"CAST(NULL AS {time_type})"]
+        selects.append(f"SELECT {', '.join(columns)} {rest}")
+        params += part_params
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(selects), params)
+        fetched = cursor.fetchall()
+    found = []
+    for kind, *values in fetched:
+        row_type = kinds[kind]
+        numbers, texts, time = values[:_READ_NUMBERS], values[_READ_NUMBERS:-1], values[-1]
+        fields = dict(zip(row_type.NUMBERS, numbers, strict=False))
+        fields.update(zip(row_type.TEXTS, texts, strict=False))
+        fields.update(zip(row_type.TIME, [time], strict=False))
+        found.append(row_type(**fields))
+    return found
+
+
 class Batch:
     """One attempt at ingesting `reports` ([(index, ParsedReport)]) inside the caller's transaction."""
 
@@ -225,153 +321,72 @@ class Batch:
         return outcomes
 
     def _lock_instances(self) -> None:
-        udis = sorted({(r.pid, r.serial_number) for _, r in self.reports})
-        if self.pg:
-            cursor_sql = (
-                f"SELECT {_LOCK_SELECT} {_LOCK_FROM} "
-                "JOIN unnest(%s::varchar[], %s::varchar[]) AS u(pid, serial_number) "
-                "ON i.pid = u.pid AND i.serial_number = u.serial_number "
-                "WHERE i.status <> 'removed' ORDER BY i.id FOR UPDATE OF i"
-            )
-            with connection.cursor() as cursor:
-                cursor.execute(cursor_sql, [[p for p, _ in udis], [s for _, s in udis]])
-                found = []
-                for row in cursor.fetchall():
-                    instance = ProductInstance.from_db(connection.alias, _INSTANCE_NAMES, row[: len(_INSTANCE_NAMES)])
-                    (
-                        instance.account_kind, instance.account_name, instance.account_status, instance.va_name,
-                        instance.va_tree_id, instance.va_lft, instance.va_rght, instance.va_level,
-                    ) = row[len(_INSTANCE_NAMES) :]  # fmt: skip
-                    found.append(instance)
-        else:
-            condition = " OR ".join(["(i.pid = %s AND i.serial_number = %s)"] * len(udis))
-            lock = " FOR UPDATE OF i" if connection.features.has_select_for_update_of else ""
-            found = list(
-                ProductInstance.objects.raw(
-                    f"SELECT {_LOCK_SELECT} {_LOCK_FROM} WHERE ({condition}) AND i.status <> 'removed' "
-                    f"ORDER BY i.id{lock}",
-                    [v for udi in udis for v in udi],
-                )
-            )
-        for instance in found:
-            attach_account_and_va(instance)
+        udis = {(r.pid, r.serial_number) for _, r in self.reports}
+        lock = queries.lock_live_instances if self.pg else policy_rules.lock_live_instances
+        for instance in lock(udis):
             self.slots[(instance.pid, instance.serial_number)] = Slot(instance=instance, usage={})
 
     def _read(self) -> None:
         """Everything else the rules need, in one statement after the locks (so it sees what the
-        writers we waited for committed). Columns: kind, ten numbers, two texts, one time."""
-        numbers, texts = 10, 2
-        time_type = "TIMESTAMP WITH TIME ZONE" if self.pg else "TEXT"
-
-        def part(kind: str, nums: list[str], strs: list[str], time: str = "", rest: str = "", params=()):
-            columns = [f"'{kind}'"]
-            columns += nums + ["CAST(NULL AS BIGINT)"] * (numbers - len(nums))
-            columns += strs + ["CAST(NULL AS TEXT)"] * (texts - len(strs))
-            columns.append(time or f"CAST(NULL AS {time_type})")
-            return f"SELECT {', '.join(columns)} {rest}", list(params)
-
-        parts = []
+        writers we waited for committed): one typed row kind per table read (see `ReadRow`)."""
+        parts: list[tuple[type[ReadRow], str, list]] = []
         report_ids = sorted({r.report_id for _, r in self.reports})
         report_field = UsageReport._meta.get_field("report_id")
         where, params = rows.in_list(
             self.pg, "report_id", [report_field.get_db_prep_value(v, connection) for v in report_ids]
         )
-        parts.append(
-            part("R", ["id", "product_instance_id"], ["CAST(report_id AS TEXT)"],
-                 rest=f"FROM {UsageReport._meta.db_table} WHERE {where}", params=params)
-        )  # fmt: skip
+        parts.append((StoredReportRow, f"FROM {UsageReport._meta.db_table} WHERE {where}", params))
         tags = sorted({tag for _, r in self.reports for tag in r.tags()})
         if tags:
             where, params = rows.in_list(self.pg, "tag", tags)
-            parts.append(
-                part("L", ["id"], ["tag", "policy_class"], rest=f"FROM {License._meta.db_table} WHERE {where}",
-                     params=params)
-            )  # fmt: skip
+            parts.append((LicenseRow, f"FROM {License._meta.db_table} WHERE {where}", params))
         instance_ids = sorted(slot.instance.pk for slot in self.slots.values())
         if instance_ids:
             where, params = rows.in_list(self.pg, "u.product_instance_id", instance_ids)
             parts.append(
-                part("U", ["u.product_instance_id", "u.license_id", "u.count"], ["l.policy_class"],
-                     rest=f"FROM {ProductInstanceUsage._meta.db_table} u "
-                     f"JOIN {License._meta.db_table} l ON l.id = u.license_id WHERE {where}",
-                     params=params)
-            )  # fmt: skip
+                (
+                    UsageRow,
+                    f"FROM {ProductInstanceUsage._meta.db_table} u "
+                    f"JOIN {License._meta.db_table} l ON l.id = u.license_id WHERE {where}",
+                    params,
+                )
+            )
         pending_ids = sorted(slot.instance.pk for slot in self.slots.values() if slot.instance.pending_change_at)
         if pending_ids:
             where, params = rows.in_list(self.pg, "product_instance_id", pending_ids)
-            parts.append(
-                part("C", ["id", "product_instance_id", "license_id", "CAST(late AS INTEGER)"], ["kind", "to_value"],
-                     time="occurred_at",
-                     rest=f"FROM {Change._meta.db_table} WHERE report_id IS NULL AND {where}", params=params)
-            )  # fmt: skip
-        accounts = {slot.instance.smart_account_id for slot in self.slots.values()}
-        if self.virtual_account is not None:
-            accounts.add(self.virtual_account.smart_account_id)
-        if accounts:
-            where, params = rows.in_list(self.pg, "acc.id", sorted(accounts))
-            versions, policies_table = PolicyVersion._meta.db_table, Policy._meta.db_table
-            parts.append(
-                part(
-                    "P",
-                    ["acc.id", "v.id", "v.number", "p.id", "CAST(p.is_default AS INTEGER)", "r.id",
-                     "r.first_report_days", "r.reporting_frequency_days", "r.report_on_change_days",
-                     "CAST(r.ack_required AS INTEGER)"],
-                    ["p.name", "r.license_class"],
-                    rest=f"FROM {SmartAccount._meta.db_table} acc "
-                    f"JOIN {versions} v ON v.id = (SELECT v2.id FROM {versions} v2 WHERE v2.policy_id = COALESCE("
-                    f"(SELECT ap.policy_id FROM {AccountPolicy._meta.db_table} ap WHERE ap.smart_account_id = acc.id), "
-                    f"(SELECT d.id FROM {policies_table} d WHERE d.is_default = %s)) ORDER BY v2.number DESC LIMIT 1) "
-                    f"JOIN {policies_table} p ON p.id = v.policy_id "
-                    f"LEFT JOIN {PolicyRule._meta.db_table} r ON r.version_id = v.id WHERE {where}",
-                    params=[True, *params],
-                )
-            )  # fmt: skip
+            parts.append((PendingRow, f"FROM {Change._meta.db_table} WHERE report_id IS NULL AND {where}", params))
         if self.pg:
             # The ids the ACKs and reports will take (unused ones are gaps, as after a rollback).
-            for kind, model in (("A", Acknowledgement), ("Q", UsageReport)):
-                parts.append(part(kind, ["id"], [], rest=f"FROM ({rows.reserve_ids(model, len(self.reports))}) s(id)"))
-
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(sql for sql, _ in parts), [p for _, params in parts for p in params])
-            fetched = cursor.fetchall()
+            for row_type, model in ((AckIdRow, Acknowledgement), (ReportIdRow, UsageReport)):
+                parts.append((row_type, f"FROM ({rows.reserve_ids(model, len(self.reports))}) s(id)", []))
 
         by_pk = {slot.instance.pk: slot for slot in self.slots.values()}
         stored_ids: dict[int, uuid.UUID] = {}
-        policies: dict[int, list] = {}
-        for kind, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, s0, s1, t0 in fetched:
-            if kind == "U":
-                if n2 > 0:
-                    by_pk[n0].usage[n1] = n2
-                self.license_classes[n1] = s0
-            elif kind == "L":
-                self.licenses[s0] = LicenseRef(n0, s0, s0, s1)
-                self.license_classes[n0] = s1
-            elif kind == "A":
-                self.ack_ids.append(n0)
-            elif kind == "Q":
-                self.report_ids.append(n0)
-            elif kind == "R":
-                stored_ids[n0] = uuid.UUID(s0)
-            elif kind == "C":
-                by_pk[n1].pending.append(Pending(n0, s0, _aware(t0), n2, s1, bool(n3)))
-            elif kind == "P":
-                policies.setdefault(n0, []).append((n1, n2, n3, n4, n5, n6, n7, n8, n9, s0, s1))
+        for row in read_rows(parts, pg=self.pg):
+            if isinstance(row, UsageRow):
+                if row.count > 0:
+                    by_pk[row.instance_id].usage[row.license_id] = row.count
+                self.license_classes[row.license_id] = row.policy_class
+            elif isinstance(row, LicenseRow):
+                self.licenses[row.tag] = LicenseRef(row.pk, row.tag, row.tag, row.policy_class)
+                self.license_classes[row.pk] = row.policy_class
+            elif isinstance(row, AckIdRow):
+                self.ack_ids.append(row.pk)
+            elif isinstance(row, ReportIdRow):
+                self.report_ids.append(row.pk)
+            elif isinstance(row, StoredReportRow):
+                stored_ids[row.pk] = uuid.UUID(row.report_id)
+            elif isinstance(row, PendingRow):
+                by_pk[row.instance_id].pending.append(
+                    Pending(row.pk, row.kind, _aware(row.occurred_at), row.license_id, row.to_value, bool(row.late))
+                )
         for slot in self.slots.values():
             slot.initial_usage = dict(slot.usage)
             slot.initial = tuple(getattr(slot.instance, name) for name in INSTANCE_UPDATE)
-        for account_id, found in policies.items():
-            version_id, number, policy_id, is_default, _, _, _, _, _, name, _ = found[0]
-            version = PolicyVersion(
-                id=version_id, number=number, policy=Policy(id=policy_id, name=name, is_default=bool(is_default))
-            )
-            self.policies[account_id] = (
-                version,
-                {
-                    license_class: rule_from_row(version, rule_id, license_class, first, every, on_change, ack)
-                    for *_, rule_id, first, every, on_change, ack, _, license_class in found
-                    if rule_id is not None
-                },
-            )
+        accounts = {slot.instance.smart_account_id for slot in self.slots.values()}
+        if self.virtual_account is not None:
+            accounts.add(self.virtual_account.smart_account_id)
+        self.policies = policy_rules.policies_in_force(accounts)
         if stored_ids:
             # Replays are rare: their payloads and ACKs are read only when there are some.
             for stored in UsageReport.objects.select_related("acknowledgement").filter(pk__in=stored_ids):

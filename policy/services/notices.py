@@ -112,9 +112,7 @@ def record_change_notice(*, payload) -> dict:
             ProductInstance.objects.filter(pk=instance.pk).update(last_contact_at=now, **fields)
             for name, value in fields.items():
                 setattr(instance, name, value)
-            reconcile_deadline_alerts(
-                instance, status=state.status, next_due_at=state.next_due_at, now=now, resolve_late=False
-            )
+            reconcile_deadline_alerts(instance, now=now, resolve_late=False)
             record_event(
                 actor=None,
                 smart_account=instance.smart_account,
