@@ -16,8 +16,6 @@ from ..models import PolicyRule, PolicyVersion
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 Status = ProductInstance.ReportingStatus
-DEADLINE_KINDS = policy_rules.DEADLINE_KINDS
-deadline_alert_message = policy_rules.deadline_alert_message
 
 
 def find_instance(pid: str, serial_number: str) -> ProductInstance | None:
