@@ -26,7 +26,7 @@ from ..common import (
     refuse_reserved,
     refuse_unknown_tags,
 )
-from .state import INSTANCE_UPDATE, Accepted, BatchState, NewChange, Replay, Slot, full_canonical
+from .state import INSTANCE_UPDATE, Accepted, BatchState, NewChange, Pending, Replay, Slot, full_canonical
 
 Source = UsageReport.Source
 
@@ -150,20 +150,13 @@ def create_instance(batch: BatchState, report: ParsedReport) -> Slot:
 
 
 def apply(batch: BatchState, index, report: ParsedReport, slot: Slot, *, signed, created, rules, version) -> Accepted:
+    """An accepted report applied to its slot: usage, first use, changes, deadline, instance, ACK."""
     now, instance, known = batch.now, slot.instance, batch.licenses
     generated = report.generated_at
     stated = report.usage_by_tag()
     usage = {known[tag].pk: count for tag, count in stated.items()}
-    target = {lic: count for lic, count in usage.items() if count > 0}
     had_report = instance.last_report_at is not None
-    deltas: dict[int, int] = {}
-    if slot.usage != target:
-        deltas = {lic: target.get(lic, 0) - slot.usage.get(lic, 0) for lic in slot.usage.keys() | target.keys()}
-        deltas = {lic: delta for lic, delta in deltas.items() if delta}
-        slot.usage = target
-        for lic, delta in deltas.items():
-            key = (instance.smart_account_id, lic)
-            batch.account_usage[key] = batch.account_usage.get(key, 0) + delta
+    deltas = _apply_usage(batch, slot, usage)
     classes_now = {known[tag].policy_class for tag, count in stated.items() if count > 0}
     classes_before = {batch.license_classes[lic] for lic in deltas if usage.get(lic, 0) == 0}
 
@@ -177,50 +170,8 @@ def apply(batch: BatchState, index, report: ParsedReport, slot: Slot, *, signed,
     pending = slot.pending if instance.pending_change_at else []
     covered = [c for c in pending if c.occurred_at <= generated]
     remaining = [c for c in pending if c.occurred_at > generated]
-    stated_changes: list[NewChange] = []
-    confirmed: set[int] = set()
-    for event in report.events:
-        license_id = known[event.tag].pk if event.tag else None
-        match = next(
-            (
-                c
-                for c in covered
-                if c.pk not in confirmed
-                and (c.kind, c.occurred_at, c.license_id, c.to_value)
-                == (event.kind, event.at, license_id, event.to_value)
-            ),
-            None,
-        )
-        if match is not None:
-            confirmed.add(match.pk)
-            continue
-        stated_changes.append(
-            NewChange(
-                event.kind, event.at, event.from_value[:64], event.to_value[:64], license_id, Change.Source.REPORT
-            )
-        )
-    derived: list[NewChange] = []
-    if not created:
-        explicit = {known[e.tag].pk for e in report.events if e.tag}
-        if had_report:
-            for license_id, delta in sorted(deltas.items()):
-                if license_id not in explicit:
-                    count = usage.get(license_id, 0)
-                    derived.append(
-                        NewChange(
-                            Change.Kind.FEATURE_CHANGE, generated, str(count - delta), str(count), license_id,
-                            Change.Source.USAGE,
-                        )
-                    )  # fmt: skip
-        upgraded = any(e.kind == Change.Kind.SOFTWARE_UPGRADE for e in report.events)
-        old_version, new_version = instance.software_version, report.software_version
-        if old_version and new_version and old_version != new_version and not upgraded:
-            derived.append(
-                NewChange(
-                    Change.Kind.SOFTWARE_UPGRADE, generated, old_version, new_version[:64], None,
-                    Change.Source.USAGE,
-                )
-            )  # fmt: skip
+    stated_changes = _stated_changes(report, covered, known)
+    derived = [] if created else _derived_changes(report, instance, deltas, usage, known, had_report=had_report)
 
     pending_change_at = min((c.occurred_at for c in remaining), default=None)
     state = deadline_state(
@@ -243,49 +194,12 @@ def apply(batch: BatchState, index, report: ParsedReport, slot: Slot, *, signed,
     late_changes = [c for c in covered if c.pk in late_ids or c.late] + [c for c in stated_changes if c.late]
 
     ack_uuid = uuid.uuid4()
-    ack = {
-        "type": "usage_report_ack",
-        "ack_id": str(ack_uuid),
-        "acknowledged_report_ids": [str(report.report_id)],
-        "udi": {"pid": instance.pid, "serial_number": instance.serial_number},
-        "policy": {"name": state.version.policy.name, "version": state.version.number},
-        "ack_required": state.ack_required,
-        "next_report_due": iso(state.next_due_at),
-        "reporting_status": state.status,
-        "issued_at": iso(now),
-    }
-    ack["signature"] = signing.sign(canonical_bytes(ack))
-
-    if state.status != instance.reporting_status:
-        instance.reporting_status_changed_at = now
-    instance.last_report_at = generated
-    instance.last_report_received_at = now
-    instance.pending_change_at = pending_change_at
-    instance.next_due_at = state.next_due_at
-    instance.reporting_status = state.status
-    if report.software_version:
-        instance.software_version = report.software_version
-    if report.hostname:
-        instance.hostname = report.hostname
-    if batch.source == Source.DEVICE:
-        instance.last_contact_at = now
+    ack = _ack_document(report, instance, state, ack_uuid, now)
+    _update_instance(batch, instance, report, state, pending_change_at)
     slot.pending = remaining
 
     subject = instance.hostname or instance.udi
     new_changes = stated_changes + derived
-    late_alert = None
-    if late_changes:
-        first = min(late_changes, key=lambda c: c.occurred_at)
-        days = (generated - first.occurred_at).days
-        what = "software upgrade" if first.kind == Change.Kind.SOFTWARE_UPGRADE else "feature change"
-        more = f" and {len(late_changes) - 1} more" if len(late_changes) > 1 else ""
-        late_alert = (
-            (
-                f"Change reported late: {subject} reported a {what} of {first.occurred_at:%Y-%m-%d}{more} "
-                f"{days} days after it happened; the policy allows {allowed}."
-            )[:500],
-            first.occurred_at + timedelta(days=allowed),
-        )
     return Accepted(
         index=index,
         report=report,
@@ -311,8 +225,125 @@ def apply(batch: BatchState, index, report: ParsedReport, slot: Slot, *, signed,
             "changes": len(new_changes) + len(covered),
             "late_changes": len(late_changes),
         },
-        late_alert=late_alert,
+        late_alert=_late_alert(subject, late_changes, generated, allowed),
         now=now,
+    )
+
+
+def _apply_usage(batch: BatchState, slot: Slot, usage: dict[int, int]) -> dict[int, int]:
+    """The slot's usage set to the report's; returns the change per license (and counts it in its account)."""
+    target = {lic: count for lic, count in usage.items() if count > 0}
+    if slot.usage == target:
+        return {}
+    deltas = {lic: target.get(lic, 0) - slot.usage.get(lic, 0) for lic in slot.usage.keys() | target.keys()}
+    deltas = {lic: delta for lic, delta in deltas.items() if delta}
+    slot.usage = target
+    for lic, delta in deltas.items():
+        key = (slot.instance.smart_account_id, lic)
+        batch.account_usage[key] = batch.account_usage.get(key, 0) + delta
+    return deltas
+
+
+def _stated_changes(report: ParsedReport, covered: list[Pending], known) -> list[NewChange]:
+    """The changes the report states that no covered pending change (a notice's) already records."""
+    stated: list[NewChange] = []
+    confirmed: set[int] = set()
+    for event in report.events:
+        license_id = known[event.tag].pk if event.tag else None
+        match = next(
+            (
+                c
+                for c in covered
+                if c.pk not in confirmed
+                and (c.kind, c.occurred_at, c.license_id, c.to_value)
+                == (event.kind, event.at, license_id, event.to_value)
+            ),
+            None,
+        )
+        if match is not None:
+            confirmed.add(match.pk)
+            continue
+        stated.append(
+            NewChange(
+                event.kind, event.at, event.from_value[:64], event.to_value[:64], license_id, Change.Source.REPORT
+            )
+        )
+    return stated
+
+
+def _derived_changes(report, instance, deltas, usage, known, *, had_report: bool) -> list[NewChange]:
+    """The changes the report reveals without stating them: a count that moved since the last report
+    (feature change), a new software version (upgrade)."""
+    generated = report.generated_at
+    derived: list[NewChange] = []
+    explicit = {known[e.tag].pk for e in report.events if e.tag}
+    if had_report:
+        for license_id, delta in sorted(deltas.items()):
+            if license_id not in explicit:
+                count = usage.get(license_id, 0)
+                derived.append(
+                    NewChange(
+                        Change.Kind.FEATURE_CHANGE, generated, str(count - delta), str(count), license_id,
+                        Change.Source.USAGE,
+                    )
+                )  # fmt: skip
+    upgraded = any(e.kind == Change.Kind.SOFTWARE_UPGRADE for e in report.events)
+    old_version, new_version = instance.software_version, report.software_version
+    if old_version and new_version and old_version != new_version and not upgraded:
+        derived.append(
+            NewChange(Change.Kind.SOFTWARE_UPGRADE, generated, old_version, new_version[:64], None, Change.Source.USAGE)
+        )
+    return derived
+
+
+def _ack_document(report: ParsedReport, instance: ProductInstance, state, ack_uuid: uuid.UUID, now) -> dict:
+    ack = {
+        "type": "usage_report_ack",
+        "ack_id": str(ack_uuid),
+        "acknowledged_report_ids": [str(report.report_id)],
+        "udi": {"pid": instance.pid, "serial_number": instance.serial_number},
+        "policy": {"name": state.version.policy.name, "version": state.version.number},
+        "ack_required": state.ack_required,
+        "next_report_due": iso(state.next_due_at),
+        "reporting_status": state.status,
+        "issued_at": iso(now),
+    }
+    ack["signature"] = signing.sign(canonical_bytes(ack))
+    return ack
+
+
+def _update_instance(batch: BatchState, instance: ProductInstance, report: ParsedReport, state, pending_change_at):
+    """The instance as the accepted report leaves it (written in the batch's write step)."""
+    now = batch.now
+    if state.status != instance.reporting_status:
+        instance.reporting_status_changed_at = now
+    instance.last_report_at = report.generated_at
+    instance.last_report_received_at = now
+    instance.pending_change_at = pending_change_at
+    instance.next_due_at = state.next_due_at
+    instance.reporting_status = state.status
+    if report.software_version:
+        instance.software_version = report.software_version
+    if report.hostname:
+        instance.hostname = report.hostname
+    if batch.source == Source.DEVICE:
+        instance.last_contact_at = now
+
+
+def _late_alert(subject: str, late_changes: list, generated, allowed: int) -> tuple[str, object] | None:
+    """(message, due) of the late-change alert a report with late changes opens."""
+    if not late_changes:
+        return None
+    first = min(late_changes, key=lambda c: c.occurred_at)
+    days = (generated - first.occurred_at).days
+    what = "software upgrade" if first.kind == Change.Kind.SOFTWARE_UPGRADE else "feature change"
+    more = f" and {len(late_changes) - 1} more" if len(late_changes) > 1 else ""
+    return (
+        (
+            f"Change reported late: {subject} reported a {what} of {first.occurred_at:%Y-%m-%d}{more} "
+            f"{days} days after it happened; the policy allows {allowed}."
+        )[:500],
+        first.occurred_at + timedelta(days=allowed),
     )
 
 

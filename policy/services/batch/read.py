@@ -170,46 +170,10 @@ def lock_instances(batch: BatchState) -> None:
 def read(batch: BatchState) -> None:
     """Everything else the rules need, in one statement after the locks (so it sees what the
     writers we waited for committed): one typed row kind per table read (see `ReadRow`)."""
-    parts: list[tuple[type[ReadRow], str, list]] = []
-    report_ids = sorted({r.report_id for _, r in batch.reports})
-    report_field = UsageReport._meta.get_field("report_id")
-    where, params = rows.in_list(
-        batch.pg, "report_id", [report_field.get_db_prep_value(v, connection) for v in report_ids]
-    )
-    parts.append((StoredReportRow, f"FROM {UsageReport._meta.db_table} WHERE {where}", params))
-    tags = sorted({tag for _, r in batch.reports for tag in r.tags()})
-    if tags:
-        where, params = rows.in_list(batch.pg, "tag", tags)
-        parts.append((LicenseRow, f"FROM {License._meta.db_table} WHERE {where}", params))
-    instance_ids = sorted(slot.instance.pk for slot in batch.slots.values())
-    if instance_ids:
-        where, params = rows.in_list(batch.pg, "u.product_instance_id", instance_ids)
-        parts.append(
-            (
-                UsageRow,
-                f"FROM {ProductInstanceUsage._meta.db_table} u "
-                f"JOIN {License._meta.db_table} l ON l.id = u.license_id WHERE {where}",
-                params,
-            )
-        )
-    pending_ids = sorted(slot.instance.pk for slot in batch.slots.values() if slot.instance.pending_change_at)
-    if pending_ids:
-        where, params = rows.in_list(batch.pg, "product_instance_id", pending_ids)
-        parts.append((PendingRow, f"FROM {Change._meta.db_table} WHERE report_id IS NULL AND {where}", params))
-    if instance_ids:
-        where, params = rows.in_list(batch.pg, "product_instance_id", instance_ids)
-        parts.append((OpenAlertRow, f"FROM {Alert._meta.db_table} WHERE resolved_at IS NULL AND {where}", params))
+    parts = _read_parts(batch)
     accounts = {slot.instance.smart_account_id for slot in batch.slots.values()}
     if batch.virtual_account is not None:
         accounts.add(batch.virtual_account.smart_account_id)
-    if accounts:
-        where, params = rows.in_list(batch.pg, "smart_account_id", sorted(accounts))
-        parts.append((AssignedPolicyRow, f"FROM {AccountPolicy._meta.db_table} WHERE {where}", params))
-    if batch.pg:
-        # The ids the ACKs and reports will take (unused ones are gaps, as after a rollback).
-        for row_type, model in ((AckIdRow, Acknowledgement), (ReportIdRow, UsageReport)):
-            parts.append((row_type, f"FROM ({rows.reserve_ids(model, len(batch.reports))}) s(id)", []))
-
     by_pk = {slot.instance.pk: slot for slot in batch.slots.values()}
     stored_ids: dict[int, uuid.UUID] = {}
     assigned: dict[int, int] = {}
@@ -251,6 +215,50 @@ def read(batch: BatchState) -> None:
         # Replays are rare: their payloads and ACKs are read only when there are some.
         for stored in UsageReport.objects.select_related("acknowledgement").filter(pk__in=stored_ids):
             batch.stored[stored.report_id] = stored
+
+
+def _read_parts(batch: BatchState) -> list[tuple[type[ReadRow], str, list]]:
+    """What `read` asks: [(row type, its `FROM …` clause, parameters)]."""
+    parts: list[tuple[type[ReadRow], str, list]] = []
+    report_ids = sorted({r.report_id for _, r in batch.reports})
+    report_field = UsageReport._meta.get_field("report_id")
+    where, params = rows.in_list(
+        batch.pg, "report_id", [report_field.get_db_prep_value(v, connection) for v in report_ids]
+    )
+    parts.append((StoredReportRow, f"FROM {UsageReport._meta.db_table} WHERE {where}", params))
+    tags = sorted({tag for _, r in batch.reports for tag in r.tags()})
+    if tags:
+        where, params = rows.in_list(batch.pg, "tag", tags)
+        parts.append((LicenseRow, f"FROM {License._meta.db_table} WHERE {where}", params))
+    instance_ids = sorted(slot.instance.pk for slot in batch.slots.values())
+    if instance_ids:
+        where, params = rows.in_list(batch.pg, "u.product_instance_id", instance_ids)
+        parts.append(
+            (
+                UsageRow,
+                f"FROM {ProductInstanceUsage._meta.db_table} u "
+                f"JOIN {License._meta.db_table} l ON l.id = u.license_id WHERE {where}",
+                params,
+            )
+        )
+    pending_ids = sorted(slot.instance.pk for slot in batch.slots.values() if slot.instance.pending_change_at)
+    if pending_ids:
+        where, params = rows.in_list(batch.pg, "product_instance_id", pending_ids)
+        parts.append((PendingRow, f"FROM {Change._meta.db_table} WHERE report_id IS NULL AND {where}", params))
+    if instance_ids:
+        where, params = rows.in_list(batch.pg, "product_instance_id", instance_ids)
+        parts.append((OpenAlertRow, f"FROM {Alert._meta.db_table} WHERE resolved_at IS NULL AND {where}", params))
+    accounts = {slot.instance.smart_account_id for slot in batch.slots.values()}
+    if batch.virtual_account is not None:
+        accounts.add(batch.virtual_account.smart_account_id)
+    if accounts:
+        where, params = rows.in_list(batch.pg, "smart_account_id", sorted(accounts))
+        parts.append((AssignedPolicyRow, f"FROM {AccountPolicy._meta.db_table} WHERE {where}", params))
+    if batch.pg:
+        # The ids the ACKs and reports will take (unused ones are gaps, as after a rollback).
+        for row_type, model in ((AckIdRow, Acknowledgement), (ReportIdRow, UsageReport)):
+            parts.append((row_type, f"FROM ({rows.reserve_ids(model, len(batch.reports))}) s(id)", []))
+    return parts
 
 
 def read_account_usage(batch: BatchState) -> None:

@@ -21,49 +21,17 @@ Source = UsageReport.Source
 
 
 def write(batch: BatchState) -> None:
+    """Everything the accepted reports decided, written: usage through the ledger, then each table with one
+    statement (all in one round trip on PostgreSQL)."""
     now = batch.now
     slots = [slot for slot in batch.slots.values() if slot.accepted]
-    changed = {slot.instance.pk: slot.usage for slot in slots if slot.usage != slot.initial_usage}
-    if changed:
-        applied = ledger.set_instances_usage(changed, replace=True)
-        for slot in slots:
-            expected = {
-                lic: slot.usage.get(lic, 0) - slot.initial_usage.get(lic, 0)
-                for lic in slot.usage.keys() | slot.initial_usage.keys()
-            }
-            expected = {lic: delta for lic, delta in expected.items() if delta}
-            if applied.get(slot.instance.pk, {}) != expected:  # pragma: no cover - the instance lock prevents it
-                raise RuntimeError(f"Usage of instance {slot.instance.pk} changed under its lock.")
+    _write_usage(slots)
     accepted = sorted((a for slot in slots for a in slot.accepted), key=lambda a: a.index)
     if not accepted:
         return
-    actor_id = batch.actor.pk if batch.actor is not None else None
     statements = rows.Statements()
-    ack_names = ("ack_id", "product_instance_id", "policy_version_id", "next_due_at", "document", "created_at")
-    report_names = (
-        "report_id", "product_instance_id", "source", "actor_id", "generated_at", "received_at", "signed",
-        "software_version", "payload", "acknowledgement_id",
-    )  # fmt: skip
-
-    def ack_row(a: Accepted):
-        return (a.ack_uuid, a.slot.instance.pk, a.version_id, a.next_due_at, a.ack_document, now)
-
-    def report_row(a: Accepted):
-        r = a.report
-        return (
-            r.report_id, a.slot.instance.pk, batch.source, actor_id, r.generated_at, now, a.signed,
-            r.software_version, r.document, a.ack_pk,
-        )  # fmt: skip
-
-    if batch.pg:
-        for a, ack_pk, report_pk in zip(accepted, batch.ack_ids, batch.report_ids, strict=False):
-            a.ack_pk, a.report_pk = ack_pk, report_pk
-        statements.insert(Acknowledgement, ("id", *ack_names), [(a.ack_pk, *ack_row(a)) for a in accepted])
-        statements.insert(UsageReport, ("id", *report_names), [(a.report_pk, *report_row(a)) for a in accepted])
-    else:
-        for a in accepted:
-            a.ack_pk = rows.insert_returning(Acknowledgement, ack_names, ack_row(a))
-            a.report_pk = rows.insert_returning(UsageReport, report_names, report_row(a))
+    _write_acks_and_reports(batch, statements, accepted)
+    actor_id = batch.actor.pk if batch.actor is not None else None
 
     known = batch.licenses
     statements.insert(
@@ -120,6 +88,53 @@ def write(batch: BatchState) -> None:
         ],
     )  # fmt: skip
     statements.run()
+
+
+def _write_usage(slots: list[Slot]) -> None:
+    """The usage changes through the ledger (`set_instances_usage`: summed per balance, locked in order)."""
+    changed = {slot.instance.pk: slot.usage for slot in slots if slot.usage != slot.initial_usage}
+    if changed:
+        applied = ledger.set_instances_usage(changed, replace=True)
+        for slot in slots:
+            expected = {
+                lic: slot.usage.get(lic, 0) - slot.initial_usage.get(lic, 0)
+                for lic in slot.usage.keys() | slot.initial_usage.keys()
+            }
+            expected = {lic: delta for lic, delta in expected.items() if delta}
+            if applied.get(slot.instance.pk, {}) != expected:  # pragma: no cover - the instance lock prevents it
+                raise RuntimeError(f"Usage of instance {slot.instance.pk} changed under its lock.")
+
+
+def _write_acks_and_reports(batch: BatchState, statements: rows.Statements, accepted: list[Accepted]) -> None:
+    """The ACKs and reports: with the ids reserved at the read on PostgreSQL, one by one elsewhere (their ids
+    are needed by the rows that follow)."""
+    now = batch.now
+    actor_id = batch.actor.pk if batch.actor is not None else None
+    ack_names = ("ack_id", "product_instance_id", "policy_version_id", "next_due_at", "document", "created_at")
+    report_names = (
+        "report_id", "product_instance_id", "source", "actor_id", "generated_at", "received_at", "signed",
+        "software_version", "payload", "acknowledgement_id",
+    )  # fmt: skip
+
+    def ack_row(a: Accepted):
+        return (a.ack_uuid, a.slot.instance.pk, a.version_id, a.next_due_at, a.ack_document, now)
+
+    def report_row(a: Accepted):
+        r = a.report
+        return (
+            r.report_id, a.slot.instance.pk, batch.source, actor_id, r.generated_at, now, a.signed,
+            r.software_version, r.document, a.ack_pk,
+        )  # fmt: skip
+
+    if batch.pg:
+        for a, ack_pk, report_pk in zip(accepted, batch.ack_ids, batch.report_ids, strict=False):
+            a.ack_pk, a.report_pk = ack_pk, report_pk
+        statements.insert(Acknowledgement, ("id", *ack_names), [(a.ack_pk, *ack_row(a)) for a in accepted])
+        statements.insert(UsageReport, ("id", *report_names), [(a.report_pk, *report_row(a)) for a in accepted])
+    else:
+        for a in accepted:
+            a.ack_pk = rows.insert_returning(Acknowledgement, ack_names, ack_row(a))
+            a.report_pk = rows.insert_returning(UsageReport, report_names, report_row(a))
 
 
 def write_alerts(batch: BatchState, statements: rows.Statements, slots: list[Slot]) -> None:
