@@ -25,6 +25,7 @@ from licensing.models import License, ProductInstance, ProductInstanceUsage
 from smartaccounts.models import Event, SmartAccount, VirtualAccount
 
 from .models import AccountPolicy, Alert
+from .rules import ALERT_MESSAGE_PREFIX
 
 
 def _col(model, name: str) -> str:
@@ -60,6 +61,7 @@ assert (Alert.Kind.DUE_SOON.value, Alert.Kind.OVERDUE.value) == (
     ProductInstance.ReportingStatus.OVERDUE.value,
 )
 DEADLINE_KINDS = f"({Q['alert_due_soon']}, {Q['alert_overdue']})"
+_PREFIX = {kind: "'" + text.replace("'", "''") + "'" for kind, text in ALERT_MESSAGE_PREFIX.items()}
 
 # Which instances a statement looks at (`{column}`: the instance id column of the statement): a batch's
 # key range, or listed ids (at most a batch of them).
@@ -230,8 +232,8 @@ INSERT INTO {ALERT} (smart_account_id, virtual_account_id, product_instance_id, 
                      opened_at)
 SELECT i.smart_account_id, i.virtual_account_id, i.id, i.reporting_status,
        CASE WHEN i.reporting_status = {Q["overdue"]} THEN {Q["critical"]} ELSE {Q["warning"]} END,
-       LEFT(CASE WHEN i.reporting_status = {Q["overdue"]} THEN 'Usage report overdue: '
-                 ELSE 'Usage report due soon: ' END
+       LEFT(CASE WHEN i.reporting_status = {Q["overdue"]} THEN {_PREFIX[Alert.Kind.OVERDUE]}
+                 ELSE {_PREFIX[Alert.Kind.DUE_SOON]} END
             || COALESCE(NULLIF(i.hostname, ''), 'PID:' || i.pid || ' SN:' || i.serial_number), 500),
        i.next_due_at, %(now)s
 FROM batch i

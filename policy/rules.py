@@ -215,9 +215,12 @@ def terms_by_mask(rules: dict[str, PolicyRule]) -> dict[int, Terms]:
 DEADLINE_KINDS = (Alert.Kind.DUE_SOON, Alert.Kind.OVERDUE)
 
 
+ALERT_MESSAGE_PREFIX = {Alert.Kind.OVERDUE: "Usage report overdue: ", Alert.Kind.DUE_SOON: "Usage report due soon: "}
+
+
 def deadline_alert_message(kind: str, instance: ProductInstance) -> str:
-    prefix = "Usage report overdue: " if kind == Alert.Kind.OVERDUE else "Usage report due soon: "
-    return (prefix + (instance.hostname or instance.udi))[:500]
+    """The alert's text: its kind, and the instance's hostname, else its UDI."""
+    return (ALERT_MESSAGE_PREFIX[kind] + (instance.hostname or instance.udi))[:500]
 
 
 def alert_holds(alert: Alert, instance: ProductInstance, *, resolve_late: bool) -> bool:

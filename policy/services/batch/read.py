@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from django.db import connection
+from django.db.models import F
 
 from licensing.models import License, LicenseAccountTotal, ProductInstanceUsage
 
@@ -280,14 +281,8 @@ def read_account_usage(batch: BatchState) -> None:
                 keys.add((account, license.pk))
     if not keys:
         return
-    accounts, licenses = sorted({a for a, _ in keys}), sorted({lic for _, lic in keys})
-    in_accounts, account_params = rows.in_list(batch.pg, "smart_account_id", accounts)
-    of_licenses, license_params = rows.in_list(batch.pg, "license_id", licenses)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT smart_account_id, license_id, in_use + reserved FROM {LicenseAccountTotal._meta.db_table} "
-            f"WHERE {in_accounts} AND {of_licenses}",
-            [*account_params, *license_params],
-        )
-        for account, license, in_use in cursor.fetchall():
-            batch.account_usage[(account, license)] = in_use
+    totals = LicenseAccountTotal.objects.filter(
+        smart_account_id__in={a for a, _ in keys}, license_id__in={lic for _, lic in keys}
+    ).values_list("smart_account_id", "license_id", F("in_use") + F("reserved"))
+    for account, license, in_use in totals:
+        batch.account_usage[(account, license)] = in_use
