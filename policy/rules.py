@@ -122,24 +122,33 @@ class VersionsInForce:
         return self.rules.get(version.pk, {}) if version is not None else {}
 
 
+# The columns `versions_from_rows` reads: a version, its policy and one of its rules (None: no rule).
+VERSION_ROW = (
+    "pk", "number", "policy_id", "policy__name", "policy__is_default", "rules__pk", "rules__license_class",
+    "rules__first_report_days", "rules__reporting_frequency_days", "rules__report_on_change_days",
+    "rules__ack_required",
+)  # fmt: skip
+
+
 def versions_in_force(policy_ids: Iterable[int] | None = None) -> VersionsInForce:
     """The latest version of each policy (of `policy_ids` and the default; None: every policy) with its
     rules: one query (versions joined with their rules)."""
     versions = PolicyVersion.objects.all()
     if policy_ids is not None:
         versions = versions.filter(Q(policy_id__in=list(policy_ids)) | Q(policy__is_default=True))
-    rows = versions.order_by("policy_id", "number", "rules__license_class").values(
-        "pk", "number", "policy_id", "policy__name", "policy__is_default", "rules__pk", "rules__license_class",
-        "rules__first_report_days", "rules__reporting_frequency_days", "rules__report_on_change_days",
-        "rules__ack_required",
-    )  # fmt: skip
+    return versions_from_rows(versions.values(*VERSION_ROW))
+
+
+def versions_from_rows(rows: Iterable[dict]) -> VersionsInForce:
+    """The latest version of each policy among `rows` (dicts of `VERSION_ROW`, in any order) and its rules."""
+    rows = sorted(rows, key=lambda row: (row["policy_id"], row["number"]))
     latest: dict[int, PolicyVersion] = {}
     rules: dict[int, dict[str, PolicyRule]] = {}
     default_policy_id = None
     for row in rows:
         version = latest.get(row["policy_id"])
-        if version is None or version.pk != row["pk"]:  # ordered by number: the last one seen is the latest
-            policy = Policy(id=row["policy_id"], name=row["policy__name"], is_default=row["policy__is_default"])
+        if version is None or version.pk != row["pk"]:  # by number: the last version seen is the latest
+            policy = Policy(id=row["policy_id"], name=row["policy__name"], is_default=bool(row["policy__is_default"]))
             version = latest[row["policy_id"]] = PolicyVersion(id=row["pk"], number=row["number"], policy=policy)
             rules[version.pk] = {}
             if policy.is_default:
@@ -152,18 +161,19 @@ def versions_in_force(policy_ids: Iterable[int] | None = None) -> VersionsInForc
                 first_report_days=row["rules__first_report_days"],
                 reporting_frequency_days=row["rules__reporting_frequency_days"],
                 report_on_change_days=row["rules__report_on_change_days"],
-                ack_required=row["rules__ack_required"],
+                ack_required=bool(row["rules__ack_required"]),
             )
     in_force = {version.pk for version in latest.values()}
     return VersionsInForce(latest, default_policy_id, {pk: found for pk, found in rules.items() if pk in in_force})
 
 
 def policies_in_force(
-    smart_account_ids: Iterable[int], *, assigned: dict[int, int] | None = None
+    smart_account_ids: Iterable[int], *, assigned: dict[int, int] | None = None, table: VersionsInForce | None = None
 ) -> dict[int, tuple[PolicyVersion, dict[str, PolicyRule]]]:
     """{account id: (the version in force, its rules by license class)}: the latest version of the
     policy assigned to the account, else of the default policy. An account without either is left out.
-    `assigned` ({account id: policy id}, every assignment of these accounts): when the caller has read them."""
+    `assigned` ({account id: policy id}, every assignment of these accounts) and `table` (the versions of
+    those policies and the default's): when the caller has read them."""
     ids = set(smart_account_ids)
     if not ids:
         return {}
@@ -171,7 +181,8 @@ def policies_in_force(
         assigned = dict(
             AccountPolicy.objects.filter(smart_account_id__in=ids).values_list("smart_account_id", "policy_id")
         )
-    table = versions_in_force(assigned.values())
+    if table is None:
+        table = versions_in_force(assigned.values())
     found = {}
     for account_id in ids:
         version = table.version_for(assigned.get(account_id))

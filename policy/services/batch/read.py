@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import ClassVar
 
@@ -19,6 +19,9 @@ from ...models import (
     Acknowledgement,
     Alert,
     Change,
+    Policy,
+    PolicyRule,
+    PolicyVersion,
     UsageReport,
 )
 from .. import rows
@@ -131,7 +134,34 @@ class AssignedPolicyRow(ReadRow):
     NUMBERS = {"account_id": "smart_account_id", "policy_id": "policy_id"}
 
 
-_READ_NUMBERS, _READ_TEXTS = 4, 2
+@dataclass(frozen=True)
+class PolicyVersionRow(ReadRow):
+    """A version of a policy assigned to an account of the batch, or of the default policy, with one of its
+    rules (`policy.rules.versions_from_rows` picks the latest of each policy)."""
+
+    pk: int
+    number: int
+    policy_id: int
+    policy__is_default: int
+    rules__pk: int | None
+    rules__first_report_days: int | None
+    rules__reporting_frequency_days: int | None
+    rules__report_on_change_days: int | None
+    rules__ack_required: int | None
+    policy__name: str
+    rules__license_class: str | None
+    NUMBERS = {
+        "pk": "v.id", "number": "v.number", "policy_id": "v.policy_id",
+        "policy__is_default": "CAST(p.is_default AS INTEGER)", "rules__pk": "r.id",
+        "rules__first_report_days": "r.first_report_days",
+        "rules__reporting_frequency_days": "r.reporting_frequency_days",
+        "rules__report_on_change_days": "r.report_on_change_days",
+        "rules__ack_required": "CAST(r.ack_required AS INTEGER)",
+    }  # fmt: skip
+    TEXTS = {"policy__name": "p.name", "rules__license_class": "r.license_class"}
+
+
+_READ_NUMBERS, _READ_TEXTS = 9, 2
 
 
 def read_rows(parts: list[tuple[type[ReadRow], str, list]], *, pg: bool) -> list[ReadRow]:
@@ -178,6 +208,7 @@ def read(batch: BatchState) -> None:
     by_pk = {slot.instance.pk: slot for slot in batch.slots.values()}
     stored_ids: dict[int, uuid.UUID] = {}
     assigned: dict[int, int] = {}
+    versions: list[dict] = []
     for row in read_rows(parts, pg=batch.pg):
         if isinstance(row, UsageRow):
             if row.count > 0:
@@ -204,6 +235,8 @@ def read(batch: BatchState) -> None:
             )
         elif isinstance(row, AssignedPolicyRow):
             assigned[row.account_id] = row.policy_id
+        elif isinstance(row, PolicyVersionRow):
+            versions.append(asdict(row))
         elif isinstance(row, PendingRow):
             by_pk[row.instance_id].pending.append(
                 Pending(row.pk, row.kind, aware(row.occurred_at), row.license_id, row.to_value, bool(row.late))
@@ -211,7 +244,8 @@ def read(batch: BatchState) -> None:
     for slot in batch.slots.values():
         slot.initial_usage = dict(slot.usage)
         slot.initial = tuple(getattr(slot.instance, name) for name in INSTANCE_UPDATE)
-    batch.policies = policy_rules.policies_in_force(accounts, assigned=assigned)
+    table = policy_rules.versions_from_rows(versions)
+    batch.policies = policy_rules.policies_in_force(accounts, assigned=assigned, table=table)
     if stored_ids:
         # Replays are rare: their payloads and ACKs are read only when there are some.
         for stored in UsageReport.objects.select_related("acknowledgement").filter(pk__in=stored_ids):
@@ -255,6 +289,16 @@ def _read_parts(batch: BatchState) -> list[tuple[type[ReadRow], str, list]]:
     if accounts:
         where, params = rows.in_list(batch.pg, "smart_account_id", sorted(accounts))
         parts.append((AssignedPolicyRow, f"FROM {AccountPolicy._meta.db_table} WHERE {where}", params))
+        parts.append(
+            (
+                PolicyVersionRow,
+                f"FROM {PolicyVersion._meta.db_table} v JOIN {Policy._meta.db_table} p ON p.id = v.policy_id "
+                f"LEFT JOIN {PolicyRule._meta.db_table} r ON r.version_id = v.id "
+                f"WHERE p.is_default = %s OR v.policy_id IN "
+                f"(SELECT policy_id FROM {AccountPolicy._meta.db_table} WHERE {where})",
+                [True, *params],
+            )
+        )
     if batch.pg:
         # The ids the ACKs and reports will take (unused ones are gaps, as after a rollback).
         for row_type, model in ((AckIdRow, Acknowledgement), (ReportIdRow, UsageReport)):
