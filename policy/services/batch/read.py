@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import ClassVar
 
@@ -180,15 +180,17 @@ def read_rows(parts: list[tuple[type[ReadRow], str, list]], *, pg: bool) -> list
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(selects), params)
         fetched = cursor.fetchall()
-    found = []
-    for kind, *values in fetched:
-        row_type = kinds[kind]
-        numbers, texts, time = values[:_READ_NUMBERS], values[_READ_NUMBERS:-1], values[-1]
-        fields = dict(zip(row_type.NUMBERS, numbers, strict=False))
-        fields.update(zip(row_type.TEXTS, texts, strict=False))
-        fields.update(zip(row_type.TIME, [time], strict=False))
-        found.append(row_type(**fields))
-    return found
+    # Where each field of each row type is in a fetched row (after the kind): numbers, then texts, then the time.
+    positions = {kind: _positions(row_type) for kind, row_type in kinds.items()}
+    return [kinds[row[0]](*[row[i] for i in positions[row[0]]]) for row in fetched]
+
+
+def _positions(row_type: type[ReadRow]) -> list[int]:
+    """The column of each of the row type's fields, in the order its dataclass takes them."""
+    at = {name: 1 + i for i, name in enumerate(row_type.NUMBERS)}
+    at.update({name: 1 + _READ_NUMBERS + i for i, name in enumerate(row_type.TEXTS)})
+    at.update(dict.fromkeys(row_type.TIME, 1 + _READ_NUMBERS + _READ_TEXTS))
+    return [at[f.name] for f in fields(row_type)]
 
 
 def lock_instances(batch: BatchState) -> None:
@@ -236,7 +238,7 @@ def read(batch: BatchState) -> None:
         elif isinstance(row, AssignedPolicyRow):
             assigned[row.account_id] = row.policy_id
         elif isinstance(row, PolicyVersionRow):
-            versions.append(asdict(row))
+            versions.append(vars(row))
         elif isinstance(row, PendingRow):
             by_pk[row.instance_id].pending.append(
                 Pending(row.pk, row.kind, aware(row.occurred_at), row.license_id, row.to_value, bool(row.late))
