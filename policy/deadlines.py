@@ -1,23 +1,27 @@
-"""Evaluating every product instance's reporting deadline: set-based SQL in bounded batches.
+"""Evaluating every product instance's reporting deadline, in bounded batches.
 
 `evaluate_reporting_deadlines` walks the instances by primary-key range (`batch_size` ids at a
 time, each batch its own short transaction) and runs a fixed number of statements per batch,
 whatever the number of instances in it:
 
 1. recompute `next_due_at` and `reporting_status` from the sources (first use, last accepted
-   report, earliest pending change, the licenses in use and the policy in force; `policy.rules`
-   states the rule) and write only the rows whose values differ. On PostgreSQL this is one
-   `UPDATE … FROM (WITH …)`; elsewhere (SQLite) one read of the batch, one read of its license
-   classes, the arithmetic in Python (`policy.rules`, the same code the ingest uses) and one
-   `UPDATE … FROM (VALUES …)`;
-2. resolve open due-soon / overdue alerts that no longer match their instance (status, due date or
-   VA changed, or the instance was removed) — one `UPDATE … RETURNING`;
-3. open the due-soon / overdue alert an instance in that status lacks — one `INSERT … SELECT …
-   ON CONFLICT DO NOTHING RETURNING` (the partial unique index keeps one open alert per instance and
-   kind even when two evaluations race);
+   report, earliest pending change, the licenses in use and the policy in force) and write only the
+   rows whose values differ;
+2. resolve open alerts that no longer hold (status, due date or VA changed, or the instance was
+   removed);
+3. open the due-soon / overdue alert an instance in that status lacks (the partial unique index
+   keeps one open alert per instance and kind even when two evaluations race);
 4. write the events: one per account, VA and kind of alert opened or resolved ("12 product
-   instances became overdue"); on PostgreSQL in the same statements as 2 and 3 (data-modifying
-   CTEs), elsewhere with one read of VA names and one bulk insert.
+   instances became overdue").
+
+On PostgreSQL (`_set_based`, the one switch) the statements of `policy.queries` do this: one
+`UPDATE … FROM (WITH …)` per batch for step 1, which also finds the instances whose alerts
+disagree, then steps 2 and 3 each with their events in one statement (data-modifying CTEs).
+Elsewhere (SQLite), and for a refresh of at most `SMALL_SET` instances, the reference of
+`policy.rules` runs through the ORM: one read of the batch, its license classes and their
+assignments, `instance_deadline` and `status_for` per instance, one bulk update, then
+`reconcile_alerts` and one bulk insert of events. The evaluation of a million instances is why the
+SQL stays (README, performance; about 10× the reference's speed on 10,000 instances).
 
 Because every step compares the wanted state with the stored one, a second run finds nothing to
 do: same counts, no new alerts, no row written. The recompute re-checks its inputs in the UPDATE's

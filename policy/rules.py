@@ -1,6 +1,8 @@
-"""The reporting rules: which policy version holds an account, what it asks of an instance, and when
-the instance's next report is due. `policy.deadlines` computes the same thing in SQL for every
-instance at once; tests hold the two to the same answers.
+"""The reporting rules, each written once and readably: which policy version holds an account, what
+it asks of an instance, when the instance's next report is due, which alerts its state asks for,
+and how its row is locked. This is the reference: on SQLite it is what runs. `policy.queries` holds
+the PostgreSQL statements that compute some of it faster for many instances at once, and
+tests/policy/test_queries_differential.py holds the two to the same answers.
 
 Deadline rule (times in UTC; a day is 24 hours, so daylight saving never moves a deadline):
 next due = the earliest of
