@@ -110,6 +110,8 @@ def _ensure_default_policy(demo) -> None:
 
 
 def seed(demo) -> None:
+    """The demo's reporting story, step by step (online reports, an offline upload, a late change,
+    overdue devices). Longer than our usual: it reads top to bottom as the story it tells."""
     _ensure_default_policy(demo)
     instances = _instances(demo)
     if not instances:

@@ -17,7 +17,9 @@ from django.db import InterfaceError, OperationalError
 
 from config.celery import enqueue_on_commit
 
+from .deadlines import evaluate_reporting_deadlines
 from .models import WorkerHeartbeat
+from .services.digests import accounts_with_pending_digest, send_overdue_digest
 
 TRANSIENT = (OperationalError, InterfaceError)
 RETRY = {
@@ -50,16 +52,12 @@ def evaluate_reporting_deadlines_task(self, now: str | None = None) -> dict:
 
     The task id names the run: a delivery of the same message again, or a retry, resumes it.
     """
-    from .deadlines import evaluate_reporting_deadlines
-
     return evaluate_reporting_deadlines(now=datetime.fromisoformat(now) if now else None, run_key=self.request.id)
 
 
 @shared_task(name="policy.send_overdue_digests", **RETRY)
 def send_overdue_digests() -> int:
     """Queue one digest task per account with newly overdue instances; returns how many were queued."""
-    from .services import accounts_with_pending_digest
-
     account_ids = accounts_with_pending_digest()
     for account_id in account_ids:
         enqueue_account_digest(account_id)
@@ -68,8 +66,6 @@ def send_overdue_digests() -> int:
 
 @shared_task(name="policy.send_account_overdue_digest", **RETRY)
 def send_account_overdue_digest(smart_account_id: int) -> int:
-    from .services import send_overdue_digest
-
     return send_overdue_digest(smart_account_id=smart_account_id)
 
 

@@ -38,62 +38,16 @@ def record_change_notice(*, payload) -> dict:
     notice = parse_notice(payload)
     with transaction.atomic():
         now = timezone.now()
-        instance = find_instance(notice.pid, notice.serial_number)
-        if instance is None:
-            raise Refusal(
-                f"No product instance {notice.udi} is registered. Register the device with a token first.",
-                code="unknown_instance",
-            )
-        if not instance.trust_code:
-            raise Refusal(
-                f"{notice.udi} has no trust code, so it cannot send change notices. Re-issue its trust code first.",
-                code="no_trust_code",
-            )
-        if not signature_matches(notice.document, instance.trust_code):
-            raise Refusal(
-                "The signature does not match: the notice was changed after it was signed, or it was signed "
-                f"with a trust code that is not {notice.udi}'s.",
-                code="signature_invalid",
-            )
-        refuse_partner_holding(instance)
-        refuse_reserved(instance)
-        tags = {c.tag for c in notice.changes if c.tag}
-        known = licenses_by_tag(tags)
-        refuse_unknown_tags(tags, known)
-        refuse_future_times(notice.times(), now)
-        last = instance.last_report_at
-        for i, change in enumerate(notice.changes):
-            if last is not None and change.at <= last:
-                raise Refusal(
-                    f"$.changes[{i}] happened at {iso(change.at)}, before the last accepted report of {notice.udi} "
-                    f"({iso(last)}), which covers it. Announce only changes since the last report.",
-                    code="already_reported",
-                )
+        instance = _instance_for(notice)
+        known = licenses_by_tag({c.tag for c in notice.changes if c.tag})
+        _refuse_notice(notice, instance, known, now)
 
         pending = set(
             Change.objects.filter(product_instance=instance, report__isnull=True).values_list(
                 "kind", "occurred_at", "license_id", "from_value", "to_value"
             )
         )
-        new = []
-        for change in notice.changes:
-            license_id = known[change.tag].pk if change.tag else None
-            key = (change.kind, change.at, license_id, change.from_value[:64], change.to_value[:64])
-            if key in pending:
-                continue
-            pending.add(key)
-            new.append(
-                Change(
-                    product_instance=instance,
-                    kind=change.kind,
-                    occurred_at=change.at,
-                    from_value=key[3],
-                    to_value=key[4],
-                    license_id=license_id,
-                    noticed_at=now,
-                    source=Change.Source.NOTICE,
-                )
-            )
+        new = _new_changes(notice, instance, pending, known, now)
         earliest = min(
             [c.occurred_at for c in new] + ([instance.pending_change_at] if instance.pending_change_at else [])
         )
@@ -112,9 +66,7 @@ def record_change_notice(*, payload) -> dict:
             ProductInstance.objects.filter(pk=instance.pk).update(last_contact_at=now, **fields)
             for name, value in fields.items():
                 setattr(instance, name, value)
-            reconcile_deadline_alerts(
-                instance, status=state.status, next_due_at=state.next_due_at, now=now, resolve_late=False
-            )
+            reconcile_deadline_alerts(instance, now=now, resolve_late=False)
             record_event(
                 actor=None,
                 smart_account=instance.smart_account,
@@ -137,3 +89,65 @@ def record_change_notice(*, payload) -> dict:
             "next_report_due": iso(state.next_due_at),
             "reporting_status": state.status,
         }
+
+
+def _instance_for(notice) -> ProductInstance:
+    """The notice's instance, locked (`find_instance`), or the refusal of an unknown one."""
+    instance = find_instance(notice.pid, notice.serial_number)
+    if instance is None:
+        raise Refusal(
+            f"No product instance {notice.udi} is registered. Register the device with a token first.",
+            code="unknown_instance",
+        )
+    return instance
+
+
+def _refuse_notice(notice, instance: ProductInstance, known: dict, now) -> None:
+    """Every reason to refuse the notice whole (see `record_change_notice`)."""
+    if not instance.trust_code:
+        raise Refusal(
+            f"{notice.udi} has no trust code, so it cannot send change notices. Re-issue its trust code first.",
+            code="no_trust_code",
+        )
+    if not signature_matches(notice.document, instance.trust_code):
+        raise Refusal(
+            "The signature does not match: the notice was changed after it was signed, or it was signed "
+            f"with a trust code that is not {notice.udi}'s.",
+            code="signature_invalid",
+        )
+    refuse_partner_holding(instance)
+    refuse_reserved(instance)
+    refuse_unknown_tags({c.tag for c in notice.changes if c.tag}, known)
+    refuse_future_times(notice.times(), now)
+    last = instance.last_report_at
+    for i, change in enumerate(notice.changes):
+        if last is not None and change.at <= last:
+            raise Refusal(
+                f"$.changes[{i}] happened at {iso(change.at)}, before the last accepted report of {notice.udi} "
+                f"({iso(last)}), which covers it. Announce only changes since the last report.",
+                code="already_reported",
+            )
+
+
+def _new_changes(notice, instance: ProductInstance, pending: set, known: dict, now) -> list[Change]:
+    """The notice's changes not already pending (the same change announced again is recorded once)."""
+    new = []
+    for change in notice.changes:
+        license_id = known[change.tag].pk if change.tag else None
+        key = (change.kind, change.at, license_id, change.from_value[:64], change.to_value[:64])
+        if key in pending:
+            continue
+        pending.add(key)
+        new.append(
+            Change(
+                product_instance=instance,
+                kind=change.kind,
+                occurred_at=change.at,
+                from_value=key[3],
+                to_value=key[4],
+                license_id=license_id,
+                noticed_at=now,
+                source=Change.Source.NOTICE,
+            )
+        )
+    return new
