@@ -20,6 +20,7 @@ from django.views.generic import FormView, TemplateView
 from licensing.models import ProductInstance
 from licensing.navigation import account_home_instance_counts
 from licensing.views.base import querystring
+from smartaccounts.lists import ListPageMixin
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
 from smartaccounts.params import parse_id
@@ -31,16 +32,11 @@ from . import selectors, services, signing
 from .formats import REPORT_SCHEMA, schema_text
 from .forms import AlertFilterForm, ReportingFilterForm, UsageUploadForm
 from .models import Acknowledgement, UsageReport, UsageUpload
+from .tables import AlertTable
 
 USABLE_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
 Status = ProductInstance.ReportingStatus
 PAGE_SIZE = 50
-
-
-def _query_without_page(request) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
 
 
 class PolicyPageMixin(AccountScopedMixin):
@@ -73,7 +69,6 @@ class ReportingView(PolicyPageMixin, TemplateView):
             form=form,
             page_obj=page,
             instances=page.object_list,
-            query=_query_without_page(self.request),
             counts=selectors.reporting_counts(
                 self.request.user, self.smart_account, whole_account=self.account_role is not None
             ),
@@ -83,8 +78,9 @@ class ReportingView(PolicyPageMixin, TemplateView):
         return context
 
 
-class AlertsView(PolicyPageMixin, TemplateView):
+class AlertsView(ListPageMixin, PolicyPageMixin, TemplateView):
     template_name = "policy/alerts.html"
+    results_template_name = "policy/_alerts_results.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -106,11 +102,8 @@ class AlertsView(PolicyPageMixin, TemplateView):
         context.update(
             form=form,
             page=page,
-            alerts=page.rows,
-            query=querystring(params, after=None, before=None),
-            next_query=querystring(params, after=page.next_cursor, before=None) if page.next_cursor else "",
-            previous_query=querystring(params, before=page.previous_cursor, after=None) if page.previous_cursor else "",
-            now=timezone.now(),
+            table=AlertTable(page.rows, now=timezone.now()),
+            is_filtered=bool(querystring(params, after=None, before=None)),
         )
         return context
 
@@ -147,7 +140,6 @@ class InstanceReportingView(InstanceMixin, TemplateView):
             instance=instance,
             page_obj=reports,
             reports=reports.object_list,
-            query=_query_without_page(self.request),
             changes=list(selectors.changes_of(instance)[:20]),
             pending_changes=list(selectors.changes_of(instance).filter(report__isnull=True)),
             usage=usage,

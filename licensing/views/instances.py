@@ -10,19 +10,22 @@ from django.utils.functional import cached_property
 from django.views.generic import TemplateView
 
 from smartaccounts.exports import stream_csv
+from smartaccounts.lists import ListPageMixin
 
 from .. import selectors, services
 from ..forms import InstanceFilterForm, InstanceTransferForm
 from ..models import License
+from ..tables import InstanceTable
 from .base import USABLE_KINDS, LicensingMixin, querystring, safe_next, va_options
 
 __all__ = ["InstanceDetailView", "InstanceRemoveView", "InstancesTransferView", "InstancesView"]
 
 
-class InstancesView(LicensingMixin, TemplateView):
+class InstancesView(ListPageMixin, LicensingMixin, TemplateView):
     """Product instances of the account (the VAs the user sees) or of one VA; search, filters, CSV, bulk transfer."""
 
     template_name = "licensing/instances.html"
+    results_template_name = "licensing/_instances_results.html"
     allowed_kinds = USABLE_KINDS
     va_url_name = "va_instances"
     csv = False
@@ -80,14 +83,16 @@ class InstancesView(LicensingMixin, TemplateView):
         )
         license_id = self.filters.value("license", None)
         can_transfer = self.can("operate")
+        shows_va = self.virtual_account is None or self.scope.include_subtree
+        table = InstanceTable(
+            page.rows,
+            detail_base=reverse("instances", args=[self.smart_account.pk]),
+            exclude=[name for name, shown in (("select", can_transfer), ("virtual_account", shows_va)) if not shown],
+        )
         context.update(
             filters=self.filters,
             page=page,
-            next_query=querystring(params, after=page.next_cursor, before=None) if page.next_cursor else "",
-            previous_query=(
-                querystring(params, before=page.previous_cursor, after=None) if page.previous_cursor else ""
-            ),
-            first_query=querystring(params, after=None, before=None),
+            table=table,
             csv_query=querystring(params, after=None, before=None),
             license_filter=License.objects.filter(pk=license_id).first() if license_id else None,
             va_choices=self.va_choices(),
