@@ -213,3 +213,55 @@ class InstanceTable(PortalTable):
     def render_reporting_status(self, value, record):
         badge = REPORTING_BADGES.get(record.reporting_status)
         return badge or format_html('<span class="muted small">{}</span>', record.get_reporting_status_display())
+
+
+def _is_new(record, table) -> bool:
+    return record.pk == table.created_id
+
+
+class TokenTable(PortalTable):
+    """A VA's registration tokens; `created_id`: the token just created, highlighted. Only people who may
+    operate (`can_operate` in the template context) see a token whole, to copy it, and revoke it."""
+
+    token = tables.TemplateColumn(
+        '{% if can_operate and record.status == "Active" %}<div class="copy-field"><input type="text" '
+        'id="token-{{ record.pk }}" value="{{ record.token }}" readonly aria-label="Token" style="min-width: 14rem">'
+        '<button type="button" class="btn btn-small" data-copy="#token-{{ record.pk }}">Copy</button></div>'
+        '{% else %}<span class="mono muted">{{ record.token|slice:":6" }}…</span>{% endif %}',
+        verbose_name="Token",
+    )
+    description = tables.TemplateColumn(
+        '{{ record.description|default:"—" }}{% if record.export_controlled_allowed %}<div><span class="badge '
+        'badge-muted">Export-controlled allowed</span></div>{% endif %}<div class="muted small">by '
+        '{{ record.created_by.email }}, {{ record.created_at|date:"Y-m-d" }}</div>',
+        verbose_name="Description",
+    )
+    expires_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Expires", attrs=NOWRAP)
+    uses = tables.TemplateColumn(
+        "{{ record.uses }}{% if record.max_uses %} / {{ record.max_uses }}{% endif %}", verbose_name="Uses", attrs=NUM
+    )
+    status = tables.TemplateColumn(
+        '{% if record.status == "Active" %}<span class="badge badge-ok">Active</span>'
+        '{% elif record.status == "Revoked" %}<span class="badge badge-bad">Revoked</span>'
+        '{% else %}<span class="badge badge-muted">{{ record.status }}</span>{% endif %}',
+        verbose_name="Status",
+        orderable=False,
+    )
+    revoke = tables.TemplateColumn(
+        '{% if can_operate and not record.is_revoked %}<form method="post" action="{% url \'token_revoke\' '
+        'smart_account.pk virtual_account.pk record.pk %}" data-confirm="Revoke this token? Devices can no longer '
+        'register with it.">{% csrf_token %}<button class="btn btn-small btn-danger" type="submit">Revoke</button>'
+        "</form>{% endif %}",
+        verbose_name="",
+    )
+
+    class Meta(PortalTable.Meta):
+        attrs = {"class": "table", "data-testid": "tokens-table"}
+        row_attrs = {
+            "style": lambda record, table: "background: var(--brand-soft)" if _is_new(record, table) else None,
+            "data-testid": lambda record, table: "new-token" if _is_new(record, table) else None,
+        }
+
+    def __init__(self, *args, created_id: int | None = None, **kwargs):
+        self.created_id = created_id
+        super().__init__(*args, **kwargs)

@@ -26,3 +26,18 @@ class EventTable(PortalTable):
 
     class Meta(PortalTable.Meta):
         attrs = {"class": "table", "data-testid": "events"}
+
+
+class DecidedAccessRequestTable(PortalTable):
+    """Access requests already approved or declined, most recent first."""
+
+    requester = tables.Column(accessor="requester__email", verbose_name="Who")
+    decision = tables.TemplateColumn(
+        '{% if record.status == "approved" %}<span class="badge badge-ok">Approved</span> '
+        "{{ record.get_granted_role_display }} on {% if record.granted_virtual_account %}"
+        "{{ record.granted_virtual_account.name }}{% else %}the entire account{% endif %}"
+        '{% else %}<span class="badge badge-bad">Declined</span> {{ record.reason }}{% endif %}',
+        verbose_name="Decision",
+    )
+    decided_by = tables.Column(accessor="decided_by__email", verbose_name="By")
+    decided_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="When", attrs={"td": {"class": "nowrap"}})
