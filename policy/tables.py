@@ -67,3 +67,26 @@ SEVERITY_BADGES = {
     "warning": format_html('<span class="badge badge-warn">Warning</span>'),
     "info": format_html('<span class="badge">Info</span>'),
 }
+
+
+class ReportingInstanceTable(PortalTable):
+    """Product instances with their reporting status, soonest deadline first."""
+
+    instance = tables.TemplateColumn(
+        "<a href=\"{% url 'policy_instance_reporting' smart_account.pk record.pk %}\">"
+        "{{ record.hostname|default:record.udi }}</a>"
+        '{% if record.hostname %}<br><span class="muted small">{{ record.udi }}</span>{% endif %}'
+        '{% if record.status == "reserved" %} <span class="badge badge-muted">Reserved</span>{% endif %}',
+        verbose_name="Product instance",
+    )
+    virtual_account = tables.Column(accessor="virtual_account__name", verbose_name="Virtual Account")
+    reporting_status = tables.TemplateColumn(
+        '{% include "policy/_status_badge.html" with status=record.reporting_status %}', verbose_name="Status"
+    )
+    last_report_at = tables.DateTimeColumn(
+        format="Y-m-d H:i", verbose_name="Last report", default="Never", attrs=NOWRAP
+    )
+    next_due_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Next report due", attrs=NOWRAP)
+
+    class Meta(PortalTable.Meta):
+        attrs = {"class": "table", "data-testid": "reporting-instances"}

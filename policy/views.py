@@ -7,7 +7,6 @@ import json
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -23,6 +22,7 @@ from licensing.views.base import querystring
 from smartaccounts.lists import ListPageMixin
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
+from smartaccounts.pagination import offset_page
 from smartaccounts.params import parse_id
 from smartaccounts.tree import tree_nodes
 from smartaccounts.views import apply_validation_error
@@ -32,7 +32,7 @@ from . import selectors, services, signing
 from .formats import REPORT_SCHEMA, schema_text
 from .forms import AlertFilterForm, ReportingFilterForm, UsageUploadForm
 from .models import Acknowledgement, UsageReport, UsageUpload
-from .tables import AlertTable
+from .tables import AlertTable, ReportingInstanceTable
 
 USABLE_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
 Status = ProductInstance.ReportingStatus
@@ -49,10 +49,11 @@ class PolicyPageMixin(AccountScopedMixin):
         return tree_nodes(self.visible_virtual_accounts("view").order_by("tree_id", "lft"))
 
 
-class ReportingView(PolicyPageMixin, TemplateView):
+class ReportingView(ListPageMixin, PolicyPageMixin, TemplateView):
     """Every product instance the user can see, by reporting status, soonest deadline first."""
 
     template_name = "policy/reporting.html"
+    results_template_name = "policy/_reporting_results.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -64,11 +65,12 @@ class ReportingView(PolicyPageMixin, TemplateView):
             virtual_account_id=form.value("va"),
             q=form.value("q") or "",
         )
-        page = Paginator(instances, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        page = offset_page(instances, self.request.GET, PAGE_SIZE)
         context.update(
             form=form,
-            page_obj=page,
+            page=page,
             instances=page.object_list,
+            table=ReportingInstanceTable(page.object_list),
             counts=selectors.reporting_counts(
                 self.request.user, self.smart_account, whole_account=self.account_role is not None
             ),
@@ -130,7 +132,7 @@ class InstanceReportingView(InstanceMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         instance = self.get_instance()
-        reports = Paginator(selectors.reports_of(instance), 20).get_page(self.request.GET.get("page"))
+        reports = offset_page(selectors.reports_of(instance), self.request.GET, 20)
         operate = selectors.instances_for(self.request.user, self.smart_account, "operate").filter(pk=instance.pk)
         policy = selectors.policy_in_force(self.smart_account)
         usage = selectors.current_usage(instance)
