@@ -5,7 +5,6 @@ return, in their order; `smartaccounts.pagination` pages them. Links name the pa
 from __future__ import annotations
 
 import django_tables2 as tables
-from django.utils.html import format_html
 
 from smartaccounts.tables import PortalTable
 
@@ -155,64 +154,6 @@ class ReservationTable(PortalTable):
 
     class Meta(PortalTable.Meta):
         empty_text = "No reservations."
-
-
-STATUS_BADGES = {
-    "reserved": format_html('<span class="badge badge-warn">Reserved</span>'),
-    "removed": format_html('<span class="badge badge-muted">Removed</span>'),
-}
-ACTIVE_BADGE = format_html('<span class="badge badge-ok">Active</span>')
-REPORTING_BADGES = {
-    "overdue": format_html('<span class="badge badge-bad">Overdue</span>'),
-    "due_soon": format_html('<span class="badge badge-warn">Due soon</span>'),
-    "ok": format_html('<span class="badge badge-ok">OK</span>'),
-}
-
-
-class InstanceTable(PortalTable):
-    """A page of product instances. `detail_base`: the URL an instance id is appended to (one reverse per
-    page, not per row). Without `select` (people who cannot transfer) and `virtual_account` (one VA's page)
-    when the view excludes them."""
-
-    select = tables.Column(
-        empty_values=(),
-        verbose_name=format_html(
-            '<input type="checkbox" data-select-all="instances" aria-label="Select all on this page">'
-        ),
-    )
-    name = tables.Column(accessor="hostname", empty_values=(), verbose_name="Name", attrs=NOWRAP)
-    pid = tables.Column(verbose_name="PID", attrs={"td": {"class": "mono small"}})
-    serial_number = tables.Column(verbose_name="Serial number", attrs={"td": {"class": "mono small"}})
-    product_family = tables.Column(verbose_name="Product family", default="—")
-    virtual_account = tables.Column(accessor="virtual_account__name", verbose_name="Virtual Account")
-    status = tables.Column(verbose_name="Status")
-    reporting_status = tables.Column(verbose_name="Reporting")
-    license_count = tables.Column(verbose_name="Licenses", attrs=NUM)
-    last_contact_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Last contact", attrs=SMALL_NOWRAP)
-
-    class Meta(PortalTable.Meta):
-        attrs = {"class": "table", "data-testid": "instances-table"}
-
-    def __init__(self, *args, detail_base: str, **kwargs):
-        self.detail_base = detail_base
-        super().__init__(*args, **kwargs)
-
-    def render_select(self, record):
-        if record.status != "active":
-            return ""
-        return format_html(
-            '<input type="checkbox" name="instances" value="{}" aria-label="Select {}">', record.pk, record
-        )
-
-    def render_name(self, record):
-        return format_html('<a href="{}{}/">{}</a>', self.detail_base, record.pk, record.hostname or record.udi)
-
-    def render_status(self, value, record):
-        return STATUS_BADGES.get(record.status, ACTIVE_BADGE)
-
-    def render_reporting_status(self, value, record):
-        badge = REPORTING_BADGES.get(record.reporting_status)
-        return badge or format_html('<span class="muted small">{}</span>', record.get_reporting_status_display())
 
 
 def _is_new(record, table) -> bool:

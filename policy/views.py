@@ -32,7 +32,6 @@ from . import selectors, services, signing
 from .formats import REPORT_SCHEMA, schema_text
 from .forms import AlertFilterForm, ReportingFilterForm, UsageUploadForm
 from .models import Acknowledgement, UsageReport, UsageUpload
-from .tables import AlertTable, ReportingInstanceTable
 
 USABLE_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
 Status = ProductInstance.ReportingStatus
@@ -70,7 +69,6 @@ class ReportingView(ListPageMixin, PolicyPageMixin, TemplateView):
             form=form,
             page=page,
             instances=page.object_list,
-            table=ReportingInstanceTable(page.object_list),
             counts=selectors.reporting_counts(
                 self.request.user, self.smart_account, whole_account=self.account_role is not None
             ),
@@ -104,7 +102,7 @@ class AlertsView(ListPageMixin, PolicyPageMixin, TemplateView):
         context.update(
             form=form,
             page=page,
-            table=AlertTable(page.rows, now=timezone.now()),
+            now=timezone.now(),
             is_filtered=bool(querystring(params, after=None, before=None)),
         )
         return context

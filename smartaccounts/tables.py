@@ -15,19 +15,6 @@ class PortalTable(tables.Table):
         orderable = False
 
 
-class EventTable(PortalTable):
-    """Events, newest first; `virtual_account_name` is dropped where every row is of one VA."""
-
-    created_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="When (UTC)", attrs={"td": {"class": "nowrap"}})
-    actor = tables.Column(accessor="actor__email", verbose_name="Who", default="System")
-    action = tables.TemplateColumn("<code>{{ value }}</code>", verbose_name="Action")
-    virtual_account_name = tables.Column(verbose_name="Virtual Account")
-    message = tables.Column(verbose_name="What happened")
-
-    class Meta(PortalTable.Meta):
-        attrs = {"class": "table", "data-testid": "events"}
-
-
 class DecidedAccessRequestTable(PortalTable):
     """Access requests already approved or declined, most recent first."""
 

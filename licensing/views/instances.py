@@ -15,7 +15,6 @@ from smartaccounts.lists import ListPageMixin
 from .. import selectors, services
 from ..forms import InstanceFilterForm, InstanceTransferForm
 from ..models import License
-from ..tables import InstanceTable
 from .base import USABLE_KINDS, LicensingMixin, querystring, safe_next, va_options
 
 __all__ = ["InstanceDetailView", "InstanceRemoveView", "InstancesTransferView", "InstancesView"]
@@ -83,16 +82,9 @@ class InstancesView(ListPageMixin, LicensingMixin, TemplateView):
         )
         license_id = self.filters.value("license", None)
         can_transfer = self.can("operate")
-        shows_va = self.virtual_account is None or self.scope.include_subtree
-        table = InstanceTable(
-            page.rows,
-            detail_base=reverse("instances", args=[self.smart_account.pk]),
-            exclude=[name for name, shown in (("select", can_transfer), ("virtual_account", shows_va)) if not shown],
-        )
         context.update(
             filters=self.filters,
             page=page,
-            table=table,
             csv_query=querystring(params, after=None, before=None),
             license_filter=License.objects.filter(pk=license_id).first() if license_id else None,
             va_choices=self.va_choices(),

@@ -21,7 +21,6 @@ from ..filters import EventFilter
 from ..lists import ListPageMixin
 from ..mixins import AccountScopedMixin
 from ..pagination import KeysetPaginator
-from ..tables import EventTable
 
 PAGE_SIZE = 50
 CSV_COLUMNS = ["time_utc", "action", "user", "virtual_account", "message", "details"]
@@ -58,7 +57,6 @@ class EventLogView(ListPageMixin, EventQueryMixin, AccountScopedMixin, TemplateV
             filter=event_filter,
             page=page,
             events=page.rows,
-            table=EventTable(page.rows),
             csv_url=(
                 reverse("va_events_csv", args=[account.pk, va.pk])
                 if va

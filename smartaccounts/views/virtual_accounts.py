@@ -15,7 +15,6 @@ from ..forms import VirtualAccountCreateForm, VirtualAccountMoveForm, VirtualAcc
 from ..mixins import AccountScopedMixin
 from ..models import SmartAccount, VirtualAccountUserObjectPermission
 from ..params import parse_id
-from ..tables import EventTable
 from ..templatetags.portal import va_tree
 from .base import AccountActionView, apply_validation_error, safe_next
 
@@ -154,10 +153,8 @@ class VirtualAccountDetailView(VirtualAccountFormsMixin, AccountScopedMixin, Tem
                 .select_related("user", "permission")
                 .order_by("user__email")
             ),
-            recent_events=EventTable(
-                list(
-                    selectors.events_for(user, self.smart_account, va, whole_account=self.account_role is not None)[:10]
-                )
+            recent_events=list(
+                selectors.events_for(user, self.smart_account, va, whole_account=self.account_role is not None)[:10]
             ),
             is_account_admin=self.is_account_admin,
         )
