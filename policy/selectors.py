@@ -7,17 +7,15 @@ outside a VA-scoped role are simply not found.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, F, QuerySet, Sum
-from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.db.models import Count, QuerySet, Sum
 
 from licensing.models import InstanceCount, ProductInstance, ProductInstanceUsage
 from licensing.selectors import instance_counts_by_va
 from smartaccounts import access
 from smartaccounts.models import SmartAccount, User
-from smartaccounts.params import decode_cursor, encode_cursor
+from smartaccounts.pagination import KeysetPage, KeysetPaginator
 
 from . import rules as policy_rules
 from .models import Alert, Change, UsageMeasurement, UsageReport, UsageUpload
@@ -108,54 +106,15 @@ def alerts_for(
     return alerts.order_by("-opened_at", "-pk")
 
 
-@dataclass
-class AlertPage:
-    rows: list[Alert]
-    next_cursor: str | None  # older alerts
-    previous_cursor: str | None  # newer alerts
-    is_first: bool
-
-
-def _alert_cursor(alert: Alert) -> str:
-    return encode_cursor(alert.opened_at, alert.pk)
-
-
-def _alert_key(cursor: str) -> tuple[datetime, int]:
-    """The (opened_at, id) of a cursor `_alert_cursor` wrote; `BadCursor` (400) for anything else."""
-    return decode_cursor(cursor, datetime, int)
-
-
-def alert_page(alerts: QuerySet[Alert], *, after: str = "", before: str = "", size: int = 50) -> AlertPage:
+def alert_page(alerts: QuerySet[Alert], *, after: str = "", before: str = "", size: int = 50) -> KeysetPage:
     """One page of `alerts` (newest first), older than the `after` cursor or newer than `before`.
 
-    Pagination by key: a row comparison on (opened_at, id) that PostgreSQL answers from the
+    Pagination by key (`KeysetPaginator`) on (opened_at, id), which PostgreSQL answers from the
     (account, opened_at, id) index, no COUNT of the account's alerts and no OFFSET, so the first page
-    costs the same with 50 alerts or 500,000, and so does the thousandth. A cursor the page did not write
-    raises `BadCursor` (a 400 page).
+    costs the same with 50 alerts or 500,000, and so does the thousandth.
     """
-    key = Tuple(F("opened_at"), F("pk"))
-    back = _alert_key(before) if before else None
-    forward = _alert_key(after) if after and not back else None
-    if back:
-        page = list(alerts.filter(TupleGreaterThan(key, back)).order_by("opened_at", "pk")[: size + 1])
-        has_newer = len(page) > size
-        rows = list(reversed(page[:size]))
-        return AlertPage(
-            rows=rows,
-            next_cursor=_alert_cursor(rows[-1]) if rows else None,
-            previous_cursor=_alert_cursor(rows[0]) if rows and has_newer else None,
-            is_first=not has_newer,
-        )
-    if forward:
-        alerts = alerts.filter(TupleLessThan(key, forward))
-    page = list(alerts.order_by("-opened_at", "-pk")[: size + 1])
-    rows = page[:size]
-    return AlertPage(
-        rows=rows,
-        next_cursor=_alert_cursor(rows[-1]) if len(page) > size else None,
-        previous_cursor=_alert_cursor(rows[0]) if forward and rows else None,
-        is_first=not forward,
-    )
+    paginator = KeysetPaginator(("opened_at", "pk"), (datetime, int), descending=True, size=size)
+    return paginator.page(alerts, after=after, before=before)
 
 
 def reports_of(instance: ProductInstance) -> QuerySet[UsageReport]:

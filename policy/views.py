@@ -7,7 +7,6 @@ import json
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -20,8 +19,10 @@ from django.views.generic import FormView, TemplateView
 from licensing.models import ProductInstance
 from licensing.navigation import account_home_instance_counts
 from licensing.views.base import querystring
+from smartaccounts.lists import ListPageMixin
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
+from smartaccounts.pagination import offset_page
 from smartaccounts.params import parse_id
 from smartaccounts.tree import tree_nodes
 from smartaccounts.views import apply_validation_error
@@ -37,12 +38,6 @@ Status = ProductInstance.ReportingStatus
 PAGE_SIZE = 50
 
 
-def _query_without_page(request) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
-
-
 class PolicyPageMixin(AccountScopedMixin):
     """Account pages of the policy app: not for Partner Holding accounts (they have no devices)."""
 
@@ -53,10 +48,11 @@ class PolicyPageMixin(AccountScopedMixin):
         return tree_nodes(self.visible_virtual_accounts("view").order_by("tree_id", "lft"))
 
 
-class ReportingView(PolicyPageMixin, TemplateView):
+class ReportingView(ListPageMixin, PolicyPageMixin, TemplateView):
     """Every product instance the user can see, by reporting status, soonest deadline first."""
 
     template_name = "policy/reporting.html"
+    results_template_name = "policy/_reporting_results.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -68,12 +64,11 @@ class ReportingView(PolicyPageMixin, TemplateView):
             virtual_account_id=form.value("va"),
             q=form.value("q") or "",
         )
-        page = Paginator(instances, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        page = offset_page(instances, self.request.GET, PAGE_SIZE)
         context.update(
             form=form,
-            page_obj=page,
+            page=page,
             instances=page.object_list,
-            query=_query_without_page(self.request),
             counts=selectors.reporting_counts(
                 self.request.user, self.smart_account, whole_account=self.account_role is not None
             ),
@@ -83,8 +78,9 @@ class ReportingView(PolicyPageMixin, TemplateView):
         return context
 
 
-class AlertsView(PolicyPageMixin, TemplateView):
+class AlertsView(ListPageMixin, PolicyPageMixin, TemplateView):
     template_name = "policy/alerts.html"
+    results_template_name = "policy/_alerts_results.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -106,11 +102,8 @@ class AlertsView(PolicyPageMixin, TemplateView):
         context.update(
             form=form,
             page=page,
-            alerts=page.rows,
-            query=querystring(params, after=None, before=None),
-            next_query=querystring(params, after=page.next_cursor, before=None) if page.next_cursor else "",
-            previous_query=querystring(params, before=page.previous_cursor, after=None) if page.previous_cursor else "",
             now=timezone.now(),
+            is_filtered=bool(querystring(params, after=None, before=None)),
         )
         return context
 
@@ -137,7 +130,7 @@ class InstanceReportingView(InstanceMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         instance = self.get_instance()
-        reports = Paginator(selectors.reports_of(instance), 20).get_page(self.request.GET.get("page"))
+        reports = offset_page(selectors.reports_of(instance), self.request.GET, 20)
         operate = selectors.instances_for(self.request.user, self.smart_account, "operate").filter(pk=instance.pk)
         policy = selectors.policy_in_force(self.smart_account)
         usage = selectors.current_usage(instance)
@@ -147,7 +140,6 @@ class InstanceReportingView(InstanceMixin, TemplateView):
             instance=instance,
             page_obj=reports,
             reports=reports.object_list,
-            query=_query_without_page(self.request),
             changes=list(selectors.changes_of(instance)[:20]),
             pending_changes=list(selectors.changes_of(instance).filter(report__isnull=True)),
             usage=usage,

@@ -228,10 +228,6 @@ class ChangeRoleForm(forms.Form):
     scope = VAChoiceField(required=False)
 
 
-class ScopeForm(forms.Form):
-    scope = VAChoiceField(required=False)
-
-
 class ApproveAccessForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
     scope = VAChoiceField(label="On", required=False)

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
 from smartaccounts import access
 from smartaccounts.models import SmartAccount, VirtualAccount
-from smartaccounts.params import decode_cursor, encode_cursor
+from smartaccounts.pagination import KeysetPage, KeysetPaginator
 
 from ..models import InstanceCount, ProductInstance, ProductInstanceUsage, RegistrationToken
 from .scope import LicensingScope
 
 __all__ = [
-    "InstancePage",
     "instance_counts",
     "instance_counts_by_va",
     "instance_for",
@@ -95,60 +91,6 @@ def instance_counts_by_va(smart_account: SmartAccount, reporting_status: str = "
     return {va_id: n for va_id, n in counts if n}
 
 
-@dataclass
-class InstancePage:
-    rows: list[ProductInstance]
-    next_cursor: str | None
-    previous_cursor: str | None
-    is_first: bool
-
-
-def _encode(instance: ProductInstance) -> str:
-    return encode_cursor(instance.hostname, instance.pk)
-
-
-def _decode(cursor: str) -> tuple[str, int]:
-    """The (hostname, id) of a cursor `_encode` wrote; `BadCursor` (400) for anything else."""
-    return decode_cursor(cursor, str, int)
-
-
-def _key() -> Tuple:
-    return Tuple(F("hostname"), F("pk"))
-
-
-def instance_page(qs: QuerySet[ProductInstance], *, after: str = "", before: str = "", size: int = 50) -> InstancePage:
-    """One page of `qs` ordered by (hostname, id), after or before a cursor: index range scans, no OFFSET,
-    so the 4,000th page of 200,000 instances costs what the first one does. A cursor the page did not
-    write raises `BadCursor` (a 400 page).
-
-    The cursor condition is a row comparison, `(hostname, id) > (%s, %s)`, which PostgreSQL uses as
-    the start of the index range; the equivalent `hostname > %s OR (hostname = %s AND id > %s)` is only
-    a filter, and a page at 80% of the order read 160,000 index entries to find its 51 rows."""
-    qs = qs.select_related("virtual_account")
-    back = _decode(before) if before else None
-    forward = _decode(after) if after and not back else None
-    if back:
-        page = list(qs.filter(TupleLessThan(_key(), back)).order_by("-hostname", "-pk")[: size + 1])
-        has_more_before = len(page) > size
-        rows = _with_license_counts(list(reversed(page[:size])))
-        return InstancePage(
-            rows=rows,
-            next_cursor=_encode(rows[-1]) if rows else None,
-            previous_cursor=_encode(rows[0]) if rows and has_more_before else None,
-            is_first=not has_more_before,
-        )
-    if forward:
-        qs = qs.filter(TupleGreaterThan(_key(), forward))
-    page = list(qs.order_by("hostname", "pk")[: size + 1])
-    rows = _with_license_counts(page[:size])
-    return InstancePage(
-        rows=rows,
-        next_cursor=_encode(rows[-1]) if len(page) > size else None,
-        previous_cursor=_encode(rows[0]) if forward and rows else None,
-        is_first=not forward,
-    )
-
-
 def _with_license_counts(rows: list[ProductInstance]) -> list[ProductInstance]:
     """How many licenses each row uses, in one grouped query over the page's ids only (an aggregate
     joined into the page query would have to count every instance before the LIMIT)."""
@@ -161,6 +103,22 @@ def _with_license_counts(rows: list[ProductInstance]) -> list[ProductInstance]:
     for row in rows:
         row.license_count = counts.get(row.pk, 0)
     return rows
+
+
+def instance_paginator(size: int = 50) -> KeysetPaginator:
+    """Pages of instances by (hostname, id), each row with its `license_count`."""
+    return KeysetPaginator(("hostname", "pk"), (str, int), size=size, decorate=_with_license_counts)
+
+
+def _encode(instance: ProductInstance) -> str:
+    """The cursor of the page after `instance`."""
+    return instance_paginator().cursor(instance)
+
+
+def instance_page(qs: QuerySet[ProductInstance], *, after: str = "", before: str = "", size: int = 50) -> KeysetPage:
+    """One page of `qs` ordered by (hostname, id), after or before a cursor (see `KeysetPaginator`): the
+    4,000th page of 200,000 instances costs what the first one does."""
+    return instance_paginator(size).page(qs.select_related("virtual_account"), after=after, before=before)
 
 
 def instance_for(user, smart_account: SmartAccount, instance_id: int, action: str = "view") -> ProductInstance:

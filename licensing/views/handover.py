@@ -8,21 +8,24 @@ from collections import OrderedDict
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.functional import cached_property
 from django.views.generic import TemplateView, View
 
+from smartaccounts.lists import ListPageMixin
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
+from smartaccounts.pagination import offset_page
 from smartaccounts.params import search_term
 from smartaccounts.views import apply_validation_error
 
 from .. import services
+from ..filters import HandOverFilter, HeldOrderFilter
 from ..forms.handover import AcceptHandOverForm, DeclineHandOverForm, HandOverForm
 from ..models import HandOver
 from ..selectors import handover as selectors
+from ..tables import IncomingHandOverTable, OutgoingHandOverTable, PendingHandOverTable
 
 PARTNER = (SmartAccount.Kind.PARTNER_HOLDING,)
 CUSTOMER = (SmartAccount.Kind.CUSTOMER,)
@@ -33,17 +36,18 @@ class PartnerPageMixin(AccountScopedMixin):
     allowed_kinds = PARTNER
 
 
-class HeldOrdersView(PartnerPageMixin, TemplateView):
+class HeldOrdersView(ListPageMixin, PartnerPageMixin, TemplateView):
     """The orders deposited into the holding account and, per line, what is still held here."""
 
     template_name = "licensing/handover/holdings.html"
+    results_template_name = "licensing/handover/_holdings_results.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        search = search_term(self.request, self.request.GET.get("q"))
-        page = Paginator(selectors.holding_orders(self.smart_account, search), PAGE_SIZE).get_page(
-            self.request.GET.get("page")
+        filters = HeldOrderFilter(
+            self.request.GET, queryset=selectors.holding_orders(self.smart_account), request=self.request
         )
+        page = offset_page(filters.rows, self.request.GET, PAGE_SIZE)
         lines = selectors.held_order_lines(self.smart_account, self.visible_virtual_accounts()).filter(
             order__in=[order.pk for order in page]
         )
@@ -54,7 +58,7 @@ class HeldOrdersView(PartnerPageMixin, TemplateView):
         context.update(
             page=page,
             orders=[(order, grouped[order.pk]) for order in page],
-            search=search,
+            filter=filters,
             held_total=totals["held"],
             transit_total=totals["in_transit"],
             pending_count=selectors.outgoing_hand_overs(self.smart_account)
@@ -124,20 +128,15 @@ class TransferToCustomerView(PartnerPageMixin, TemplateView):
         return redirect("hand_over_outgoing_detail", account_id=self.smart_account.pk, hand_over_id=hand_over.pk)
 
 
-class OutgoingHandOversView(PartnerPageMixin, TemplateView):
+class OutgoingHandOversView(ListPageMixin, PartnerPageMixin, TemplateView):
     template_name = "licensing/handover/outgoing_list.html"
+    results_template_name = "licensing/handover/_outgoing_results.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        status = self.request.GET.get("status", "")
-        hand_overs = selectors.outgoing_hand_overs(self.smart_account)
-        if status in HandOver.Status.values:
-            hand_overs = hand_overs.filter(status=status)
-        context.update(
-            page=Paginator(hand_overs, PAGE_SIZE).get_page(self.request.GET.get("page")),
-            status=status,
-            statuses=HandOver.Status.choices,
-        )
+        filters = HandOverFilter(self.request.GET, queryset=selectors.outgoing_hand_overs(self.smart_account))
+        page = offset_page(filters.rows, self.request.GET, PAGE_SIZE)
+        context.update(filter=filters, page=page, table=OutgoingHandOverTable(page.object_list))
         return context
 
 
@@ -186,19 +185,22 @@ class CustomerPageMixin(AccountScopedMixin):
         return hand_over
 
 
-class IncomingHandOversView(CustomerPageMixin, TemplateView):
+class IncomingHandOversView(ListPageMixin, CustomerPageMixin, TemplateView):
     """Licenses partners handed over to this account: pending ones to accept or decline, then the history."""
 
     template_name = "licensing/handover/incoming_list.html"
+    results_template_name = "licensing/handover/_incoming_results.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         incoming = selectors.incoming_hand_overs(self.smart_account)
+        pending = list(incoming.filter(status=HandOver.Status.PENDING))
+        page = offset_page(incoming.exclude(status=HandOver.Status.PENDING), self.request.GET, PAGE_SIZE)
         context.update(
-            pending=list(incoming.filter(status=HandOver.Status.PENDING)),
-            page=Paginator(incoming.exclude(status=HandOver.Status.PENDING), PAGE_SIZE).get_page(
-                self.request.GET.get("page")
-            ),
+            pending=pending,
+            pending_table=PendingHandOverTable(pending),
+            page=page,
+            table=IncomingHandOverTable(page.object_list),
             visible_va_ids=set(self.visible_virtual_accounts().values_list("pk", flat=True)),
         )
         return context

@@ -10,6 +10,7 @@ from django.utils.functional import cached_property
 from django.views.generic import TemplateView
 
 from smartaccounts.exports import stream_csv
+from smartaccounts.lists import ListPageMixin
 
 from .. import selectors, services
 from ..forms import InstanceFilterForm, InstanceTransferForm
@@ -19,10 +20,11 @@ from .base import USABLE_KINDS, LicensingMixin, querystring, safe_next, va_optio
 __all__ = ["InstanceDetailView", "InstanceRemoveView", "InstancesTransferView", "InstancesView"]
 
 
-class InstancesView(LicensingMixin, TemplateView):
+class InstancesView(ListPageMixin, LicensingMixin, TemplateView):
     """Product instances of the account (the VAs the user sees) or of one VA; search, filters, CSV, bulk transfer."""
 
     template_name = "licensing/instances.html"
+    results_template_name = "licensing/_instances_results.html"
     allowed_kinds = USABLE_KINDS
     va_url_name = "va_instances"
     csv = False
@@ -83,11 +85,6 @@ class InstancesView(LicensingMixin, TemplateView):
         context.update(
             filters=self.filters,
             page=page,
-            next_query=querystring(params, after=page.next_cursor, before=None) if page.next_cursor else "",
-            previous_query=(
-                querystring(params, before=page.previous_cursor, after=None) if page.previous_cursor else ""
-            ),
-            first_query=querystring(params, after=None, before=None),
             csv_query=querystring(params, after=None, before=None),
             license_filter=License.objects.filter(pk=license_id).first() if license_id else None,
             va_choices=self.va_choices(),

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
 from django.views.generic import TemplateView
 
-from smartaccounts.params import search_term
+from smartaccounts.lists import ListPageMixin
+from smartaccounts.pagination import offset_page
 
 from .. import selectors
-from .base import USABLE_KINDS, LicensingMixin, querystring
+from ..filters import OrderFilter
+from ..tables import OrderTable
+from .base import USABLE_KINDS, LicensingMixin
 
 __all__ = ["OrderDetailView", "OrdersView"]
 
 
-class OrdersView(LicensingMixin, TemplateView):
+class OrdersView(ListPageMixin, LicensingMixin, TemplateView):
     template_name = "licensing/orders.html"
+    results_template_name = "licensing/_orders_results.html"
     allowed_kinds = USABLE_KINDS
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        search = search_term(self.request, self.request.GET.get("q"))
-        paginator = Paginator(selectors.orders_in_scope(self.scope, search=search), 50)
-        page = paginator.get_page(self.request.GET.get("page"))
-        context.update(search=search, page=page, base_query=querystring(self.request.GET, page=None))
+        filters = OrderFilter(self.request.GET, queryset=selectors.orders_in_scope(self.scope), request=self.request)
+        page = offset_page(filters.rows, self.request.GET, 50)
+        context.update(filter=filters, page=page, table=OrderTable(page.object_list))
         return context
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect
 from django.views.generic import TemplateView
 
+from smartaccounts.lists import ListPageMixin
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
-from smartaccounts.params import search_term
+from smartaccounts.pagination import offset_page
 from smartaccounts.ratelimits import (
     PakClaimAccountThrottle,
     PakClaimAddressThrottle,
@@ -21,13 +21,15 @@ from smartaccounts.ratelimits import (
 from smartaccounts.views import apply_validation_error
 
 from .. import services
+from ..filters import PakFilter
 from ..forms.paks import ConvertPakForm, PakNumberForm
 from ..selectors import paks as selectors
+from ..tables import PakTable
 
 PAK_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
 
 
-class PakListView(AccountScopedMixin, RateLimitedMixin, TemplateView):
+class PakListView(ListPageMixin, AccountScopedMixin, RateLimitedMixin, TemplateView):
     """The account's PAKs, and the form that finds (or claims) one by its number.
 
     Entering numbers is limited per client address, per login and per account, so nobody can try
@@ -35,6 +37,7 @@ class PakListView(AccountScopedMixin, RateLimitedMixin, TemplateView):
     a role get their 404 first)."""
 
     template_name = "licensing/paks/list.html"
+    results_template_name = "licensing/paks/_results.html"
     allowed_kinds = PAK_KINDS
     required_action = "operate"
     throttle_classes = (PakClaimAddressThrottle, PakClaimUserThrottle, PakClaimAccountThrottle)
@@ -42,11 +45,13 @@ class PakListView(AccountScopedMixin, RateLimitedMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        search = search_term(self.request, self.request.GET.get("q"))
+        filters = PakFilter(self.request.GET, queryset=selectors.paks_of(self.smart_account), request=self.request)
+        page = offset_page(filters.rows, self.request.GET, 25)
         context.update(
             form=kwargs.get("form") or PakNumberForm(),
-            page=Paginator(selectors.paks_of(self.smart_account, search), 25).get_page(self.request.GET.get("page")),
-            search=search,
+            filter=filters,
+            page=page,
+            table=PakTable(page.object_list),
         )
         return context
 

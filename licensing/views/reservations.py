@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.views.generic import TemplateView, View
 
 from policy import signing
 from smartaccounts import selectors as sa_selectors
+from smartaccounts.lists import ListPageMixin
 from smartaccounts.mixins import AccountScopedMixin
 from smartaccounts.models import SmartAccount
+from smartaccounts.pagination import offset_page
 from smartaccounts.params import parse_id
 from smartaccounts.views import apply_validation_error
 
@@ -28,14 +29,16 @@ from ..forms.reservations import (
 )
 from ..models import License, Reservation
 from ..selectors import reservations as selectors
+from ..tables import ReservationTable
 
 CUSTOMER = (SmartAccount.Kind.CUSTOMER,)
 
 
-class ReservationListView(AccountScopedMixin, TemplateView):
+class ReservationListView(ListPageMixin, AccountScopedMixin, TemplateView):
     """Every reservation in the VAs the user may see, and where to start a new one."""
 
     template_name = "licensing/reservations/list.html"
+    results_template_name = "licensing/reservations/_results.html"
     allowed_kinds = CUSTOMER
 
     def get_context_data(self, **kwargs):
@@ -44,8 +47,10 @@ class ReservationListView(AccountScopedMixin, TemplateView):
         if status not in Reservation.Status.values:
             status = ""
         reservations = selectors.reservations_in(self.visible_virtual_accounts(), status or None)
+        page = offset_page(reservations, self.request.GET, 25)
         context.update(
-            page=Paginator(reservations, 25).get_page(self.request.GET.get("page")),
+            page=page,
+            table=ReservationTable(page.object_list),
             status=status,
             statuses=Reservation.Status.choices,
             operable_vas=list(

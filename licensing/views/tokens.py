@@ -13,6 +13,7 @@ from smartaccounts.views import apply_validation_error
 
 from .. import selectors, services
 from ..forms import TokenForm
+from ..tables import TokenTable
 from .base import USABLE_KINDS, LicensingMixin
 
 __all__ = ["TokenRevokeView", "TokensView"]
@@ -29,10 +30,9 @@ class TokensView(LicensingMixin, FormView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(
-            tokens=list(selectors.tokens_of(self.virtual_account).order_by("-created_at", "-pk")[:200]),
-            created_id=parse_id(self.request.GET.get("created")),
-        )
+        tokens = list(selectors.tokens_of(self.virtual_account).order_by("-created_at", "-pk")[:200])
+        created_id = parse_id(self.request.GET.get("created"))
+        context.update(tokens=tokens, created_id=created_id, table=TokenTable(tokens, created_id=created_id))
         return context
 
     def form_valid(self, form):

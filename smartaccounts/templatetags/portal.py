@@ -24,9 +24,11 @@ def account_nav_items(context):
     )
 
 
-@register.filter
-def get_item(mapping, key):
-    return mapping.get(key) if mapping else None
+# A lazy branch's toggle loads the rows into the list after it, unless they are there already.
+LOAD_BRANCH = (
+    'hx-target="next ul" hx-swap="innerHTML" '
+    "hx-trigger=\"click[!this.closest('.tree-node').querySelector(':scope > ul > li:not(.branch-placeholder)')]\""
+)
 
 
 @register.simple_tag
@@ -35,7 +37,8 @@ def va_tree(rows, base_url, fold=False, testid="va-tree", branch_url="", wrap=Tr
 
     Built in Python: a template loop over thousands of VAs costs seconds, this costs milliseconds.
     `fold`: branches below the top level start collapsed (big trees). A lazy row (`build_tree(max_depth=...)`)
-    gets an empty list that loads `branch_url` + its id when opened. `wrap=False`: the list items only
+    gets an empty list that its toggle fills with htmx from `branch_url` + its id when opened (again after
+    a failed load, see static/js/portal.js). `wrap=False`: the list items only
     (a branch loaded into that list). Names and labels are escaped with the standard library's
     `html.escape` (what Django's `escape` does, without its per-call overhead).
     """
@@ -50,9 +53,10 @@ def va_tree(rows, base_url, fold=False, testid="va-tree", branch_url="", wrap=Tr
         folded = (fold and row.has_children and row.depth >= 1) or row.lazy
         append(f'<li class="tree-node{" collapsed" if folded else ""}" data-va="{va.pk}"><div class="tree-row">')
         if row.has_children:
+            load = f' hx-get="{branch}{va.pk}" {LOAD_BRANCH}' if row.lazy else ""
             append(
                 f'<button type="button" class="tree-toggle" aria-expanded="{"false" if folded else "true"}" '
-                f'aria-label="Show or hide {name}\'s children">▾</button>'
+                f'aria-label="Show or hide {name}\'s children"{load}>▾</button>'
             )
         else:
             append('<span class="tree-spacer"></span>')

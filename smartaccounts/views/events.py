@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from django.core.paginator import Paginator
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -19,7 +18,9 @@ from django.views.generic import TemplateView
 from .. import selectors
 from ..exports import stream_csv
 from ..filters import EventFilter
+from ..lists import ListPageMixin
 from ..mixins import AccountScopedMixin
+from ..pagination import KeysetPaginator
 
 PAGE_SIZE = 50
 CSV_COLUMNS = ["time_utc", "action", "user", "virtual_account", "message", "details"]
@@ -35,23 +36,27 @@ class EventQueryMixin:
         )
 
 
-class EventLogView(EventQueryMixin, AccountScopedMixin, TemplateView):
+# Newest first, paged by key: an account's log grows without end, and a COUNT or an OFFSET over it would too.
+EVENT_PAGES = KeysetPaginator(("created_at", "pk"), (dt.datetime, int), descending=True, size=PAGE_SIZE)
+
+
+class EventLogView(ListPageMixin, EventQueryMixin, AccountScopedMixin, TemplateView):
     template_name = "smartaccounts/events.html"
+    results_template_name = "smartaccounts/_events_results.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         event_filter = self.filtered_events()
-        events = event_filter.qs if event_filter.is_bound and event_filter.is_valid() else event_filter.queryset
-        page = Paginator(events, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        page = EVENT_PAGES.page_for(event_filter.rows, self.request.GET)
         query = self.request.GET.copy()
-        query.pop("page", None)
+        for key in ("after", "before", "page"):
+            query.pop(key, None)
         va = self.virtual_account
         account = self.smart_account
         context.update(
             filter=event_filter,
-            page_obj=page,
-            events=page.object_list,
-            query=query.urlencode(),
+            page=page,
+            events=page.rows,
             csv_url=(
                 reverse("va_events_csv", args=[account.pk, va.pk])
                 if va

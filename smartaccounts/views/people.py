@@ -21,6 +21,7 @@ from .. import selectors, services
 from ..forms import ROLE_HELP, AddUserForm, ApproveAccessForm, ChangeRoleForm, DeclineAccessForm
 from ..mixins import AccountScopedMixin
 from ..models import AccessRequest, Invitation, Role
+from ..tables import DecidedAccessRequestTable
 from .base import AccountActionView, apply_validation_error, form_errors_text
 from .virtual_accounts import TREE_FIELDS
 
@@ -223,11 +224,13 @@ class AccessRequestsView(AccountScopedMixin, TemplateView):
             )
         context.update(
             pending=pending,
-            decided=list(
-                AccessRequest.objects.filter(smart_account=self.smart_account)
-                .exclude(status=AccessRequest.Status.PENDING)
-                .select_related("requester", "decided_by", "granted_virtual_account")
-                .order_by("-decided_at")[:20]
+            decided=DecidedAccessRequestTable(
+                list(
+                    AccessRequest.objects.filter(smart_account=self.smart_account)
+                    .exclude(status=AccessRequest.Status.PENDING)
+                    .select_related("requester", "decided_by", "granted_virtual_account")
+                    .order_by("-decided_at")[:20]
+                )
             ),
         )
         return context

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.generic import TemplateView
 
 from .. import selectors, services, tree
@@ -60,7 +61,9 @@ class VirtualAccountTreeView(VirtualAccountFormsMixin, AccountScopedMixin, Templ
     va_admins_allowed = True
 
     def get(self, request, *args, **kwargs):
-        if "branch" in request.GET:
+        # An opened branch's rows, for the toggle that asks with htmx; a browser without JavaScript never
+        # asks (it has "Expand all"), and a plain request for the URL gets the page.
+        if "branch" in request.GET and request.htmx:
             return self.branch(request.GET["branch"])
         return super().get(request, *args, **kwargs)
 
@@ -75,7 +78,9 @@ class VirtualAccountTreeView(VirtualAccountFormsMixin, AccountScopedMixin, Templ
             raise Http404("No such Virtual Account.")
         rows = tree.build_tree(self.smart_account, tree.tree_nodes(selectors.subtree_of(va)), branch=va.pk)
         html = va_tree(rows, self.va_base_url(), fold=True, branch_url=self.branch_url(), wrap=False)
-        return HttpResponse(html or '<li class="muted">No Virtual Accounts below this one.</li>')
+        response = HttpResponse(html or '<li class="muted">No Virtual Accounts below this one.</li>')
+        patch_vary_headers(response, ("HX-Request",))
+        return response
 
     def va_base_url(self) -> str:
         return reverse("virtual_accounts", args=[self.smart_account.pk])

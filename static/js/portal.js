@@ -28,24 +28,31 @@
     const node = toggle.closest(".tree-node");
     node.classList.toggle("collapsed");
     toggle.setAttribute("aria-expanded", node.classList.contains("collapsed") ? "false" : "true");
-    // A big tree's branch that is not in the page yet: <ul data-branch="URL"> loads its rows once.
-    const branch = node.querySelector(":scope > ul[data-branch]");
-    if (branch && !branch.hasAttribute("data-loaded") && !node.classList.contains("collapsed")) {
-      branch.setAttribute("data-loaded", "");
-      branch.setAttribute("aria-busy", "true");
-      branch.innerHTML = '<li class="muted">Loading…</li>';
-      fetch(branch.getAttribute("data-branch"), { credentials: "same-origin", headers: { "HX-Request": "true" } })
-        .then(function (response) {
-          if (!response.ok) throw new Error(response.status);
-          return response.text();
-        })
-        .then(function (html) { branch.innerHTML = html; })
-        .catch(function () {
-          branch.removeAttribute("data-loaded");
-          branch.innerHTML = '<li class="error">Could not load these Virtual Accounts. Close and open the branch to try again.</li>';
-        })
-        .finally(function () { branch.removeAttribute("aria-busy"); });
-    }
+  });
+  // A big tree's branch that is not in the page yet: its toggle loads the rows with htmx (hx-get, see the
+  // va_tree template tag); these handlers only say what is happening, and why a load failed.
+  function branchOf(event) {
+    const toggle = event.detail && event.detail.elt;
+    if (!toggle || !toggle.classList || !toggle.classList.contains("tree-toggle")) return null;
+    return toggle.closest(".tree-node").querySelector(":scope > ul[data-branch]");
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const branch = branchOf(event);
+    if (!branch) return;
+    branch.setAttribute("aria-busy", "true");
+    branch.innerHTML = '<li class="muted branch-placeholder">Loading…</li>';
+  });
+  function failed(event) {
+    const branch = branchOf(event);
+    if (!branch) return;
+    branch.removeAttribute("aria-busy");
+    branch.innerHTML = '<li class="error branch-placeholder">Could not load these Virtual Accounts. Close and open the branch to try again.</li>';
+  }
+  document.addEventListener("htmx:responseError", failed);
+  document.addEventListener("htmx:sendError", failed);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const branch = branchOf(event);
+    if (branch) branch.removeAttribute("aria-busy");
   });
   // "Select all" checkboxes: <input type="checkbox" data-select-all="name-of-boxes">
   document.addEventListener("change", function (event) {

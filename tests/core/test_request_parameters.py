@@ -184,6 +184,7 @@ def test_an_instance_cursor_the_page_wrote_still_pages(client, devices, monkeypa
 
 def test_a_unicode_digit_in_branch_is_not_found(client, devices):
     client.force_login(devices.admin)
+    client.defaults["HTTP_HX_REQUEST"] = "true"  # a branch is what the tree's toggle asks for with htmx
     url = reverse("virtual_accounts", args=[devices.account.pk])
     assert client.get(url, {"branch": "²"}).status_code == 404
     assert client.get(url, {"branch": str(2**64)}).status_code == 404

@@ -102,14 +102,34 @@ def test_filters_by_action_group_user_and_dates(client, account):
     assert len(messages(until=str(today))) == Event.objects.filter(smart_account=account).count()
 
 
-def test_the_log_is_paginated(client, account):
+def test_the_log_is_paginated_by_key_newest_first(client, account):
     for i in range(60):
         services.record_event(actor=None, smart_account=account, action="test.bulk", message=f"bulk {i}")
     client.force_login(account.created_by)
     first = client.get(log_url(account))
-    assert len(first.context["events"]) == 50 and "Page 1 of 2" in first.content.decode()
-    second = client.get(log_url(account), {"page": 2})
-    assert len(second.context["events"]) == Event.objects.filter(smart_account=account).count() - 50
+    page = first.context["page"]
+    assert len(page.rows) == 50 and page.is_first and page.next_cursor
+    assert 'data-testid="next-page"' in first.content.decode()
+    second = client.get(log_url(account), {"after": page.next_cursor}).context["page"]
+    everything = list(Event.objects.filter(smart_account=account).order_by("-created_at", "-pk"))
+    assert [e.pk for e in page.rows + second.rows] == [e.pk for e in everything]
+    assert second.next_cursor is None and second.previous_cursor
+    back = client.get(log_url(account), {"before": second.previous_cursor}).context["page"]
+    assert [e.pk for e in back.rows] == [e.pk for e in page.rows] and back.is_first
+
+
+def test_a_damaged_event_log_cursor_is_a_400(client, account):
+    client.force_login(account.created_by)
+    assert client.get(log_url(account), {"after": "not-a-cursor!"}).status_code == 400
+
+
+def test_htmx_gets_the_event_logs_results_alone(client, account):
+    client.force_login(account.created_by)
+    response = client.get(log_url(account), headers={"HX-Request": "true", "HX-Target": "list-results"})
+    html = response.content.decode()
+    assert response.status_code == 200 and html.startswith('<div id="list-results">') and "<html" not in html
+    assert 'data-testid="events"' in html and "HX-Request" in response["Vary"]
+    assert "<html" in client.get(log_url(account)).content.decode()  # the same URL without htmx: the page
 
 
 def test_csv_export_streams_the_filtered_set(client, account):

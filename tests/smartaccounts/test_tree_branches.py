@@ -13,6 +13,7 @@ from tests.smartaccounts.test_queries import count_queries, grow_tree
 pytestmark = pytest.mark.django_db
 
 SIZE = FOLD_ABOVE + 50
+HTMX = {"HX-Request": "true"}  # what htmx sends with the toggle's request
 
 
 def names_in(html: str) -> set[str]:
@@ -42,6 +43,21 @@ def test_a_big_tree_page_carries_the_top_two_levels_and_says_how_many_there_are(
     lazy = {va.pk for va in vas if depth(va) == 1 and not va.is_leaf_node()}
     assert {int(pk) for pk in re.findall(r'data-branch="[^"]*\?branch=(\d+)"', html)} == lazy
     assert 'href="?expand=all"' in html
+    # Each lazy branch's toggle loads it with htmx into the list after it.
+    loaders = {int(pk) for pk in re.findall(r'<button [^>]*hx-get="[^"]*\?branch=(\d+)" hx-target="next ul"', html)}
+    assert loaders == lazy
+
+
+def test_a_branch_is_a_fragment_for_htmx_and_the_page_for_a_plain_request(client, big_tree):
+    account, vas = big_tree
+    node = next(va for va in vas if depth(va) == 1 and not va.is_leaf_node())
+    client.force_login(account.created_by)
+    url = reverse("virtual_accounts", args=[account.pk])
+    plain = client.get(url, {"branch": node.pk})
+    assert plain.status_code == 200 and b'<ul class="tree"' in plain.content and b"<html" in plain.content
+    fragment = client.get(url, {"branch": node.pk}, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and b"<html" not in fragment.content
+    assert "HX-Request" in fragment["Vary"]
 
 
 def test_an_opened_branch_brings_every_row_below_it_with_its_counts(client, big_tree):
@@ -51,7 +67,7 @@ def test_an_opened_branch_brings_every_row_below_it_with_its_counts(client, big_
     deepest = max(node.get_descendants(), key=lambda va: va.level)
     grant(member, "viewer", va=deepest)
     client.force_login(account.created_by)
-    response = client.get(reverse("virtual_accounts", args=[account.pk]), {"branch": node.pk})
+    response = client.get(reverse("virtual_accounts", args=[account.pk]), {"branch": node.pk}, headers=HTMX)
     assert response.status_code == 200
     html = response.content.decode()
     assert names_in(html) == {va.name for va in node.get_descendants()}
@@ -82,6 +98,7 @@ def test_a_small_tree_is_shown_whole(client):
 
 def test_a_branch_out_of_reach_is_a_404(client, big_tree, other_account):
     account, vas = big_tree
+    client.defaults["HTTP_HX_REQUEST"] = "true"  # the toggle's request
     url = reverse("virtual_accounts", args=[account.pk])
     client.force_login(account.created_by)
     other_va = VirtualAccount.objects.filter(smart_account=other_account).first()
@@ -100,6 +117,7 @@ def test_a_branch_out_of_reach_is_a_404(client, big_tree, other_account):
 
 def test_opening_a_branch_costs_the_same_queries_whatever_its_size(client, big_tree):
     account, vas = big_tree
+    client.defaults["HTTP_HX_REQUEST"] = "true"  # the toggle's request
     client.force_login(account.created_by)
     url = reverse("virtual_accounts", args=[account.pk])
     branches = sorted((va for va in vas if not va.is_leaf_node()), key=lambda va: va.get_descendant_count())
