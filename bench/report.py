@@ -227,7 +227,7 @@ def _kept_sql(r: dict) -> list[str]:
             f"`{row['where']}`",
             row["reference_p50_ms"],
             row["sql_p50_ms"],
-            f"{row['speedup']}×",
+            f"{row['speedup']}×" if row["speedup"] is not None else "",
             names.get(row["target"], row["target"]),
         ]
         for row in rows
