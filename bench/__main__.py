@@ -159,14 +159,21 @@ def generate_estate(spec, *, seed: int):
 
 
 def measure_estate(estate, *, requests: int, smoke: bool) -> dict:
-    """Permission resolution, pages, web memory, evaluation, ingestion and transfers on the estate."""
-    from bench import deadlines, ingest, memory, pages, permissions, transfers
+    """Permission resolution, the SQL kept beside its reference, pages, web memory, evaluation, ingestion and
+    transfers on the estate."""
+    from bench import deadlines, ingest, kept_sql, memory, pages, permissions, transfers
     from smartaccounts.models import SmartAccount, User
 
     large = SmartAccount.objects.get(pk=estate.large_account_id)
     small = SmartAccount.objects.get(pk=estate.small_account_ids[0])
     results: dict = {"permissions": permissions.run(large.pk, estate.va_user_email)}
     print("permission resolution:", results["permissions"], flush=True)
+    context = kept_sql.Context(
+        large.pk, estate.admin_email, estate.va_user_email, estate.va_user_va_id, smoke=smoke
+    )  # each pair's writes are rolled back: the estate is left as it was
+    results["kept_sql"] = kept_sql.run(context)
+    for row in results["kept_sql"]:
+        print("SQL beside its reference:", row, flush=True)
     results["pages"] = pages.run(large, small, requests=requests)
     print("pages measured", flush=True)
     largest = max(results["pages"], key=lambda r: r["large_p95_ms"])

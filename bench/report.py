@@ -106,7 +106,9 @@ def render_measurements(r: dict) -> str:
         _evaluation(r),
         _transfers(r),
         _permissions_and_memory(r),
+        _kept_sql(r),
     ]
+    sections = [lines for lines in sections if lines]
     return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 
 
@@ -206,6 +208,36 @@ def _transfers(r: dict) -> list[str]:
         "verify_ledger differences": "verify_ledger_differences",
     }
     return [caption, "", *_table(list(columns), [[t[key] for key in columns.values()]])]
+
+
+def _kept_sql(r: dict) -> list[str]:
+    """A row per statement kept written out beside its reference (bench/kept_sql.py); none in older results."""
+    rows = r.get("kept_sql")
+    if not rows:
+        return []
+    names = {t["key"]: t["target"] for t in targets(r)}
+    caption = (
+        "**SQL kept beside its reference** (each statement against its Python/ORM reference on the same input, "
+        f"called alternately, p50 over {_repetitions(rows)} calls each; writes rolled back):"
+    )
+    headers = ["Rule / statement", "Where", "Reference ms (p50)", "SQL ms (p50)", "Speed-up", "Serves the target"]
+    table = [
+        [
+            row["rule"] + ("" if row.get("same_results") is not False else " (**results differ**)"),
+            f"`{row['where']}`",
+            row["reference_p50_ms"],
+            row["sql_p50_ms"],
+            f"{row['speedup']}×" if row["speedup"] is not None else "",
+            names.get(row["target"], row["target"]),
+        ]
+        for row in rows
+    ]
+    return [caption, "", *_table(headers, table)]
+
+
+def _repetitions(rows: list[dict]) -> str:
+    counts = sorted({row["repetitions"] for row in rows})
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
 
 
 def _permissions_and_memory(r: dict) -> list[str]:

@@ -55,6 +55,45 @@ def test_the_page_carries_the_measured_tables(results):
     assert "{{" not in page and "<!-- reason:" not in page
 
 
+def test_the_sql_kept_beside_its_reference_has_a_row_per_statement_with_its_target(results):
+    measured = section(document.render_document(results, TEMPLATE), "Measured here")
+    caption = next(line for line in measured.splitlines() if line.startswith("**SQL kept beside its reference**"))
+    table = measured.split(caption, 1)[1].strip().split("\n\n")[0].splitlines()
+
+    assert "p50 over 200 calls each" in caption
+    assert table[:2] == [
+        "| Rule / statement | Where | Reference ms (p50) | SQL ms (p50) | Speed-up | Serves the target |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    serves = "| transfers ≥ 200/s, no conservation error, no unhandled deadlock, ledger clean |"
+    assert table[2:] == [
+        f"| `record_events`: a transfer's two events | `smartaccounts.services.events` | 2.412 | 0.297 | 8.1× {serves}",
+        "| `roles_reaching`: the VA-scoped region User, two VAs | `smartaccounts.queries` | 4.106 | 0.512 "
+        f"| 8.0× {serves}",
+        f"| `roles_reaching`: the account Admin, two VAs | `smartaccounts.queries` | 3.287 | 0.431 | 7.6× {serves}",
+    ]
+
+
+def test_a_statement_whose_results_differ_from_its_reference_says_so(results):
+    results["kept_sql"][1]["same_results"] = False
+    results["kept_sql"][2]["repetitions"] = 20
+
+    measured = section(document.render_document(results, TEMPLATE), "Measured here")
+
+    assert "| `roles_reaching`: the VA-scoped region User, two VAs (**results differ**) |" in measured
+    assert "| `record_events`: a transfer's two events |" in measured  # no comparison: nothing said
+    assert "p50 over 20–200 calls each" in measured
+
+
+def test_results_of_a_run_without_the_phase_are_written_without_its_table(results):
+    del results["kept_sql"]
+
+    page = document.render_document(results, TEMPLATE)
+
+    assert "SQL kept beside its reference**" not in page
+    assert "| VA licenses with subtree | 124.6 | 150.7 |" in section(page, "Measured here")
+
+
 def test_the_targets_table_says_which_targets_were_met(results):
     table = section(document.render_document(results, TEMPLATE), "Targets").splitlines()
 
