@@ -157,61 +157,6 @@ def _two_vas_of(virtual_account_id: int) -> list:
     return [va, below.order_by("-lft").first() or va]
 
 
-def _transfer_events(context: Context) -> dict:
-    from smartaccounts.models import User
-
-    source, target = _two_vas_of(context.va_user_va_id)
-    actor = User.objects.get(email=context.admin_email)
-    return {
-        "actor": actor,
-        "smart_account_id": context.large_account_id,
-        "actions": [(source, "license.transferred"), (target, "license.received")],
-        "message": f"{actor.email} transferred 2 × a license from {source.name} to {target.name}.",
-        "details": {"license": "regid.bench", "quantity": 2, "from": source.name, "to": target.name},
-    }
-
-
-def _events_by_bulk_create(case: dict) -> None:
-    """The reference: the same rows as `record_events` writes, through the ORM."""
-    from django.utils import timezone
-
-    from smartaccounts.models import Event
-
-    now = timezone.now()
-    Event.objects.bulk_create(
-        [
-            Event(
-                created_at=now,
-                actor=case["actor"],
-                smart_account_id=case["smart_account_id"],
-                virtual_account=va,
-                virtual_account_name=va.name if va else "",
-                action=action,
-                message=case["message"][:1000],
-                details=case["details"],
-            )
-            for va, action in case["actions"]
-        ]
-    )
-
-
-def _record_events(case: dict) -> None:
-    from smartaccounts.services.events import record_events
-
-    record_events(**case)
-
-
-register(
-    rule="`record_events`: a transfer's two events",
-    where="smartaccounts.services.events",
-    target="transfers",
-    setup=_transfer_events,
-    reference=_events_by_bulk_create,
-    sql=_record_events,
-    requires=("smartaccounts.services.events:record_events",),
-)
-
-
 def _roles_case(email: str) -> Callable[[Context], tuple]:
     def setup(context: Context) -> tuple:
         from smartaccounts.models import User

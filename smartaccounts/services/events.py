@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from .. import access
@@ -54,18 +54,6 @@ def record_event(
     )
 
 
-_EVENT_FIELDS = (
-    "created_at",
-    "actor",
-    "smart_account",
-    "virtual_account",
-    "virtual_account_name",
-    "action",
-    "message",
-    "details",
-)
-
-
 def record_events(
     *,
     actor: User | None,
@@ -75,39 +63,24 @@ def record_events(
     details: dict[str, Any] | None = None,
 ) -> None:
     """`record_event` for one change logged on several VAs ((virtual_account, action) pairs, same
-    actor, account, message and details, e.g. a transfer's two sides), in one INSERT.
-
-    The statement is written out, from the model's fields, each value through its field's own
-    adaptation as the ORM's: on PostgreSQL, `bulk_create` of a transfer's two rows took about 2.5 ms
-    a call against 0.3 ms for this statement (it sends the rows as typed arrays through UNNEST; the time
-    is spent executing that with its parameters, not building it). Every transfer records its events here.
-    """
+    actor, account, message and details, e.g. a transfer's two sides), in one INSERT."""
     now = timezone.now()
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
-    rows = [
-        (
-            now,
-            actor_id,
-            smart_account_id,
-            va.pk if va else None,
-            va.name if va else "",
-            action,
-            message[:1000],
-            details or {},
-        )
-        for va, action in actions
-    ]
-    if not rows:
-        return
-    fields = [Event._meta.get_field(name) for name in _EVENT_FIELDS]
-    quote = connection.ops.quote_name
-    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(Event._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-            f"VALUES {', '.join([placeholders] * len(rows))}",
-            [f.get_db_prep_save(value, connection) for row in rows for f, value in zip(fields, row, strict=True)],
-        )
+    Event.objects.bulk_create(
+        [
+            Event(
+                created_at=now,
+                actor_id=actor_id,
+                smart_account_id=smart_account_id,
+                virtual_account=va,
+                virtual_account_name=va.name if va else "",
+                action=action,
+                message=message[:1000],
+                details=details or {},
+            )
+            for va, action in actions
+        ]
+    )
 
 
 def notify(*, subject: str, message: str, recipients: list[str]) -> None:

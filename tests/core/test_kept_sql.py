@@ -34,11 +34,10 @@ def test_the_statements_on_main_are_registered_and_a_pair_whose_code_is_missing_
     registered = kept_sql.registered()
 
     rules = [pair.rule for pair in registered]
-    assert "`record_events`: a transfer's two events" in rules
     assert "`roles_reaching`: the VA-scoped region User, two VAs" in rules
     assert "`roles_reaching`: the account Admin, two VAs" in rules
     assert missing not in registered and absent_module not in registered
-    assert {pair.where for pair in registered} >= {"smartaccounts.services.events", "smartaccounts.queries"}
+    assert {pair.where for pair in registered} >= {"smartaccounts.queries"}
 
 
 def _writing_pair(**kwargs) -> kept_sql.Pair:
