@@ -61,7 +61,6 @@ __all__ = [
     "add_to_va",
     "change_reserved",
     "expire_lot",
-    "license_ids_for_tags",
     "lock_balances",
     "lock_instances",
     "move_between_vas",
@@ -972,6 +971,3 @@ def rebuild_account_totals(*, smart_account_ids: Iterable[int] | None = None) ->
         )
     return len(made)
 
-
-def license_ids_for_tags(tags: Iterable[str]) -> dict[str, int]:
-    return dict(License.objects.filter(tag__in=set(tags)).values_list("tag", "pk"))
