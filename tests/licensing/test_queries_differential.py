@@ -158,6 +158,7 @@ def _totals_as_rebuilt(account, lic) -> list:
     )
 
 
+@pytest.mark.postgres
 @BOUNDED
 @given(
     source_lots=lot_specs,
@@ -204,6 +205,7 @@ def test_a_transfer_written_set_based_equals_take_then_add(
 usage_maps = st.dictionaries(st.integers(0, 2), st.integers(0, 5), max_size=3)  # license index -> count
 
 
+@pytest.mark.postgres
 @BOUNDED
 @given(
     before=st.lists(usage_maps, min_size=1, max_size=4),
@@ -293,6 +295,7 @@ def test_many_instances_usage_batched_equals_one_orm_call_per_write(
     assert reference["differences"] == []
 
 
+@pytest.mark.postgres
 @BOUNDED
 @given(pairs=st.lists(st.tuples(st.integers(0, 1), st.integers(0, 2)), min_size=1, max_size=6), totals=st.booleans())
 def test_balance_locks_batched_equal_the_orm(world, monkeypatch, pairs, totals):
