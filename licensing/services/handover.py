@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, Sum
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -81,12 +82,17 @@ def _portal_url(name: str, **kwargs) -> str:
     return f"{settings.PORTAL_BASE_URL.rstrip('/')}{reverse(name, kwargs=kwargs)}"
 
 
-def _lines_text(lines) -> str:
-    """One line per hand-over line: order, line number, license and quantity."""
-    return "\n".join(
-        f"  - {line.quantity} × {line.license.name} (order {line.order_line.order.number}, "
-        f"line {line.order_line.line_number}, SKU {line.order_line.sku.code})"
-        for line in lines
+def _mail_text(template: str, *, hand_over: HandOver, lines, **context) -> str:
+    """An e-mail body from templates/licensing/email/<template>.txt; every one lists the hand-over's lines."""
+    return render_to_string(
+        f"licensing/email/{template}.txt",
+        {
+            "partner": hand_over.partner_account,
+            "customer": hand_over.customer_account,
+            "lines": lines,
+            "expiry_days": HAND_OVER_EXPIRY_DAYS,
+            **context,
+        },
     )
 
 
@@ -273,12 +279,11 @@ def transfer_to_customer(*, actor: User, order_lines: dict, customer_account: Sm
     )
     notify(
         subject=f"{partner.name} is handing licenses over to {customer.name}",
-        message=(
-            f"{partner.name} has handed these licenses over to your Smart Account {customer.name}:\n\n"
-            f"{_lines_text(hand_over_lines)}\n\n"
-            "Accept them into a Virtual Account, or decline them with a reason, here:\n"
-            f"{_portal_url('hand_over_incoming_detail', account_id=customer.pk, hand_over_id=hand_over.pk)}\n\n"
-            f"A hand-over that nobody accepts within {HAND_OVER_EXPIRY_DAYS} days is declined automatically."
+        message=_mail_text(
+            "hand_over_offered",
+            hand_over=hand_over,
+            lines=hand_over_lines,
+            link=_portal_url("hand_over_incoming_detail", account_id=customer.pk, hand_over_id=hand_over.pk),
         ),
         recipients=account_admin_emails(customer),
     )
@@ -371,7 +376,7 @@ def accept_hand_over(*, actor: User, hand_over: HandOver, virtual_account: Virtu
     link = _portal_url("hand_over_outgoing_detail", account_id=hand_over.partner_account_id, hand_over_id=hand_over.pk)
     notify(
         subject=f"{customer.name} accepted hand-over {hand_over.pk}",
-        message=f"{customer.name} accepted the licenses you handed over:\n\n{_lines_text(lines)}\n\n{link}",
+        message=_mail_text("hand_over_accepted", hand_over=hand_over, lines=lines, link=link),
         recipients=_partner_recipients(hand_over),
     )
     return hand_over
@@ -479,9 +484,13 @@ def decline_hand_over(*, actor: User, hand_over: HandOver, reason: str) -> HandO
     )
     notify(
         subject=f"{customer.name} declined hand-over {hand_over.pk}",
-        message=f"{customer.name} declined the licenses you handed over, giving this reason:\n\n  {reason}\n\n"
-        f"{_lines_text(lines)}\n\nThe licenses are back in your holding account.\n"
-        f"{_portal_url('hand_over_outgoing_detail', account_id=partner.pk, hand_over_id=hand_over.pk)}",
+        message=_mail_text(
+            "hand_over_declined",
+            hand_over=hand_over,
+            lines=lines,
+            reason=reason,
+            link=_portal_url("hand_over_outgoing_detail", account_id=partner.pk, hand_over_id=hand_over.pk),
+        ),
         recipients=_partner_recipients(hand_over),
     )
     return hand_over
@@ -526,8 +535,7 @@ def cancel_hand_over(*, actor: User, hand_over: HandOver) -> HandOver:
     )
     notify(
         subject=f"{partner.name} cancelled hand-over {hand_over.pk}",
-        message=f"{partner.name} took back the licenses it had handed over to {customer.name}:\n\n"
-        f"{_lines_text(lines)}\n\nThere is nothing to do.",
+        message=_mail_text("hand_over_cancelled", hand_over=hand_over, lines=lines),
         recipients=account_admin_emails(customer),
     )
     return hand_over
@@ -561,16 +569,12 @@ def _expire_one(hand_over_id: int, cutoff) -> bool:
         )
         notify(
             subject=f"Hand-over {hand_over.pk} to {customer.name} was declined automatically",
-            message=f"Nobody at {customer.name} accepted these licenses within {HAND_OVER_EXPIRY_DAYS} days, so "
-            f"they are back in your holding account:\n\n{_lines_text(lines)}\n\nHand them over again when "
-            "the customer is ready.",
+            message=_mail_text("hand_over_expired_partner", hand_over=hand_over, lines=lines),
             recipients=_partner_recipients(hand_over),
         )
         notify(
             subject=f"Hand-over {hand_over.pk} from {partner.name} was declined automatically",
-            message=f"Nobody accepted these licenses from {partner.name} within {HAND_OVER_EXPIRY_DAYS} days, "
-            f"so they went back to the partner:\n\n{_lines_text(lines)}\n\nAsk {partner.name} to hand them "
-            "over again if you want them.",
+            message=_mail_text("hand_over_expired_customer", hand_over=hand_over, lines=lines),
             recipients=account_admin_emails(customer),
         )
         return True
