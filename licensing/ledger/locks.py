@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
 
 from .. import queries
 from ..models import LicenseAccountTotal, LicenseBalance, ProductInstance
@@ -21,14 +20,6 @@ class LockedBalances(dict):
 def _require_transaction(name: str) -> None:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError(f"{name} must run inside transaction.atomic().")
-
-
-def _create_and_lock(missing: list, locking: QuerySet) -> list[tuple]:
-    """Insert the rows of `missing` that do not exist yet, then lock and read `locking`."""
-    if queries.in_use():
-        return queries.create_and_lock(missing, locking)
-    type(missing[0]).objects.bulk_create(missing, ignore_conflicts=True)
-    return list(locking)
 
 
 def lock_balances(pairs: Iterable[tuple[int, int, int]], *, totals: bool = True) -> LockedBalances:
@@ -47,12 +38,10 @@ def lock_balances(pairs: Iterable[tuple[int, int, int]], *, totals: bool = True)
     if not wanted:
         return locked
     names = [f.attname for f in LicenseBalance._meta.concrete_fields]
-    condition = Q()
-    for _, va, lic in wanted:
-        condition |= Q(virtual_account_id=va, license_id=lic)
-    rows = _create_and_lock(
+    rows = queries.create_and_lock(
         [LicenseBalance(smart_account_id=a, virtual_account_id=v, license_id=lic) for a, v, lic in wanted],
-        LicenseBalance.objects.select_for_update().filter(condition).order_by("pk").values_list(*names),
+        names,
+        ("virtual_account_id", "license_id"),
     )
     for row in rows:
         balance = LicenseBalance.from_db(connection.alias, names, row)
@@ -69,15 +58,10 @@ def _lock_totals(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[int
     """Create and lock the per-account totals of (account, license) pairs, after the balances, in pk order.
     Returns what each has in use and reserved."""
     wanted = sorted(pairs)
-    condition = Q()
-    for account, lic in wanted:
-        condition |= Q(smart_account_id=account, license_id=lic)
-    rows = _create_and_lock(
+    rows = queries.create_and_lock(
         [LicenseAccountTotal(smart_account_id=account, license_id=lic) for account, lic in wanted],
-        LicenseAccountTotal.objects.select_for_update()
-        .filter(condition)
-        .order_by("pk")
-        .values_list("smart_account_id", "license_id", "in_use", "reserved"),
+        ("smart_account_id", "license_id", "in_use", "reserved"),
+        ("smart_account_id", "license_id"),
     )
     return {(account, lic): (in_use, reserved) for account, lic, in_use, reserved in rows}
 

@@ -230,7 +230,8 @@ def _move_set_based(source, target, quantity: int, *, movement, actor, note: str
         if key not in merge_into
     ]
     if new:
-        for lot in LicenseLot.objects.bulk_create(new):
+        queries.create(new)
+        for lot in new:
             merge_into[merge_key(lot)] = lot
     now = timezone.now()
     entries = [
