@@ -108,6 +108,20 @@ def create(objs: list[Model]) -> None:
         obj._state.adding, obj._state.db = False, connection.alias
 
 
+def lots_for_transfer(columns: Sequence[str], source, target) -> list[tuple]:
+    """The source VA's lots of the license that hold anything and the target VA's unexpired ones (the
+    balances locked), longest term first: `ledger.lots.LONGEST_TERM_FIRST`, written for PostgreSQL."""
+    model = LicenseLot
+    va, lic, end, pk = (_column(model, name) for name in ("virtual_account", "license", "end_date", "id"))
+    names = ", ".join(_column(model, name) for name in columns)
+    select = f"SELECT {names} FROM {_table(model)} WHERE {va} = %s AND {lic} = %s"
+    text = (
+        f"{select} AND {_column(model, 'quantity')} > 0 UNION ALL "
+        f"{select} AND {_column(model, 'expired_at')} IS NULL ORDER BY {end} DESC NULLS FIRST, {pk}"
+    )
+    return run([(text, [source.virtual_account_id, source.license_id, target.virtual_account_id, target.license_id])])
+
+
 # --- Locks ---------------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -206,7 +207,13 @@ def _move_set_based(source, target, quantity: int, *, movement, actor, note: str
     (`queries.transfer_writes`, one round trip on PostgreSQL)."""
     # One read: the source's lots to take from and the target's to merge into (both balances are locked,
     # so neither VA's lots of this license change meanwhile).
-    lots = list(LicenseLot.objects.filter(_takeable(source) | _mergeable(target)).order_by(*LONGEST_TERM_FIRST))
+    names = [f.attname for f in LicenseLot._meta.concrete_fields]
+    if queries.in_use():
+        rows = queries.lots_for_transfer(names, source, target)
+    else:
+        lots = LicenseLot.objects.filter(_takeable(source) | _mergeable(target)).order_by(*LONGEST_TERM_FIRST)
+        rows = lots.values_list(*names)
+    lots = [LicenseLot.from_db(connection.alias, names, row) for row in rows]
     taken = _portions((lot for lot in lots if lot.virtual_account_id == source.virtual_account_id), quantity)
     merge_into: dict[tuple, LicenseLot] = {}
     for lot in sorted((lot for lot in lots if lot.virtual_account_id == target.virtual_account_id), key=lambda x: x.pk):
