@@ -7,7 +7,7 @@ class LicensingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import navigation, navigation_workflows, signals  # noqa: F401  (signals: held orders)
+        from . import navigation, navigation_workflows, signals  # noqa: F401  (signals: held orders, VA deletion)
 
         navigation.register_navigation()
         navigation_workflows.register()

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, Sum
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -81,12 +82,17 @@ def _portal_url(name: str, **kwargs) -> str:
     return f"{settings.PORTAL_BASE_URL.rstrip('/')}{reverse(name, kwargs=kwargs)}"
 
 
-def _lines_text(lines) -> str:
-    """One line per hand-over line: order, line number, license and quantity."""
-    return "\n".join(
-        f"  - {line.quantity} × {line.license.name} (order {line.order_line.order.number}, "
-        f"line {line.order_line.line_number}, SKU {line.order_line.sku.code})"
-        for line in lines
+def _mail_text(template: str, *, hand_over: HandOver, lines, **context) -> str:
+    """An e-mail body from templates/licensing/email/<template>.txt; every one lists the hand-over's lines."""
+    return render_to_string(
+        f"licensing/email/{template}.txt",
+        {
+            "partner": hand_over.partner_account,
+            "customer": hand_over.customer_account,
+            "lines": lines,
+            "expiry_days": HAND_OVER_EXPIRY_DAYS,
+            **context,
+        },
     )
 
 
@@ -135,14 +141,8 @@ def _lines(hand_over: HandOver) -> list[HandOverLine]:
 # --- Creating a hand-over ------------------------------------------------------------------------
 
 
-@transaction.atomic
-def transfer_to_customer(*, actor: User, order_lines: dict, customer_account: SmartAccount) -> HandOver:
-    """Hand order lines (partially or fully) of a partner holding account to an active customer account.
-
-    The actor needs the User or Admin role on the Virtual Accounts the licenses are held in. The
-    licenses leave those VAs at once and travel with the pending hand-over until the customer
-    accepts or declines it; the customer's Admins are e-mailed.
-    """
+def _wanted_quantities(order_lines: dict) -> dict[int, int]:
+    """{order line id: quantity}, each a whole number of at least 1."""
     if not order_lines:
         raise ValidationError("Choose at least one order line and a quantity to hand over.")
     wanted: dict[int, int] = {}
@@ -150,10 +150,14 @@ def transfer_to_customer(*, actor: User, order_lines: dict, customer_account: Sm
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
             raise ValidationError(f"Quantities are whole numbers of at least 1, not {quantity!r}.")
         wanted[order_line.pk if isinstance(order_line, OrderLine) else int(order_line)] = quantity
-    lines = {
-        line.pk: line
-        for line in OrderLine.objects.select_related("order__smart_account", "sku__license").filter(pk__in=wanted)
-    }
+    return wanted
+
+
+def _partner_and_customer(
+    actor: User, lines: dict[int, OrderLine], wanted: dict, customer_account: SmartAccount
+) -> tuple[SmartAccount, SmartAccount]:
+    """The active Partner Holding account holding every line (the actor operates in it) and the active
+    customer account receiving them; refusals otherwise."""
     partner_ids = {line.order.smart_account_id for line in lines.values()}
     if len(lines) != len(wanted) or len(partner_ids) != 1 or None in partner_ids:
         raise ValidationError("All the order lines must be held by one Partner Holding account.")
@@ -176,7 +180,12 @@ def transfer_to_customer(*, actor: User, order_lines: dict, customer_account: Sm
         or customer.status != SmartAccount.Status.ACTIVE
     ):
         raise ValidationError(NO_ELIGIBLE_CUSTOMER)
+    return partner, customer
 
+
+def _lock_what_is_held(actor: User, partner: SmartAccount, lines: dict[int, OrderLine], wanted: dict[int, int]):
+    """Lock the balances of the partner's VAs the actor operates on that hold the lines' licenses, then read
+    what each line holds there ({line: [(VA, quantity)]} in VA order); refuses a line that holds too few."""
     operable = set(sa_selectors.virtual_accounts_for(actor, partner, "operate").values_list("pk", flat=True))
     live_lots = LicenseLot.objects.filter(
         order_line_id__in=wanted,
@@ -211,10 +220,13 @@ def transfer_to_customer(*, actor: User, order_lines: dict, customer_account: Sm
             )
     if problems:
         raise ValidationError(problems)
+    return balances, held
 
-    hand_over = HandOver.objects.create(partner_account=partner, customer_account=customer, created_by=actor)
+
+def _put_lines_in_transit(hand_over: HandOver, actor: User, lines, wanted, balances, held) -> None:
+    """Take each line's quantity out of the partner's VAs (in VA order) and put it in transit."""
     movement = ledger.new_movement()
-    note = f"Hand-over {hand_over.pk} to {customer.name}"
+    note = f"Hand-over {hand_over.pk} to {hand_over.customer_account.name}"
     for line_id, quantity in sorted(wanted.items()):
         line = lines[line_id]
         HandOverLine.objects.create(hand_over=hand_over, order_line=line, license=line.sku.license, quantity=quantity)
@@ -245,6 +257,10 @@ def transfer_to_customer(*, actor: User, order_lines: dict, customer_account: Sm
                 )
             remaining -= take
 
+
+def _announce_hand_over(hand_over: HandOver, actor: User) -> None:
+    """The events in both accounts' logs, and the e-mail to the customer's Admins."""
+    partner, customer = hand_over.partner_account, hand_over.customer_account
     hand_over_lines = _lines(hand_over)
     summary = _summary(hand_over_lines)
     details = {
@@ -273,19 +289,67 @@ def transfer_to_customer(*, actor: User, order_lines: dict, customer_account: Sm
     )
     notify(
         subject=f"{partner.name} is handing licenses over to {customer.name}",
-        message=(
-            f"{partner.name} has handed these licenses over to your Smart Account {customer.name}:\n\n"
-            f"{_lines_text(hand_over_lines)}\n\n"
-            "Accept them into a Virtual Account, or decline them with a reason, here:\n"
-            f"{_portal_url('hand_over_incoming_detail', account_id=customer.pk, hand_over_id=hand_over.pk)}\n\n"
-            f"A hand-over that nobody accepts within {HAND_OVER_EXPIRY_DAYS} days is declined automatically."
+        message=_mail_text(
+            "hand_over_offered",
+            hand_over=hand_over,
+            lines=hand_over_lines,
+            link=_portal_url("hand_over_incoming_detail", account_id=customer.pk, hand_over_id=hand_over.pk),
         ),
         recipients=account_admin_emails(customer),
     )
+
+
+@transaction.atomic
+def transfer_to_customer(*, actor: User, order_lines: dict, customer_account: SmartAccount) -> HandOver:
+    """Hand order lines (partially or fully) of a partner holding account to an active customer account.
+
+    The actor needs the User or Admin role on the Virtual Accounts the licenses are held in. The
+    licenses leave those VAs at once and travel with the pending hand-over until the customer
+    accepts or declines it; the customer's Admins are e-mailed.
+    """
+    wanted = _wanted_quantities(order_lines)
+    lines = {
+        line.pk: line
+        for line in OrderLine.objects.select_related("order__smart_account", "sku__license").filter(pk__in=wanted)
+    }
+    partner, customer = _partner_and_customer(actor, lines, wanted, customer_account)
+    balances, held = _lock_what_is_held(actor, partner, lines, wanted)
+    hand_over = HandOver.objects.create(partner_account=partner, customer_account=customer, created_by=actor)
+    _put_lines_in_transit(hand_over, actor, lines, wanted, balances, held)
+    _announce_hand_over(hand_over, actor)
     return hand_over
 
 
 # --- Accepting -----------------------------------------------------------------------------------
+
+
+def _announce_acceptance(hand_over: HandOver, actor: User, va: VirtualAccount) -> None:
+    """The events in both accounts' logs, and the e-mail to the partner."""
+    customer = hand_over.customer_account
+    lines = _lines(hand_over)
+    summary = _summary(lines)
+    record_event(
+        actor=actor,
+        smart_account=customer,
+        virtual_account=va,
+        action="hand_over.accepted",
+        message=f"{actor.email} accepted {summary} from {hand_over.partner_account.name} into {va.name} "
+        f"(hand-over {hand_over.pk}).",
+        details={"hand_over": hand_over.pk, "partner": hand_over.partner_account.name},
+    )
+    record_event(
+        actor=None,
+        smart_account=hand_over.partner_account,
+        action="hand_over.accepted",
+        message=f"{customer.name} accepted hand-over {hand_over.pk} ({summary}).",
+        details={"hand_over": hand_over.pk, "customer": customer.name},
+    )
+    link = _portal_url("hand_over_outgoing_detail", account_id=hand_over.partner_account_id, hand_over_id=hand_over.pk)
+    notify(
+        subject=f"{customer.name} accepted hand-over {hand_over.pk}",
+        message=_mail_text("hand_over_accepted", hand_over=hand_over, lines=lines, link=link),
+        recipients=_partner_recipients(hand_over),
+    )
 
 
 @transaction.atomic
@@ -350,30 +414,7 @@ def accept_hand_over(*, actor: User, hand_over: HandOver, virtual_account: Virtu
         now,
         va,
     )
-    lines = _lines(hand_over)
-    summary = _summary(lines)
-    record_event(
-        actor=actor,
-        smart_account=customer,
-        virtual_account=va,
-        action="hand_over.accepted",
-        message=f"{actor.email} accepted {summary} from {hand_over.partner_account.name} into {va.name} "
-        f"(hand-over {hand_over.pk}).",
-        details={"hand_over": hand_over.pk, "partner": hand_over.partner_account.name},
-    )
-    record_event(
-        actor=None,
-        smart_account=hand_over.partner_account,
-        action="hand_over.accepted",
-        message=f"{customer.name} accepted hand-over {hand_over.pk} ({summary}).",
-        details={"hand_over": hand_over.pk, "customer": customer.name},
-    )
-    link = _portal_url("hand_over_outgoing_detail", account_id=hand_over.partner_account_id, hand_over_id=hand_over.pk)
-    notify(
-        subject=f"{customer.name} accepted hand-over {hand_over.pk}",
-        message=f"{customer.name} accepted the licenses you handed over:\n\n{_lines_text(lines)}\n\n{link}",
-        recipients=_partner_recipients(hand_over),
-    )
+    _announce_acceptance(hand_over, actor, va)
     return hand_over
 
 
@@ -479,9 +520,13 @@ def decline_hand_over(*, actor: User, hand_over: HandOver, reason: str) -> HandO
     )
     notify(
         subject=f"{customer.name} declined hand-over {hand_over.pk}",
-        message=f"{customer.name} declined the licenses you handed over, giving this reason:\n\n  {reason}\n\n"
-        f"{_lines_text(lines)}\n\nThe licenses are back in your holding account.\n"
-        f"{_portal_url('hand_over_outgoing_detail', account_id=partner.pk, hand_over_id=hand_over.pk)}",
+        message=_mail_text(
+            "hand_over_declined",
+            hand_over=hand_over,
+            lines=lines,
+            reason=reason,
+            link=_portal_url("hand_over_outgoing_detail", account_id=partner.pk, hand_over_id=hand_over.pk),
+        ),
         recipients=_partner_recipients(hand_over),
     )
     return hand_over
@@ -526,8 +571,7 @@ def cancel_hand_over(*, actor: User, hand_over: HandOver) -> HandOver:
     )
     notify(
         subject=f"{partner.name} cancelled hand-over {hand_over.pk}",
-        message=f"{partner.name} took back the licenses it had handed over to {customer.name}:\n\n"
-        f"{_lines_text(lines)}\n\nThere is nothing to do.",
+        message=_mail_text("hand_over_cancelled", hand_over=hand_over, lines=lines),
         recipients=account_admin_emails(customer),
     )
     return hand_over
@@ -561,16 +605,12 @@ def _expire_one(hand_over_id: int, cutoff) -> bool:
         )
         notify(
             subject=f"Hand-over {hand_over.pk} to {customer.name} was declined automatically",
-            message=f"Nobody at {customer.name} accepted these licenses within {HAND_OVER_EXPIRY_DAYS} days, so "
-            f"they are back in your holding account:\n\n{_lines_text(lines)}\n\nHand them over again when "
-            "the customer is ready.",
+            message=_mail_text("hand_over_expired_partner", hand_over=hand_over, lines=lines),
             recipients=_partner_recipients(hand_over),
         )
         notify(
             subject=f"Hand-over {hand_over.pk} from {partner.name} was declined automatically",
-            message=f"Nobody accepted these licenses from {partner.name} within {HAND_OVER_EXPIRY_DAYS} days, "
-            f"so they went back to the partner:\n\n{_lines_text(lines)}\n\nAsk {partner.name} to hand them "
-            "over again if you want them.",
+            message=_mail_text("hand_over_expired_customer", hand_over=hand_over, lines=lines),
             recipients=account_admin_emails(customer),
         )
         return True

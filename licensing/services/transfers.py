@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 
 from policy.deadlines import refresh_reporting_deadlines
 from smartaccounts.models import SmartAccount, VirtualAccount
@@ -37,20 +37,13 @@ def _live(virtual_account: VirtualAccount, role: str) -> VirtualAccount:
     return va
 
 
-_VA_FIELDS = {"id", "smart_account_id", "name", "tree_id", "lft", "rght"}
+_VA_FIELDS = ("smart_account", "name", "tree_id", "lft", "rght")
 
 
 def _live_pair(source: VirtualAccount, target: VirtualAccount) -> tuple[VirtualAccount, VirtualAccount]:
-    """Both VAs as they are now, in one written-out query (what a transfer reads of them: the
-    account, the name and the tree position); a deleted one is refused, the source first."""
-    names = [f.attname for f in VirtualAccount._meta.concrete_fields if f.attname in _VA_FIELDS]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(names)} FROM {VirtualAccount._meta.db_table} "
-            "WHERE id IN (%s, %s) AND deleted_at IS NULL",
-            [source.pk, target.pk],
-        )
-        fresh = {row[0]: VirtualAccount.from_db(connection.alias, names, row) for row in cursor.fetchall()}
+    """Both VAs as they are now, in one query (what a transfer reads of them: the account, the name
+    and the tree position); a deleted one is refused, the source first."""
+    fresh = {va.pk: va for va in live_virtual_accounts().filter(pk__in=[source.pk, target.pk]).only(*_VA_FIELDS)}
     for va, role in ((source, "source"), (target, "target")):
         if va.pk not in fresh:
             raise ValidationError({role: f"The Virtual Account {va.name} no longer exists."})

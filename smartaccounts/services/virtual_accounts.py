@@ -24,6 +24,7 @@ from django.utils import timezone
 from .. import selectors
 from ..locks import lock_account_tree
 from ..models import SmartAccount, User, VirtualAccount, VirtualAccountUserObjectPermission
+from ..signals import virtual_account_deleting, virtual_account_holdings_requested
 from .events import is_operator, record_event, require_account_role, require_va_role
 
 __all__ = [
@@ -190,32 +191,17 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 
 def virtual_account_holdings(virtual_account: VirtualAccount) -> list[str]:
-    """What a VA still holds, in words; empty when it can be deleted."""
-    from django.db.models import Sum
+    """What a VA still holds, in words; empty when it can be deleted.
 
-    from licensing.models import LicenseLot, Order, ProductInstance, RegistrationToken
-
+    Its live children, then what the other apps report through `virtual_account_holdings_requested`
+    (licensing: licenses, product instances, active tokens, orders waiting to be deposited).
+    """
     held = []
     children = selectors.live_virtual_accounts().filter(parent=virtual_account).count()
     if children:
         held.append(_plural(children, "child Virtual Account"))
-    licenses = (
-        LicenseLot.objects.filter(virtual_account=virtual_account, quantity__gt=0).aggregate(n=Sum("quantity"))["n"]
-        or 0
-    )
-    if licenses:
-        held.append(_plural(licenses, "license"))
-    instances = ProductInstance.objects.filter(virtual_account=virtual_account).exclude(status="removed").count()
-    if instances:
-        held.append(_plural(instances, "product instance"))
-    tokens = RegistrationToken.objects.filter(
-        virtual_account=virtual_account, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).count()
-    if tokens:
-        held.append(_plural(tokens, "active registration token"))
-    orders = Order.objects.filter(virtual_account=virtual_account).exclude(status="deposited").count()
-    if orders:
-        held.append(_plural(orders, "order waiting to be deposited", "orders waiting to be deposited"))
+    for _, holdings in virtual_account_holdings_requested.send(sender=VirtualAccount, virtual_account=virtual_account):
+        held.extend(holdings or [])
     return held
 
 
@@ -242,9 +228,7 @@ def delete_virtual_account(*, actor: User, virtual_account: VirtualAccount) -> N
     )
     VirtualAccountUserObjectPermission.objects.filter(content_object=va).delete()
     va.invitations.filter(status="pending").update(status="cancelled")
-    from licensing.models import LicenseBalance
-
-    LicenseBalance.objects.filter(virtual_account=va).delete()  # all zero: it holds nothing
+    virtual_account_deleting.send(sender=VirtualAccount, virtual_account=va)
     parent_name = va.parent.name if va.parent_id else None
     if va.parent_id is not None:
         va.move_to(None)
