@@ -97,5 +97,6 @@ class LicenseFilter(SelectorFilterSet):
     def selector_params(self) -> dict:
         params = super().selector_params()
         params.pop("subtree", None)  # the scope holds it
-        params["descending"] = params.pop("dir", "asc") == "desc"
+        if "dir" in params:
+            params["descending"] = params.pop("dir") == "desc"
         return params
