@@ -117,7 +117,7 @@ class SelectorFilterSet(ListFilterSet):
             parameter = self.filters[name]
             if hasattr(parameter, "to_param"):
                 value = parameter.to_param(value)
-            if value not in parameter.field.empty_values and value is not False:
+            if value not in parameter.field.empty_values:
                 params[parameter.field_name] = value
         return params
 
