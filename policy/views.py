@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 from django.conf import settings
 from django.contrib import messages
@@ -29,8 +30,9 @@ from smartaccounts.views import apply_validation_error
 
 from . import rules as policy_rules
 from . import selectors, services, signing
+from .filters import AlertFilter, ReportingFilter
 from .formats import REPORT_SCHEMA, schema_text
-from .forms import AlertFilterForm, ReportingFilterForm, UsageUploadForm
+from .forms import UsageUploadForm
 from .models import Acknowledgement, UsageReport, UsageUpload
 
 USABLE_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
@@ -56,17 +58,15 @@ class ReportingView(ListPageMixin, PolicyPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        form = ReportingFilterForm(self.request.GET or None, virtual_accounts=self.va_choices())
-        instances = selectors.reporting_instances(
-            self.request.user,
-            self.smart_account,
-            status=form.value("status") or "",
-            virtual_account_id=form.value("va"),
-            q=form.value("q") or "",
+        filters = ReportingFilter(
+            self.request.GET or None,
+            selector=partial(selectors.reporting_instances, self.request.user, self.smart_account),
+            request=self.request,
+            virtual_accounts=self.va_choices(),
         )
-        page = offset_page(instances, self.request.GET, PAGE_SIZE)
+        page = offset_page(filters.qs, self.request.GET, PAGE_SIZE)
         context.update(
-            form=form,
+            form=filters.form,
             page=page,
             instances=page.object_list,
             counts=selectors.reporting_counts(
@@ -84,23 +84,24 @@ class AlertsView(ListPageMixin, PolicyPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        form = AlertFilterForm(self.request.GET or None, virtual_accounts=self.va_choices())
-        alerts = selectors.alerts_for(
-            self.request.user,
-            self.smart_account,
-            state=form.value("state", "open"),
-            kind=form.value("kind", ""),
-            severity=form.value("severity", ""),
-            virtual_account_id=form.value("va"),
-            whole_account=self.account_role is not None,
+        filters = AlertFilter(
+            self.request.GET or None,
+            selector=partial(
+                selectors.alerts_for,
+                self.request.user,
+                self.smart_account,
+                whole_account=self.account_role is not None,
+            ),
+            request=self.request,
+            virtual_accounts=self.va_choices(),
         )
         params = self.request.GET
         # Newest first, paged by key (older / newer than the last row seen): alerts accumulate without end.
         page = selectors.alert_page(
-            alerts, after=params.get("after", ""), before=params.get("before", ""), size=PAGE_SIZE
+            filters.qs, after=params.get("after", ""), before=params.get("before", ""), size=PAGE_SIZE
         )
         context.update(
-            form=form,
+            form=filters.form,
             page=page,
             now=timezone.now(),
             is_filtered=bool(querystring(params, after=None, before=None)),

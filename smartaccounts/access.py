@@ -34,6 +34,7 @@ from django.db.models import Case, Exists, IntegerField, Model, OuterRef, Q, Que
 
 from . import queries
 from .models import (
+    AccessRequest,
     Event,
     Invitation,
     Role,
@@ -129,6 +130,7 @@ register(SmartAccount, AccessPath(smart_account="pk", virtual_account=None, any_
 register(VirtualAccount, AccessPath(smart_account="smart_account_id", virtual_account="pk"))
 register(Event)
 register(Invitation)
+register(AccessRequest, AccessPath(virtual_account=None))  # decided by the account's Admins only
 
 
 # --- the rule ----------------------------------------------------------------------------------------------

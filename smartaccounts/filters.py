@@ -14,7 +14,7 @@ from django.core.validators import ProhibitNullCharactersValidator
 from django.db.models import Q
 
 from .models import Event
-from .params import search_term
+from .params import MAX_ID, search_term
 
 
 class SearchField(forms.CharField):
@@ -58,6 +58,85 @@ class ListFilterSet(django_filters.FilterSet):
     @property
     def is_filtered(self) -> bool:
         return bool(self.is_bound and any(self.form.data.get(k) for k in self.filters))
+
+
+class SearchParam(django_filters.CharFilter):
+    """A search box whose term a selector applies (its own index-specific search): the term as
+    `params.search_term` reads it, or nothing when it holds characters a database cannot compare."""
+
+    field_class = SearchField
+
+    def __init__(self, *, placeholder: str = "", **kwargs):
+        kwargs.setdefault("label", "Search")
+        kwargs.setdefault("widget", forms.TextInput(attrs={"type": "search", "placeholder": placeholder}))
+        super().__init__(**kwargs)
+
+    def to_param(self, value: str) -> str:
+        request = getattr(self.parent, "request", None)
+        return search_term(request, value) if request is not None else (value or "").strip()
+
+
+class IdParam(django_filters.Filter):
+    """An id in the query string (hidden): a whole number in the id range, else the form refuses it."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        kwargs.setdefault("widget", forms.HiddenInput)
+        super().__init__(**kwargs)
+
+
+class SelectorFilterSet(ListFilterSet):
+    """A FilterSet over a selector that filters by its own keyword arguments: where the filtering is
+    index-specific and permission-scoped, the selector stays the one place that applies it, and the
+    FilterSet is the one place that declares and validates the URL parameters.
+
+    Each filter is one parameter; its `field_name` names the selector's keyword (the parameter's name
+    unless given) and its `to_param`, when it has one, converts the value. `qs` (and `rows`) call
+    `selector` once, with the parameters given; when any parameter is invalid (a bookmarked URL with a
+    value that no longer exists), with none, so the page lists everything, as the selector's defaults say.
+    """
+
+    def __init__(self, data=None, *, selector, request=None, prefix=None):
+        self.selector = selector
+        super().__init__(data, request=request, prefix=prefix)
+
+    @property
+    def form(self):
+        form = super().form
+        form.label_suffix = ""
+        return form
+
+    def selector_params(self) -> dict:
+        if not (self.is_bound and self.is_valid()):
+            return {}
+        params = {}
+        for name, value in self.form.cleaned_data.items():
+            parameter = self.filters[name]
+            if hasattr(parameter, "to_param"):
+                value = parameter.to_param(value)
+            if value not in parameter.field.empty_values:
+                params[parameter.field_name] = value
+        return params
+
+    def value(self, name: str, default=None):
+        """The valid value of parameter `name`, else `default` (not given, empty or invalid)."""
+        if not (self.is_bound and self.is_valid()):
+            return default
+        value = self.form.cleaned_data.get(name)
+        return default if value in self.filters[name].field.empty_values else value
+
+    @property
+    def qs(self):
+        if not hasattr(self, "_qs"):
+            self._qs = self.selector(**self.selector_params())
+        return self._qs
+
+    @property
+    def rows(self):
+        return self.qs
 
 
 def _start_of(day: dt.date) -> dt.datetime:

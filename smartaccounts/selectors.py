@@ -178,6 +178,18 @@ def pending_access_request_count(smart_account: SmartAccount) -> int:
     return AccessRequest.objects.filter(smart_account=smart_account, status=AccessRequest.Status.PENDING).count()
 
 
+def decided_access_requests(user, smart_account: SmartAccount, *, limit: int = 20) -> list[AccessRequest]:
+    """The account's most recent decided (approved or declined) access requests, newest first, for `user`:
+    only an account Admin decides them, so anyone else gets none. One query."""
+    decided = (
+        AccessRequest.objects.filter(smart_account=smart_account)
+        .exclude(status=AccessRequest.Status.PENDING)
+        .select_related("requester", "decided_by", "granted_virtual_account")
+        .order_by("-decided_at")
+    )
+    return list(access.restrict(decided, user, "admin", smart_account=smart_account)[:limit])
+
+
 def subtree_of(virtual_account: VirtualAccount) -> QuerySet[VirtualAccount]:
     """The live VA and its live descendants, from the tree range (no recursion)."""
     return live_virtual_accounts().filter(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.utils.safestring import mark_safe
 
 
 class PortalTable(tables.Table):
@@ -28,3 +29,39 @@ class DecidedAccessRequestTable(PortalTable):
     )
     decided_by = tables.Column(accessor="decided_by__email", verbose_name="By")
     decided_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="When", attrs={"td": {"class": "nowrap"}})
+
+
+MEMBER_PERSON = (
+    "<a href=\"{% url 'account_member' smart_account.pk record.user.pk %}\">{{ record.user.email }}</a>"
+    '{% if record.user.get_full_name %}<br><span class="muted small">{{ record.user.get_full_name }}</span>{% endif %}'
+)
+# Each role with its own Remove (the role's scope goes with the form): one row per person, every role in it.
+MEMBER_ROLES = (
+    '<ul class="role-list">{% for m in record.roles %}<li>'
+    '<form method="post" action="{% url \'account_member_remove\' smart_account.pk record.user.pk %}" '
+    'class="inline-form" data-confirm="Remove {{ record.user.email }}\'s {{ m.role.label }} role on '
+    '{{ m.scope_label }}?">{% csrf_token %}<input type="hidden" name="scope" '
+    'value="{% if m.virtual_account %}{{ m.virtual_account.pk }}{% endif %}">'
+    "<span class=\"badge{% if m.role == 'admin' %} badge-warn{% endif %}\">{{ m.role.label }}</span> "
+    "on {{ m.scope_label }} "
+    '<button class="btn btn-small btn-danger" type="submit">Remove</button></form></li>{% endfor %}</ul>'
+)
+
+
+class MemberTable(PortalTable):
+    """The Users page: one row per person (`{"user": ..., "roles": [Membership, ...]}`), their roles listed in
+    one cell. The rows are the roles the viewer manages (`selectors.memberships_for`), so a VA Admin sees and
+    removes only those."""
+
+    person = tables.TemplateColumn(MEMBER_PERSON, verbose_name="Person")
+    roles = tables.TemplateColumn(MEMBER_ROLES, verbose_name="Roles")
+    # A visible header cell over the actions, its text for screen readers only.
+    actions = tables.TemplateColumn(
+        '<a class="btn btn-small" href="{% url \'account_member\' smart_account.pk record.user.pk %}">Change</a>',
+        verbose_name=mark_safe('<span class="visually-hidden">Actions</span>'),
+        attrs={"td": {"class": "nowrap"}},
+    )
+
+    class Meta(PortalTable.Meta):
+        attrs = {"class": "table", "data-testid": "members"}
+        empty_text = "Nobody yet."

@@ -4,38 +4,11 @@ from __future__ import annotations
 
 from django import forms
 
-from smartaccounts.params import MAX_ID, parse_id
+from smartaccounts.params import parse_id
 
-from ..models import ProductInstance
 from ..services.instances import TOKEN_MAX_DAYS, TOKEN_MAX_USES, TOKEN_MIN_DAYS
 
-__all__ = ["InstanceFilterForm", "InstanceTransferForm", "TokenForm"]
-
-
-class InstanceFilterForm(forms.Form):
-    q = forms.CharField(
-        label="Search", required=False, widget=forms.TextInput(attrs={"placeholder": "Name, PID or serial number"})
-    )
-    status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Active and reserved"), *ProductInstance.Status.choices]
-    )
-    family = forms.ChoiceField(label="Product family", required=False)
-    reporting = forms.ChoiceField(
-        label="Reporting",
-        required=False,
-        choices=[("", "Any reporting status"), *ProductInstance.ReportingStatus.choices],
-    )
-    license = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
-
-    def __init__(self, *args, families: list[str], **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
-        self.fields["family"].choices = [("", "All families")] + [(f, f) for f in families]
-
-    def value(self, name: str, default=""):
-        if not self.is_bound or not self.is_valid():
-            return default
-        return self.cleaned_data.get(name) or default
+__all__ = ["InstanceTransferForm", "TokenForm"]
 
 
 class InstanceTransferForm(forms.Form):

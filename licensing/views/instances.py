@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
@@ -13,7 +15,8 @@ from smartaccounts.exports import stream_csv
 from smartaccounts.lists import ListPageMixin
 
 from .. import selectors, services
-from ..forms import InstanceFilterForm, InstanceTransferForm
+from ..filters import InstanceFilter
+from ..forms import InstanceTransferForm
 from ..models import License
 from .base import USABLE_KINDS, LicensingMixin, querystring, safe_next, va_options
 
@@ -31,21 +34,16 @@ class InstancesView(ListPageMixin, LicensingMixin, TemplateView):
     page_size = 50
 
     @cached_property
-    def filters(self) -> InstanceFilterForm:
-        form = InstanceFilterForm(self.request.GET, families=selectors.license_families())
-        form.is_valid()
-        return form
+    def filters(self) -> InstanceFilter:
+        return InstanceFilter(
+            self.request.GET,
+            selector=partial(selectors.instances_in_scope, self.scope),
+            request=self.request,
+            families=selectors.license_families(),
+        )
 
     def queryset(self):
-        f = self.filters
-        return selectors.instances_in_scope(
-            self.scope,
-            search=f.value("q").strip(),
-            status=f.value("status"),
-            family=f.value("family"),
-            reporting_status=f.value("reporting"),
-            license_id=f.value("license", None),
-        )
+        return self.filters.qs
 
     def get(self, request, *args, **kwargs):
         if self.csv:
@@ -80,10 +78,10 @@ class InstancesView(ListPageMixin, LicensingMixin, TemplateView):
         page = selectors.instance_page(
             self.queryset(), after=params.get("after", ""), before=params.get("before", ""), size=self.page_size
         )
-        license_id = self.filters.value("license", None)
+        license_id = self.filters.value("license")
         can_transfer = self.can("operate")
         context.update(
-            filters=self.filters,
+            filters=self.filters.form,
             page=page,
             csv_query=querystring(params, after=None, before=None),
             license_filter=License.objects.filter(pk=license_id).first() if license_id else None,

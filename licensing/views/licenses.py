@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from html import escape
 
 from django.contrib import messages
@@ -17,7 +18,8 @@ from smartaccounts.exports import stream_csv
 from smartaccounts.views import apply_validation_error
 
 from .. import selectors, services
-from ..forms import LicenseFilterForm, LicenseTransferForm
+from ..filters import LicenseFilter
+from ..forms import LicenseTransferForm
 from ..models import LicenseBalance
 from .base import LicensingMixin, querystring, safe_next
 
@@ -40,26 +42,17 @@ class LicensesView(LicensingMixin, TemplateView):
     csv = False
 
     @cached_property
-    def filters(self) -> LicenseFilterForm:
-        form = LicenseFilterForm(
+    def filters(self) -> LicenseFilter:
+        return LicenseFilter(
             self.request.GET,
+            selector=partial(selectors.license_rows, self.scope),
+            request=self.request,
             families=selectors.license_families(),
             with_subtree=self.virtual_account is not None,
         )
-        form.is_valid()
-        return form
 
     def rows(self):
-        f = self.filters
-        return selectors.license_rows(
-            self.scope,
-            search=f.value("q").strip(),
-            license_type=f.value("type"),
-            family=f.value("family"),
-            alert=f.value("alert"),
-            sort=f.value("sort", "name"),
-            descending=f.value("dir") == "desc",
-        )
+        return self.filters.qs
 
     def get(self, request, *args, **kwargs):
         if self.csv:
@@ -101,7 +94,7 @@ class LicensesView(LicensingMixin, TemplateView):
         detail_suffix = querystring(params, q=None, type=None, family=None, alert=None, sort=None, dir=None)
         show_transfer = self.virtual_account is not None and self.can("operate") and not self.scope.include_subtree
         context.update(
-            filters=self.filters,
+            filters=self.filters.form,
             rows=rows,
             stats={
                 "licenses": len(rows),

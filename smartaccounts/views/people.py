@@ -21,7 +21,7 @@ from .. import selectors, services
 from ..forms import ROLE_HELP, AddUserForm, ApproveAccessForm, ChangeRoleForm, DeclineAccessForm
 from ..mixins import AccountScopedMixin
 from ..models import AccessRequest, Invitation, Role
-from ..tables import DecidedAccessRequestTable
+from ..tables import DecidedAccessRequestTable, MemberTable
 from .base import AccountActionView, apply_validation_error, form_errors_text
 from .virtual_accounts import TREE_FIELDS
 
@@ -89,7 +89,7 @@ class UsersView(PeopleMixin, AccountScopedMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(
-            people=group_by_user(selectors.memberships_for(self.request.user, self.smart_account)),
+            members=MemberTable(group_by_user(selectors.memberships_for(self.request.user, self.smart_account))),
             invitations=self.visible_invitations(),
             role_help=ROLE_HELP,
             is_account_admin=self.is_account_admin,
@@ -224,14 +224,7 @@ class AccessRequestsView(AccountScopedMixin, TemplateView):
             )
         context.update(
             pending=pending,
-            decided=DecidedAccessRequestTable(
-                list(
-                    AccessRequest.objects.filter(smart_account=self.smart_account)
-                    .exclude(status=AccessRequest.Status.PENDING)
-                    .select_related("requester", "decided_by", "granted_virtual_account")
-                    .order_by("-decided_at")[:20]
-                )
-            ),
+            decided=DecidedAccessRequestTable(selectors.decided_access_requests(self.request.user, self.smart_account)),
         )
         return context
 

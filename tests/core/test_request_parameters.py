@@ -145,6 +145,15 @@ def devices():
     return tenant
 
 
+@pytest.mark.parametrize("url_name", ["instances", "licenses", "policy_reporting"])
+def test_a_selector_search_with_nul_is_ignored_and_said_so(client, devices, url_name):
+    client.force_login(devices.admin)
+    response = client.get(reverse(url_name, args=[devices.account.pk]), {"q": "sw\x00"})
+    assert response.status_code == 200 and IGNORED in response_text(response)
+    if url_name != "licenses":
+        assert "sw-00" in response_text(response)  # every result, not a search for "sw\x00"
+
+
 @pytest.mark.parametrize("url_name", ["instances", "policy_alerts"])
 @pytest.mark.parametrize("key", ["after", "before"])
 @pytest.mark.parametrize("cursor", [NESTED, NUL_HOSTNAME, cursor_of(["x", 2**70])], ids=["nested", "nul", "big"])

@@ -1,6 +1,7 @@
 """Adding people by e-mail, invitations and access requests, through the services and the pages."""
 
 import datetime as dt
+import re
 from unittest import mock
 
 import pytest
@@ -270,6 +271,44 @@ def test_a_va_admin_sees_and_manages_only_their_subtree_on_the_users_page(client
     assert str(eng.pk) in choices and str(finance.pk) not in choices and "" not in choices
     response = client.post(users_url(account), {"email": "new@acme.example.com", "role": "viewer", "scope": finance.pk})
     assert response.status_code == 200 and not Invitation.objects.filter(email="new@acme.example.com").exists()
+
+
+def test_the_users_table_has_one_row_per_person_listing_every_role_with_its_remove(client, account):
+    lab, eng = make_va(account, "Lab"), make_va(account, "Engineering")
+    uma = make_user("uma@acme.example.com")
+    grant(uma, "viewer", va=lab)
+    grant(uma, "user", va=eng)
+    client.force_login(account.created_by)
+    response = client.get(users_url(account))
+    table = response.context["members"]
+    rows = {row.record["user"].email: row.record for row in table.rows}
+    assert sorted(rows) == sorted([account.created_by.email, "uma@acme.example.com"])
+    assert [(m.role, m.virtual_account.name) for m in rows["uma@acme.example.com"]["roles"]] == [
+        (Role.USER, "Engineering"),
+        (Role.VIEWER, "Lab"),
+    ]
+    page = response.content.decode()
+    members = page[page.index('data-testid="members"') : page.index("</table>")]
+    header, body = members.split("</thead>")
+    assert len(re.findall(r"<th[ >]", header)) == 3  # the header spans every column, actions included
+    assert len(re.findall(r"<td[ >]", body)) == 6 and body.count("<tr") == 2  # one row per person
+    assert "Remove uma@acme.example.com's Viewer role on Lab?" in members
+    assert f'name="scope" value="{eng.pk}"' in members and members.count(">Remove</button>") == 3
+    remove = reverse("account_member_remove", args=[account.pk, uma.pk])
+    client.post(remove, {"scope": lab.pk})
+    assert services.role_on_scope(uma, account, lab) is None and services.role_on_scope(uma, account, eng) == Role.USER
+
+
+def test_recent_access_request_decisions_are_an_account_admins_to_see(account):
+    from smartaccounts import selectors
+
+    eng = make_va(account, "Engineering")
+    boss = grant(make_user("boss@acme.example.com"), "admin", va=eng)
+    req = services.request_access(requester=make_user("ola@acme.example.com"), smart_account=account)
+    services.decline_access_request(actor=account.created_by, access_request=req, reason="Not staff")
+    services.request_access(requester=make_user("pat@acme.example.com"), smart_account=account)  # still pending
+    assert [r.pk for r in selectors.decided_access_requests(account.created_by, account)] == [req.pk]
+    assert selectors.decided_access_requests(boss, account) == []
 
 
 # --- No oracle: the member pages answer 404 for anyone who is not a member the user manages -----------
