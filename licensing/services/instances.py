@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -275,6 +276,228 @@ def _require_move_rights(
     )
 
 
+@dataclass(frozen=True)
+class _Device:
+    """What a device tells about itself when it registers, in stored form."""
+
+    pid: str
+    serial_number: str
+    hostname: str
+    product_family: str
+    software_version: str
+
+
+def _device(*, pid, serial_number, hostname, product_family, software_version) -> _Device:
+    return _Device(
+        pid=_udi_part(pid, "pid", "product ID"),
+        serial_number=_udi_part(serial_number, "serial_number", "serial number"),
+        hostname=_text(hostname, "hostname", 255),
+        product_family=_text(product_family, "product_family", 100),
+        software_version=_text(software_version, "software_version", 64),
+    )
+
+
+def _lock_token(token) -> RegistrationToken:
+    """The token a device presents, locked with its VA and account: the row lock serialises
+    registrations with one token, so `uses` never passes `max_uses`."""
+    token_value = (token or "").strip() if isinstance(token, str) else ""
+    if not token_value:
+        raise ValidationError("A registration token is required.", code="token_missing")
+    found = (
+        RegistrationToken.objects.select_for_update(of=("self",))
+        .select_related("virtual_account__smart_account")
+        .filter(token=token_value)
+        .first()
+    )
+    if found is None:
+        raise ValidationError(
+            "This registration token is not valid. Copy it again from the Registration Tokens page.",
+            code="token_unknown",
+        )
+    return found
+
+
+def _lock_existing_instance(
+    found: RegistrationToken, device: _Device
+) -> tuple[ProductInstance | None, VirtualAccount | None]:
+    """The live instance with the device's UDI, locked, and the VA it moves from (None when it stays or is new).
+
+    Refused when it is live in another Smart Account, holds a reservation, or would move from another VA
+    without the rights of a transfer."""
+    va = found.virtual_account
+    pid, serial_number = device.pid, device.serial_number
+    existing = (
+        ProductInstance.objects.select_for_update()
+        .filter(pid=pid, serial_number=serial_number)
+        .exclude(status=ProductInstance.Status.REMOVED)
+        .first()
+    )
+    if existing is not None and existing.smart_account_id != va.smart_account.pk:
+        raise ValidationError(
+            f"The device PID:{pid} SN:{serial_number} is registered in another Smart Account. "
+            "Remove it there before registering it here.",
+            code="registered_elsewhere",
+        )
+    if existing is not None and existing.status == ProductInstance.Status.RESERVED:
+        raise ValidationError(
+            f"The device PID:{pid} SN:{serial_number} holds a license reservation in {va.smart_account.name}. "
+            "Release the reservation before registering it online.",
+            code="reserved",
+        )
+    moved_from = None
+    if existing is not None and existing.virtual_account_id != va.pk:
+        moved_from = VirtualAccount.objects.get(pk=existing.virtual_account_id)
+        _require_move_rights(found, moved_from, va, pid=pid, serial_number=serial_number)
+    return existing, moved_from
+
+
+def _usage_plan(
+    existing: ProductInstance | None, wanted: dict[License, int], usage
+) -> tuple[dict[int, int], dict[int, int], dict[int, License]]:
+    """({license id: count} the instance has now, {license id: count} it will have, {license id: License}
+    for both): `usage` replaces the current usage when given, else the current usage stays."""
+    current = (
+        dict(ProductInstanceUsage.objects.filter(product_instance=existing).values_list("license_id", "count"))
+        if existing
+        else {}
+    )
+    target_usage = {lic.pk: count for lic, count in wanted.items()} if usage is not None else dict(current)
+    licenses = {lic.pk: lic for lic in wanted} | (
+        {lic.pk: lic for lic in License.objects.filter(pk__in=set(target_usage) - {lic.pk for lic in wanted})}
+    )
+    return current, target_usage, licenses
+
+
+def _refuse_export_controlled(found: RegistrationToken, target_usage: dict[int, int], licenses: dict) -> None:
+    controlled = sorted(
+        licenses[lic].name for lic, count in target_usage.items() if count > 0 and licenses[lic].is_export_controlled
+    )
+    if controlled and not found.export_controlled_allowed:
+        raise ValidationError(
+            f"This token does not allow export-controlled functionality, which {', '.join(controlled)} "
+            f"{'is' if len(controlled) == 1 else 'are'}. Register with a token that allows it.",
+            code="export_controlled",
+        )
+
+
+def _lock_and_check_enforced(
+    va: VirtualAccount,
+    existing: ProductInstance | None,
+    current: dict[int, int],
+    target_usage: dict[int, int],
+    licenses: dict,
+) -> None:
+    """Lock every balance this registration can touch, once, before reading availability; refuse an
+    enforced license the VA has too few available of (usage already in this VA counts as held)."""
+    account = va.smart_account
+    pairs = {(account.pk, va.pk, lic) for lic in set(current) | set(target_usage)}
+    if existing is not None:
+        pairs |= {(account.pk, existing.virtual_account_id, lic) for lic in current}
+    balances = ledger.lock_balances(pairs)
+    same_va = existing is not None and existing.virtual_account_id == va.pk
+    for lic_id, count in target_usage.items():
+        license = licenses[lic_id]
+        if license.enforcement == License.Enforcement.UNENFORCED:
+            continue
+        increase = count - (current.get(lic_id, 0) if same_va else 0)
+        available = balances[(va.pk, lic_id)].available
+        if increase > 0 and increase > available:
+            raise ValidationError(
+                f"{license.name} is an enforced license: {va.name} has {available} available, "
+                f"and this device needs {increase} more. Add or transfer licenses to {va.name} first.",
+                code="insufficient_enforced",
+            )
+
+
+def _reregister(
+    instance: ProductInstance, found: RegistrationToken, device: _Device, moved: bool, now
+) -> ProductInstance:
+    """Give a live instance a new trust code under the token, moving it (with its usage) to the token's VA."""
+    va = found.virtual_account
+    if moved:
+        ledger.move_instance_usage([instance], va)
+    instance.virtual_account = va
+    instance.hostname = device.hostname or instance.hostname
+    instance.product_family = device.product_family or instance.product_family
+    instance.software_version = device.software_version or instance.software_version
+    instance.registration_token = found
+    instance.export_controlled_allowed = found.export_controlled_allowed
+    instance.trust_code = new_trust_code()
+    instance.trust_code_issued_at = now
+    instance.last_contact_at = now
+    instance.save(
+        update_fields=[
+            "virtual_account", "hostname", "product_family", "software_version", "registration_token",
+            "export_controlled_allowed", "trust_code", "trust_code_issued_at", "last_contact_at",
+        ]
+    )  # fmt: skip
+    return instance
+
+
+def _create_instance(found: RegistrationToken, device: _Device, now) -> ProductInstance:
+    """A new active instance in the token's VA; a concurrent registration of the same UDI is refused."""
+    va = found.virtual_account
+    instance = ProductInstance(
+        smart_account=va.smart_account,
+        virtual_account=va,
+        pid=device.pid,
+        serial_number=device.serial_number,
+        hostname=device.hostname,
+        product_family=device.product_family,
+        software_version=device.software_version,
+        status=ProductInstance.Status.ACTIVE,
+        registered_at=now,
+        last_contact_at=now,
+        registration_token=found,
+        export_controlled_allowed=found.export_controlled_allowed,
+        trust_code=new_trust_code(),
+        trust_code_issued_at=now,
+    )
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError:
+        raise ValidationError(
+            f"The device PID:{device.pid} SN:{device.serial_number} was registered by another request a moment "
+            "ago. Try again.",
+            code="registered_concurrently",
+        ) from None
+    return instance
+
+
+def _record_registration(
+    instance: ProductInstance,
+    device: _Device,
+    found: RegistrationToken,
+    moved_from: VirtualAccount | None,
+    target_usage: dict[int, int],
+    licenses: dict,
+) -> None:
+    va = found.virtual_account
+    udi = f"PID:{device.pid} SN:{device.serial_number}"
+    if instance.was_registered_before:
+        action = "instance.reregistered"
+        message = f"{instance} ({udi}) registered again with a token of {va.name}" + (
+            f", moved from {moved_from.name}." if moved_from else "."
+        )
+    else:
+        action = "instance.registered"
+        message = f"{instance} ({udi}) registered into {va.name}."
+    record_event(
+        actor=None,
+        smart_account=va.smart_account,
+        virtual_account=va,
+        action=action,
+        message=message,
+        details={
+            "udi": instance.udi,
+            "hostname": instance.hostname,
+            "token_id": found.pk,
+            "usage": {licenses[lic].tag: count for lic, count in target_usage.items()},
+        },
+    )
+
+
 @transaction.atomic
 def register_product_instance(
     *,
@@ -299,144 +522,29 @@ def register_product_instance(
     `usage` ({entitlement tag: count}) replaces the instance's usage when given.
     The returned instance carries the new `trust_code` (returned to the device once) and
     `was_registered_before` (True for a re-registration).
+    Locks, in this order: the token, the instance with the UDI, the balances it can touch.
     """
-    token_value = (token or "").strip() if isinstance(token, str) else ""
-    if not token_value:
-        raise ValidationError("A registration token is required.", code="token_missing")
-    # The token row lock serialises registrations with one token, so `uses` never passes `max_uses`.
-    found = (
-        RegistrationToken.objects.select_for_update(of=("self",))
-        .select_related("virtual_account__smart_account")
-        .filter(token=token_value)
-        .first()
-    )
-    if found is None:
-        raise ValidationError(
-            "This registration token is not valid. Copy it again from the Registration Tokens page.",
-            code="token_unknown",
-        )
+    found = _lock_token(token)
     now = timezone.now()
     _check_token(found, now)
     va = found.virtual_account
-    account = va.smart_account
-    pid = _udi_part(pid, "pid", "product ID")
-    serial_number = _udi_part(serial_number, "serial_number", "serial number")
-    hostname = _text(hostname, "hostname", 255)
-    product_family = _text(product_family, "product_family", 100)
-    software_version = _text(software_version, "software_version", 64)
+    device = _device(
+        pid=pid,
+        serial_number=serial_number,
+        hostname=hostname,
+        product_family=product_family,
+        software_version=software_version,
+    )
     wanted = _usage_by_license(usage)
+    existing, moved_from = _lock_existing_instance(found, device)
+    current, target_usage, licenses = _usage_plan(existing, wanted, usage)
+    _refuse_export_controlled(found, target_usage, licenses)
+    _lock_and_check_enforced(va, existing, current, target_usage, licenses)
 
-    existing = (
-        ProductInstance.objects.select_for_update()
-        .filter(pid=pid, serial_number=serial_number)
-        .exclude(status=ProductInstance.Status.REMOVED)
-        .first()
-    )
-    if existing is not None and existing.smart_account_id != account.pk:
-        raise ValidationError(
-            f"The device PID:{pid} SN:{serial_number} is registered in another Smart Account. "
-            "Remove it there before registering it here.",
-            code="registered_elsewhere",
-        )
-    if existing is not None and existing.status == ProductInstance.Status.RESERVED:
-        raise ValidationError(
-            f"The device PID:{pid} SN:{serial_number} holds a license reservation in {account.name}. "
-            "Release the reservation before registering it online.",
-            code="reserved",
-        )
-    moved_from = None
-    if existing is not None and existing.virtual_account_id != va.pk:
-        moved_from = VirtualAccount.objects.get(pk=existing.virtual_account_id)
-        _require_move_rights(found, moved_from, va, pid=pid, serial_number=serial_number)
-    current = (
-        dict(ProductInstanceUsage.objects.filter(product_instance=existing).values_list("license_id", "count"))
-        if existing
-        else {}
-    )
-    target_usage = {lic.pk: count for lic, count in wanted.items()} if usage is not None else dict(current)
-    licenses = {lic.pk: lic for lic in wanted} | (
-        {lic.pk: lic for lic in License.objects.filter(pk__in=set(target_usage) - {lic.pk for lic in wanted})}
-    )
-    controlled = sorted(
-        licenses[lic].name for lic, count in target_usage.items() if count > 0 and licenses[lic].is_export_controlled
-    )
-    if controlled and not found.export_controlled_allowed:
-        raise ValidationError(
-            f"This token does not allow export-controlled functionality, which {', '.join(controlled)} "
-            f"{'is' if len(controlled) == 1 else 'are'}. Register with a token that allows it.",
-            code="export_controlled",
-        )
-
-    # Lock every balance this registration can touch, once, before reading availability.
-    pairs = {(account.pk, va.pk, lic) for lic in set(current) | set(target_usage)}
     if existing is not None:
-        pairs |= {(account.pk, existing.virtual_account_id, lic) for lic in current}
-    balances = ledger.lock_balances(pairs)
-    same_va = existing is not None and existing.virtual_account_id == va.pk
-    for lic_id, count in target_usage.items():
-        license = licenses[lic_id]
-        if license.enforcement == License.Enforcement.UNENFORCED:
-            continue
-        increase = count - (current.get(lic_id, 0) if same_va else 0)
-        available = balances[(va.pk, lic_id)].available
-        if increase > 0 and increase > available:
-            raise ValidationError(
-                f"{license.name} is an enforced license: {va.name} has {available} available, "
-                f"and this device needs {increase} more. Add or transfer licenses to {va.name} first.",
-                code="insufficient_enforced",
-            )
-
-    trust_code = new_trust_code()
-    if existing is not None:
-        instance = existing
-        if moved_from is not None:
-            ledger.move_instance_usage([instance], va)
-        instance.virtual_account = va
-        instance.hostname = hostname or instance.hostname
-        instance.product_family = product_family or instance.product_family
-        instance.software_version = software_version or instance.software_version
-        instance.registration_token = found
-        instance.export_controlled_allowed = found.export_controlled_allowed
-        instance.trust_code = trust_code
-        instance.trust_code_issued_at = now
-        instance.last_contact_at = now
-        instance.save(
-            update_fields=[
-                "virtual_account", "hostname", "product_family", "software_version", "registration_token",
-                "export_controlled_allowed", "trust_code", "trust_code_issued_at", "last_contact_at",
-            ]
-        )  # fmt: skip
-        action = "instance.reregistered"
-        message = f"{instance} (PID:{pid} SN:{serial_number}) registered again with a token of {va.name}" + (
-            f", moved from {moved_from.name}." if moved_from else "."
-        )
+        instance = _reregister(existing, found, device, moved_from is not None, now)
     else:
-        instance = ProductInstance(
-            smart_account=account,
-            virtual_account=va,
-            pid=pid,
-            serial_number=serial_number,
-            hostname=hostname,
-            product_family=product_family,
-            software_version=software_version,
-            status=ProductInstance.Status.ACTIVE,
-            registered_at=now,
-            last_contact_at=now,
-            registration_token=found,
-            export_controlled_allowed=found.export_controlled_allowed,
-            trust_code=trust_code,
-            trust_code_issued_at=now,
-        )
-        try:
-            with transaction.atomic():
-                instance.save()
-        except IntegrityError:
-            raise ValidationError(
-                f"The device PID:{pid} SN:{serial_number} was registered by another request a moment ago. Try again.",
-                code="registered_concurrently",
-            ) from None
-        action = "instance.registered"
-        message = f"{instance} (PID:{pid} SN:{serial_number}) registered into {va.name}."
+        instance = _create_instance(found, device, now)
     RegistrationToken.objects.filter(pk=found.pk).update(uses=F("uses") + 1)
     if usage is not None:
         ledger.set_instance_usage(instance, target_usage)
@@ -445,19 +553,7 @@ def register_product_instance(
         instance.save(update_fields=["first_use_at"])
     refresh_reporting_deadlines(instance_ids=[instance.pk], now=now)  # its deadline, in this transaction
     instance.was_registered_before = existing is not None
-    record_event(
-        actor=None,
-        smart_account=account,
-        virtual_account=va,
-        action=action,
-        message=message,
-        details={
-            "udi": instance.udi,
-            "hostname": instance.hostname,
-            "token_id": found.pk,
-            "usage": {licenses[lic].tag: count for lic, count in target_usage.items()},
-        },
-    )
+    _record_registration(instance, device, found, moved_from, target_usage, licenses)
     return instance
 
 

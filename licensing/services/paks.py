@@ -104,67 +104,73 @@ def claim_pak(*, actor: User, smart_account: SmartAccount, number: str) -> Pak:
     return pak
 
 
-@transaction.atomic
-def convert_pak(*, actor: User, pak: Pak, virtual_account: VirtualAccount, lines: dict | None = None) -> Pak:
-    """Convert PAK lines into smart licenses in `virtual_account` (the actor may operate on it).
-
-    `lines`: {SKU code: units}; None converts everything that is left. Licenses = units × the
-    SKU's licenses per unit; term SKUs start their term today. The new lots name the PAK line as
-    their source. An unowned PAK is claimed by the VA's account on the way. Refused when it would take
-    the account past MAX_LICENSES_PER_ACCOUNT licenses of one license.
-    """
+def _conversion_target(actor: User, virtual_account: VirtualAccount) -> VirtualAccount:
+    """The VA to convert into, with its account: it exists, the actor may operate on it, it is not
+    deleted, and its account takes PAKs."""
     va = VirtualAccount.objects.select_related("smart_account").filter(pk=virtual_account.pk).first()
     if va is None:
         raise ValidationError("That Virtual Account does not exist.")
     require_va_role(actor, va, "operate")
     if va.is_deleted:
         raise ValidationError(f"{va.name} has been deleted: choose another Virtual Account.")
-    account = va.smart_account
-    _require_pak_account(account)
-    # SKUs and licenses of a PAK's lines never change, so this read needs no lock; it names the balances.
-    meta = list(PakLine.objects.filter(pak_id=pak.pk).select_related("sku__license").order_by("pk"))
-    if not meta:
-        raise ValidationError(f"PAK {pak.number} has no lines to convert.")
-    balances = ledger.lock_balances((account.pk, va.pk, line.sku.license_id) for line in meta)
+    _require_pak_account(va.smart_account)
+    return va
+
+
+def _lock_pak_for(pak: Pak, account: SmartAccount, actor: User) -> Pak:
+    """Lock the PAK (after the balances); claim it for `account` when unowned, refuse another account's."""
     pak = Pak.objects.select_for_update().get(pk=pak.pk)
     if pak.owner_id is None:
         _claim(pak, account, actor)
     elif pak.owner_id != account.pk:
         raise ValidationError(f"PAK {pak.number} can only be converted by the Smart Account that owns it.")
-    locked = list(
-        PakLine.objects.select_for_update().filter(pak_id=pak.pk).select_related("sku__license").order_by("pk")
-    )
-    by_code = {line.sku.code.upper(): line for line in locked}
+    return pak
 
-    wanted: list[tuple[PakLine, int]] = []
+
+def _units_to_convert(pak: Pak, locked: list[PakLine], lines: dict | None) -> list[tuple[PakLine, int]]:
+    """The (line, units) pairs to convert: all that is left when `lines` is None, else the units asked
+    per SKU code, each a whole number within what is left of its line (every problem reported at once)."""
     if lines is None:
         wanted = [(line, line.remaining) for line in locked if line.remaining > 0]
         if not wanted:
             raise ValidationError(f"PAK {pak.number} has been converted completely: nothing is left.")
-    else:
-        problems = []
-        for code, units in lines.items():
-            line = by_code.get(str(code).strip().upper())
-            if line is None:
-                problems.append(f"SKU {code} is not on PAK {pak.number}.")
-            elif not isinstance(units, int) or isinstance(units, bool) or units < 0:
-                problems.append(f"{line.sku.code}: enter a whole number of units, not {units!r}.")
-            elif units > line.remaining:
-                problems.append(
-                    f"PAK {pak.number}, SKU {line.sku.code}: only {line.remaining} "
-                    f"unit{'s are' if line.remaining != 1 else ' is'} left to convert, not {units}."
-                )
-            elif units:
-                wanted.append((line, units))
-        if problems:
-            raise ValidationError(problems)
-        if not wanted:
-            raise ValidationError("Enter how many units to convert for at least one line.")
+        return wanted
+    by_code = {line.sku.code.upper(): line for line in locked}
+    wanted = []
+    problems = []
+    for code, units in lines.items():
+        line = by_code.get(str(code).strip().upper())
+        if line is None:
+            problems.append(f"SKU {code} is not on PAK {pak.number}.")
+        elif not isinstance(units, int) or isinstance(units, bool) or units < 0:
+            problems.append(f"{line.sku.code}: enter a whole number of units, not {units!r}.")
+        elif units > line.remaining:
+            problems.append(
+                f"PAK {pak.number}, SKU {line.sku.code}: only {line.remaining} "
+                f"unit{'s are' if line.remaining != 1 else ' is'} left to convert, not {units}."
+            )
+        elif units:
+            wanted.append((line, units))
+    if problems:
+        raise ValidationError(problems)
+    if not wanted:
+        raise ValidationError("Enter how many units to convert for at least one line.")
+    return wanted
 
+
+def _licenses_added(wanted: list[tuple[PakLine, int]]) -> dict:
+    """{License: licenses} a conversion adds: units × the SKU's licenses per unit, summed per license."""
     added: dict = {}
     for line, units in wanted:
         added[line.sku.license] = added.get(line.sku.license, 0) + units * line.sku.licenses_per_unit
-    refuse_past_account_maximum(smart_account=account, added=added, what=f"Converting PAK {pak.number}")
+    return added
+
+
+def _write_conversion(
+    *, actor: User, pak: Pak, va: VirtualAccount, balances: dict, wanted: list[tuple[PakLine, int]]
+) -> None:
+    """Count the units as converted on their lines and add the licenses to the VA, one movement; term
+    SKUs start their term today."""
     movement = ledger.new_movement()
     today = timezone.localdate()
     for line, units in wanted:
@@ -183,9 +189,12 @@ def convert_pak(*, actor: User, pak: Pak, virtual_account: VirtualAccount, lines
             pak_line=line,
             note=f"PAK {pak.number}",
         )
+
+
+def _record_conversion(*, actor: User, pak: Pak, va: VirtualAccount, wanted: list[tuple[PakLine, int]]) -> None:
     record_event(
         actor=actor,
-        smart_account=account,
+        smart_account=va.smart_account,
         virtual_account=va,
         action="pak.converted",
         message=f"{actor.email} converted {_lines_summary(wanted)} from PAK {pak.number} into {va.name}.",
@@ -197,6 +206,35 @@ def convert_pak(*, actor: User, pak: Pak, virtual_account: VirtualAccount, lines
             ],
         },
     )
+
+
+@transaction.atomic
+def convert_pak(*, actor: User, pak: Pak, virtual_account: VirtualAccount, lines: dict | None = None) -> Pak:
+    """Convert PAK lines into smart licenses in `virtual_account` (the actor may operate on it).
+
+    `lines`: {SKU code: units}; None converts everything that is left. Licenses = units × the
+    SKU's licenses per unit; term SKUs start their term today. The new lots name the PAK line as
+    their source. An unowned PAK is claimed by the VA's account on the way. Refused when it would take
+    the account past MAX_LICENSES_PER_ACCOUNT licenses of one license.
+    Locks, in this order: the balances the lines name, the PAK, its lines (primary-key order).
+    """
+    va = _conversion_target(actor, virtual_account)
+    account = va.smart_account
+    # SKUs and licenses of a PAK's lines never change, so this read needs no lock; it names the balances.
+    meta = list(PakLine.objects.filter(pak_id=pak.pk).select_related("sku__license").order_by("pk"))
+    if not meta:
+        raise ValidationError(f"PAK {pak.number} has no lines to convert.")
+    balances = ledger.lock_balances((account.pk, va.pk, line.sku.license_id) for line in meta)
+    pak = _lock_pak_for(pak, account, actor)
+    locked = list(
+        PakLine.objects.select_for_update().filter(pak_id=pak.pk).select_related("sku__license").order_by("pk")
+    )
+    wanted = _units_to_convert(pak, locked, lines)
+    refuse_past_account_maximum(
+        smart_account=account, added=_licenses_added(wanted), what=f"Converting PAK {pak.number}"
+    )
+    _write_conversion(actor=actor, pak=pak, va=va, balances=balances, wanted=wanted)
+    _record_conversion(actor=actor, pak=pak, va=va, wanted=wanted)
     return pak
 
 
@@ -219,19 +257,14 @@ def _owner_accounts(domains: set[str]) -> dict[str, SmartAccount]:
     return {account.domain.lower(): account for account in found}
 
 
-@transaction.atomic
-def import_paks(*, rows: Iterable[tuple[int, dict]], actor: User | None = None) -> PakImportResult:
-    """Load PAKs from rows `(line number, {pak_number, sku, quantity, owner_domain})`, all or nothing.
+# A PAK read from the rows: {"owner": domain, "lines": {SKU code upper: (code, units, line number)},
+# "first": its first line number}, by normalised PAK number.
+_PakRows = dict[str, dict]
 
-    A PAK already loaded must match the rows exactly (same SKUs and quantities; an owner named in
-    the rows must be its owner): loading a file again changes nothing. Every problem is reported
-    with its line number, and then nothing is written. A staff member named as `actor` needs the add
-    permission on PAKs (the command runs without one).
-    """
-    if actor is not None:
-        require_operator(actor, "licensing.add_pak", "load PAKs")
-    problems: list[str] = []
-    paks: dict[str, dict] = {}  # number -> {"owner": domain, "lines": {sku code: (units, line number)}, "first": n}
+
+def _read_pak_rows(rows: Iterable[tuple[int, dict]], problems: list[str]) -> _PakRows:
+    """Group readable rows by PAK number; every unreadable row adds its problems (with its line number)."""
+    paks: _PakRows = {}
     for number_of_line, row in rows:
         unreadable = cell_problems(row, number_of_line, PAK_TEXT_LIMITS)
         if unreadable:
@@ -265,17 +298,31 @@ def import_paks(*, rows: Iterable[tuple[int, dict]], actor: User | None = None) 
             )
             continue
         pak["lines"][code.upper()] = (code, units, number_of_line)
+    return paks
 
-    wanted_codes = {key for pak in paks.values() for key in pak["lines"]}
-    skus = {
-        sku.code.upper(): sku
-        for sku in Sku.objects.annotate(code_upper=Upper("code")).filter(code_upper__in=wanted_codes)
-    }
-    owners = _owner_accounts({p["owner"] for p in paks.values() if p["owner"]})
-    existing = {
-        pak.number: pak
-        for pak in Pak.objects.filter(number__in=paks).prefetch_related("lines__sku").select_related("owner")
-    }
+
+def _loaded_pak_problem(number: str, pak: dict, loaded: Pak) -> str | None:
+    """Why the rows of a PAK already loaded do not match it (other lines, or another owner), or None."""
+    have = {line.sku.code.upper(): line.quantity for line in loaded.lines.all()}
+    want = {key: units for key, (_, units, _) in pak["lines"].items()}
+    if have != want:
+        listed = ", ".join(f"{code} × {units}" for code, units in sorted(have.items())) or "no lines"
+        return (
+            f"line {pak['first']}: PAK {number} is already loaded with different lines ({listed}); "
+            "a loaded PAK is not changed by an import."
+        )
+    if pak["owner"] and (loaded.owner is None or loaded.owner.domain.lower() != pak["owner"]):
+        return (
+            f"line {pak['first']}: PAK {number} is already loaded "
+            + ("without an owner" if loaded.owner is None else "for another account")
+            + "; a loaded PAK's owner is not changed by an import."
+        )
+    return None
+
+
+def _pak_problems(paks: _PakRows, skus: dict, owners: dict, existing: dict) -> list[str]:
+    """Problems with the catalog and the database: unknown SKUs and owners, loaded PAKs that differ."""
+    problems = []
     for number, pak in paks.items():
         for key, (code, _units, line_no) in pak["lines"].items():
             if key not in skus:
@@ -285,27 +332,14 @@ def import_paks(*, rows: Iterable[tuple[int, dict]], actor: User | None = None) 
                 f"line {pak['first']}: no Customer or Limited Use account has the domain identifier “{pak['owner']}”."
             )
         loaded = existing.get(number)
-        if loaded is None:
-            continue
-        have = {line.sku.code.upper(): line.quantity for line in loaded.lines.all()}
-        want = {key: units for key, (_, units, _) in pak["lines"].items()}
-        if have != want:
-            listed = ", ".join(f"{code} × {units}" for code, units in sorted(have.items())) or "no lines"
-            problems.append(
-                f"line {pak['first']}: PAK {number} is already loaded with different lines ({listed}); "
-                "a loaded PAK is not changed by an import."
-            )
-        elif pak["owner"] and (loaded.owner is None or loaded.owner.domain.lower() != pak["owner"]):
-            problems.append(
-                f"line {pak['first']}: PAK {number} is already loaded "
-                + ("without an owner" if loaded.owner is None else "for another account")
-                + "; a loaded PAK's owner is not changed by an import."
-            )
-    if problems:
-        raise ValidationError(problems)
+        problem = _loaded_pak_problem(number, pak, loaded) if loaded is not None else None
+        if problem:
+            problems.append(problem)
+    return problems
 
-    result = PakImportResult(unchanged_paks=len(existing))
-    new = [number for number in paks if number not in existing]
+
+def _create_paks(paks: _PakRows, new: list[str], skus: dict, owners: dict) -> int:
+    """Write the new PAKs and their lines in bulk; the number of lines written."""
     created = Pak.objects.bulk_create(
         [Pak(number=number, owner=owners.get(paks[number]["owner"])) for number in new], batch_size=500
     )
@@ -316,7 +350,11 @@ def import_paks(*, rows: Iterable[tuple[int, dict]], actor: User | None = None) 
         for key, (_code, units, _) in paks[number]["lines"].items()
     ]
     PakLine.objects.bulk_create(pak_lines, batch_size=1000)
-    result.created_paks, result.created_lines = len(new), len(pak_lines)
+    return len(pak_lines)
+
+
+def _record_import(*, actor: User | None, paks: _PakRows, new: list[str], owners: dict, lines: int, unchanged: int):
+    """One `pak.loaded` event per owning account, and one `pak.imported` for the load when it added PAKs."""
     per_owner: dict[str, list[str]] = {}
     for number in new:
         if paks[number]["owner"]:
@@ -335,8 +373,40 @@ def import_paks(*, rows: Iterable[tuple[int, dict]], actor: User | None = None) 
             actor=actor,
             smart_account=None,
             action="pak.imported",
-            message=f"Loaded {len(new)} PAKs with {len(pak_lines)} lines"
-            + (f"; {len(existing)} were already loaded." if existing else "."),
-            details={"paks": len(new), "lines": len(pak_lines), "unchanged": len(existing)},
+            message=f"Loaded {len(new)} PAKs with {lines} lines"
+            + (f"; {unchanged} were already loaded." if unchanged else "."),
+            details={"paks": len(new), "lines": lines, "unchanged": unchanged},
         )
-    return result
+
+
+@transaction.atomic
+def import_paks(*, rows: Iterable[tuple[int, dict]], actor: User | None = None) -> PakImportResult:
+    """Load PAKs from rows `(line number, {pak_number, sku, quantity, owner_domain})`, all or nothing.
+
+    A PAK already loaded must match the rows exactly (same SKUs and quantities; an owner named in
+    the rows must be its owner): loading a file again changes nothing. Every problem is reported
+    with its line number, and then nothing is written. A staff member named as `actor` needs the add
+    permission on PAKs (the command runs without one).
+    """
+    if actor is not None:
+        require_operator(actor, "licensing.add_pak", "load PAKs")
+    problems: list[str] = []
+    paks = _read_pak_rows(rows, problems)
+    wanted_codes = {key for pak in paks.values() for key in pak["lines"]}
+    skus = {
+        sku.code.upper(): sku
+        for sku in Sku.objects.annotate(code_upper=Upper("code")).filter(code_upper__in=wanted_codes)
+    }
+    owners = _owner_accounts({p["owner"] for p in paks.values() if p["owner"]})
+    existing = {
+        pak.number: pak
+        for pak in Pak.objects.filter(number__in=paks).prefetch_related("lines__sku").select_related("owner")
+    }
+    problems += _pak_problems(paks, skus, owners, existing)
+    if problems:
+        raise ValidationError(problems)
+
+    new = [number for number in paks if number not in existing]
+    lines = _create_paks(paks, new, skus, owners)
+    _record_import(actor=actor, paks=paks, new=new, owners=owners, lines=lines, unchanged=len(existing))
+    return PakImportResult(created_paks=len(new), created_lines=lines, unchanged_paks=len(existing))
