@@ -33,6 +33,30 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+def _event(
+    *,
+    actor: User | None,
+    smart_account_id: int | None,
+    virtual_account: VirtualAccount | None,
+    action: str,
+    message: str,
+    details: dict[str, Any] | None,
+    created_at=None,
+) -> Event:
+    """An unsaved event: who (nobody for the system or an anonymous visitor), where, what (the message
+    cut to the column's 1,000 characters)."""
+    return Event(
+        created_at=created_at or timezone.now(),
+        actor_id=actor.pk if actor is not None and actor.is_authenticated else None,
+        smart_account_id=smart_account_id,
+        virtual_account=virtual_account,
+        virtual_account_name=virtual_account.name if virtual_account else "",
+        action=action,
+        message=message[:1000],
+        details=details or {},
+    )
+
+
 def record_event(
     *,
     actor: User | None,
@@ -43,15 +67,17 @@ def record_event(
     details: dict[str, Any] | None = None,
 ) -> Event:
     """Append one entry to the event log. Every service that changes state calls this."""
-    return Event.objects.create(
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        smart_account=smart_account,
+    event = _event(
+        actor=actor,
+        smart_account_id=smart_account.pk if smart_account else None,
         virtual_account=virtual_account,
-        virtual_account_name=virtual_account.name if virtual_account else "",
         action=action,
-        message=message[:1000],
-        details=details or {},
+        message=message,
+        details=details,
     )
+    event.smart_account = smart_account  # the caller's instance, not a query when it is read
+    event.save(force_insert=True)
+    return event
 
 
 def record_events(
@@ -65,18 +91,16 @@ def record_events(
     """`record_event` for one change logged on several VAs ((virtual_account, action) pairs, same
     actor, account, message and details, e.g. a transfer's two sides), in one INSERT."""
     now = timezone.now()
-    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     Event.objects.bulk_create(
         [
-            Event(
-                created_at=now,
-                actor_id=actor_id,
+            _event(
+                actor=actor,
                 smart_account_id=smart_account_id,
                 virtual_account=va,
-                virtual_account_name=va.name if va else "",
                 action=action,
-                message=message[:1000],
-                details=details or {},
+                message=message,
+                details=details,
+                created_at=now,
             )
             for va, action in actions
         ]
