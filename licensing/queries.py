@@ -16,6 +16,7 @@ and inserts name every concrete column, so a new column needs no edit here. A di
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -146,14 +147,16 @@ def create_and_lock(missing: list[Model], columns: Sequence[str], match: Sequenc
 # --- Writes --------------------------------------------------------------------------------------
 
 
-class Write:
+class Write(ABC):
     """One statement: `execute()` runs it through the ORM (the reference), `statement()` is its text."""
 
+    @abstractmethod
     def execute(self) -> None:
-        raise NotImplementedError
+        """Write through the ORM (the reference; what SQLite runs)."""
 
+    @abstractmethod
     def statement(self) -> Statement:
-        raise NotImplementedError
+        """The same write as one SQL statement and its parameters (what PostgreSQL runs, batched)."""
 
 
 @dataclass
