@@ -60,6 +60,16 @@ def record_entry(**kwargs) -> LedgerEntry:
     return made
 
 
+def record_balance_entry(balance, **kwargs) -> LedgerEntry:
+    """Write one entry on a balance's account, VA and license (the other fields as `entry`'s)."""
+    return record_entry(
+        smart_account_id=balance.smart_account_id,
+        virtual_account_id=balance.virtual_account_id,
+        license_id=balance.license_id,
+        **kwargs,
+    )
+
+
 @dataclass(frozen=True)
 class Portion:
     """Part of a lot taken out of a VA: enough to recreate it elsewhere with the same term and source."""

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from .. import queries
 from ..models import LedgerEntry, LicenseBalance, LicenseLot
-from .entries import Portion, entry, record_entry
+from .entries import Portion, entry, record_balance_entry
 from .totals import bump, total_changes
 
 LONGEST_TERM_FIRST = (F("end_date").desc(nulls_first=True), "pk")
@@ -70,15 +70,13 @@ def add_to_va(
     else:
         LicenseLot.objects.filter(pk=lot.pk).update(quantity=F("quantity") + quantity)
         lot.quantity += quantity
-    record_entry(
+    record_balance_entry(
+        balance,
         lot=lot,
         kind=kind,
         quantity=quantity,
         movement=movement,
         actor=actor,
-        smart_account_id=balance.smart_account_id,
-        virtual_account_id=balance.virtual_account_id,
-        license_id=balance.license_id,
         hand_over=hand_over,
         note=note,
     )
@@ -135,15 +133,13 @@ def take_from_va(
         lot = portion.lot
         LicenseLot.objects.filter(pk=lot.pk).update(quantity=F("quantity") - portion.quantity)
         lot.quantity -= portion.quantity
-        record_entry(
+        record_balance_entry(
+            balance,
             lot=lot,
             kind=kind,
             quantity=-portion.quantity,
             movement=movement,
             actor=actor,
-            smart_account_id=balance.smart_account_id,
-            virtual_account_id=balance.virtual_account_id,
-            license_id=balance.license_id,
             hand_over=hand_over,
             note=note,
         )
@@ -286,15 +282,13 @@ def expire_lot(*, balance: LicenseBalance, lot: LicenseLot, movement, note: str 
     lot.quantity = 0
     lot.expired_quantity += fresh
     lot.expired_at = now
-    record_entry(
+    record_balance_entry(
+        balance,
         lot=lot,
         kind=LedgerEntry.Kind.EXPIRY,
         quantity=-fresh,
         movement=movement,
         actor=None,
-        smart_account_id=balance.smart_account_id,
-        virtual_account_id=balance.virtual_account_id,
-        license_id=balance.license_id,
         note=note,
     )
     bump(balance, purchased=-fresh)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from .. import queries
 from ..limits import MAX_ACCOUNT_USAGE, MAX_INSTANCE_USAGE, account_usage_refusal, instance_usage_problem
 from ..models import LedgerEntry, License, LicenseAccountTotal, LicenseBalance, ProductInstance, ProductInstanceUsage
-from .entries import BalanceKey, record_entry
+from .entries import BalanceKey, record_balance_entry
 from .locks import LockedBalances, _require_transaction, lock_balances, lock_instances
 from .totals import bump, total_changes
 
@@ -52,15 +52,13 @@ def change_reserved(*, balance: LicenseBalance, quantity: int, movement, actor=N
         ) or (0, 0)
         key = (balance.smart_account_id, balance.license_id)
         _refuse_past_account_maximum({key: quantity}, {key: (in_use, reserved)})
-    record_entry(
+    record_balance_entry(
+        balance,
         lot=None,
         kind=LedgerEntry.Kind.RESERVATION if quantity > 0 else LedgerEntry.Kind.RELEASE,
         quantity=quantity,
         movement=movement,
         actor=actor,
-        smart_account_id=balance.smart_account_id,
-        virtual_account_id=balance.virtual_account_id,
-        license_id=balance.license_id,
         reservation=reservation,
         note=note,
     )
