@@ -27,6 +27,11 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("password/reset/complete/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    # The native JSON API (docs/api.md). licensing.api.urls is included by licensing.urls.
+    path("", include("smartaccounts.api.urls")),
+    path("", include("policy.api.urls")),
+    # Cisco's Smart Accounts & Licensing API paths, for scripts written against it (config/cssm).
+    path("services/api/smart-accounts-and-licensing/", include("config.cssm.urls")),
     path("", include("smartaccounts.urls")),
     path("", include("licensing.urls")),
     path("", include("policy.urls")),

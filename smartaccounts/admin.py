@@ -519,3 +519,22 @@ class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
 if admin.site.is_registered(AccessAttempt):
     admin.site.unregister(AccessAttempt)
 admin.site.register(AccessAttempt, AccessAttemptAdmin)
+
+
+# django-oauth-toolkit's own admin pages would let staff edit tokens and applications outside the
+# services; API clients are managed through their own admin and page (ApiClient), so those are hidden.
+def _hide_oauth_admin() -> None:
+    from oauth2_provider import models as oauth
+
+    for model in (
+        oauth.get_application_model(),
+        oauth.get_access_token_model(),
+        oauth.get_refresh_token_model(),
+        oauth.get_grant_model(),
+        oauth.get_id_token_model(),
+    ):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_hide_oauth_admin()

@@ -27,7 +27,13 @@ from .models import Role, SmartAccount, VirtualAccount
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class AccountScopedMixin(LoginRequiredMixin):
+class AccountScopeMixin:
+    """The account (and VA) of the request, the user's roles in it, and the action checks.
+
+    No dispatch of its own: pages use `AccountScopedMixin` (below), the JSON API
+    `smartaccounts.api.base.AccountApiView`; both resolve and check through these methods.
+    """
+
     required_action = "view"
     required_write_action = "operate"
     # Pages that make sense only for some kinds of account (e.g. no devices in a partner holding account).
@@ -38,15 +44,13 @@ class AccountScopedMixin(LoginRequiredMixin):
     smart_account: SmartAccount
     virtual_account: VirtualAccount | None
 
-    def dispatch(self, request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return self.handle_no_permission()
+    def resolve_scope(self, request, kwargs) -> None:
+        """Resolve account and VA from the URL (404 when no role reaches them) and check the method's action (403)."""
         self.smart_account = self.resolve_smart_account(kwargs)
         self.virtual_account = self.resolve_virtual_account(kwargs)
         if self.allowed_kinds is not None and self.smart_account.kind not in self.allowed_kinds:
             raise Http404("This page does not exist for this kind of account.")
         self.check_action(self.action_for(request.method))
-        return super().dispatch(request, *args, **kwargs)
 
     def action_for(self, method: str) -> str:
         return self.required_action if method in SAFE_METHODS else self.required_write_action
@@ -102,6 +106,16 @@ class AccountScopedMixin(LoginRequiredMixin):
 
     def visible_virtual_accounts(self, action: str = "view"):
         return selectors.virtual_accounts_for(self.request.user, self.smart_account, action)
+
+
+class AccountScopedMixin(LoginRequiredMixin, AccountScopeMixin):
+    """Pages: anonymous people go to the login page; then `resolve_scope` (404/403)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.resolve_scope(request, kwargs)
+        return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
