@@ -304,6 +304,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Devices and scripts: registration, usage reports, change notices.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Choice sets that share a field name ("status") get names of their own instead of hashed ones.
+    "ENUM_NAME_OVERRIDES": {
+        "HandOverStatusEnum": "licensing.models.HandOver.Status",
+        "ReservationStatusEnum": "licensing.models.Reservation.Status",
+    },
 }
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"
