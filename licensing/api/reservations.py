@@ -37,6 +37,7 @@ from .workflows import (
 __all__ = [
     "ReservationDetailView",
     "ReservationListView",
+    "ReservationRehostView",
     "ReservationReleaseView",
     "ReservationUpdateView",
 ]
@@ -211,6 +212,10 @@ class ReleaseSerializer(serializers.Serializer):
         return attrs
 
 
+class RehostSerializer(serializers.Serializer):
+    request_code = serializers.CharField(max_length=2000, help_text="The replacement device's request code.")
+
+
 class ReservationFilterSerializer(serializers.Serializer):
     virtual_account = IdField(required=False, help_text="Reservations of this Virtual Account (not its sub-VAs).")
     type = serializers.ChoiceField(choices=Reservation.Type.choices, required=False)
@@ -332,3 +337,20 @@ class ReservationReleaseView(ReservationScope):
             actor=request.user, reservation=self.reservation, return_code=payload.validated_data.get("return_code")
         )
         return self.answer()
+
+
+class ReservationRehostView(ReservationScope):
+    """Move an active reservation from a failed device to its replacement: a new reservation (201) with its own
+    authorization code; the old one is marked rehosted and names it in `replaced_by`."""
+
+    @extend_schema(request=RehostSerializer, responses={201: ReservationDetailSerializer})
+    def post(self, request, *args, **kwargs):
+        payload = RehostSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        new = services.rehost_reservation(
+            actor=request.user, reservation=self.reservation, request_code=payload.validated_data["request_code"]
+        )
+        fresh = _with_lines(selectors.reservations_in(self.visible_virtual_accounts())).get(pk=new.pk)
+        return Response(
+            ReservationDetailSerializer(reservation_data(fresh, detail=True)).data, status=status.HTTP_201_CREATED
+        )

@@ -23,4 +23,5 @@ urlpatterns = [
     path(RESERVATION, reservations.ReservationDetailView.as_view(), name="api_reservation"),
     path(RESERVATION + "update/", reservations.ReservationUpdateView.as_view(), name="api_reservation_update"),
     path(RESERVATION + "release/", reservations.ReservationReleaseView.as_view(), name="api_reservation_release"),
+    path(RESERVATION + "rehost/", reservations.ReservationRehostView.as_view(), name="api_reservation_rehost"),
 ]

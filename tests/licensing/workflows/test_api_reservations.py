@@ -337,3 +337,24 @@ def test_actions_on_another_tenants_reservation_are_404(api, world):
         assert_error(api.post(url(name, w["account"], reservation_id=made.pk), body, format="json"), 404)
         assert_error(api.post(url(name, w["other"], reservation_id=made.pk), body, format="json"), 404)
     assert Reservation.objects.get(pk=made.pk).status == "active"
+
+
+def test_rehosting_moves_the_licenses_to_the_replacement_device(api, world):
+    w = world
+    made = reserve(w, quantity=2, serial="FOCFAILED01")
+    rehost = url("api_reservation_rehost", w["account"], reservation_id=made.pk)
+    api.force_login(w["viewer"])
+    assert_error(api.post(rehost, {"request_code": request_code(serial="FOCNEW0001")}, format="json"), 403)
+    api.force_login(w["plant_user"])
+    assert_error(api.post(rehost, {}, format="json"), 400, "invalid")
+    response = api.post(rehost, {"request_code": request_code(serial="FOCFAILED01")}, format="json")
+    assert_error(response, 400)
+    assert "request_code" in response.json()["fields"]
+    response = api.post(rehost, {"request_code": request_code(serial="FOCNEW0001")}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["product_instance"]["serial_number"] == "FOCNEW0001" and body["sequence"] == 1
+    old = Reservation.objects.get(pk=made.pk)
+    assert old.status == "rehosted" and old.replaced_by_id == body["id"]
+    assert balance(w["plant"], w["dna"]).reserved == 2
+    assert_ledger_consistent()
