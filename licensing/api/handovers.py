@@ -21,6 +21,7 @@ from rest_framework.response import Response
 
 from smartaccounts.api.base import AccountApiView
 from smartaccounts.models import SmartAccount
+from smartaccounts.params import MAX_ID
 
 from .. import services
 from ..models import HandOver
@@ -187,7 +188,7 @@ class HandOverCreateSerializer(serializers.Serializer):
                 line_id = int(key)
             except (TypeError, ValueError):
                 line_id = 0
-            if str(line_id) != str(key).strip() or line_id < 1:
+            if str(line_id) != str(key).strip() or not 1 <= line_id <= MAX_ID:
                 raise serializers.ValidationError(f"“{str(key)[:40]}” is not an order line id.")
             lines[line_id] = quantity
         return lines

@@ -121,6 +121,8 @@ def test_an_ineligible_customer_gets_the_one_neutral_refusal_and_nothing_moves(a
         ({"order_lines": {"1": 1}}, "customer_domain"),
         ({"customer_domain": "globex-api.example.com", "order_lines": {}}, "order_lines"),
         ({"customer_domain": "globex-api.example.com", "order_lines": {"abc": 1}}, "order_lines"),
+        ({"customer_domain": "globex-api.example.com", "order_lines": {"9" * 30: 1}}, "order_lines"),
+        ({"customer_domain": "globex-api.example.com", "order_lines": {"\uff11": 1}}, "order_lines"),
         ({"customer_domain": "globex-api.example.com", "order_lines": {"1": "many"}}, "order_lines"),
         ({"customer_domain": "x.example.com", "customer_account_id": 5, "order_lines": {"1": 1}}, "customer_domain"),
     ],
