@@ -16,3 +16,10 @@ class CursorPage(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
     ordering = "-pk"
+
+    def get_ordering(self, request, queryset, view):
+        # DRF reads only the paginator's own `ordering` (or an ordering filter's): the view's comes first here.
+        ordering = getattr(view, "ordering", None)
+        if ordering and not any(hasattr(backend, "get_ordering") for backend in getattr(view, "filter_backends", [])):
+            return (ordering,) if isinstance(ordering, str) else tuple(ordering)
+        return super().get_ordering(request, queryset, view)

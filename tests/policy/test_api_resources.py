@@ -108,6 +108,17 @@ def test_reports_are_listed_newest_first_within_the_callers_vas(api, world):
     assert_error(api.get(path, {"generated_after": "yesterday"}), 400, "invalid")
 
 
+def test_reports_are_ordered_by_generation_time_not_by_arrival(api, world):
+    w = world
+    now = timezone.now()
+    newer = ingest(w, w["lab_device"], at=now - timedelta(hours=1))
+    older = ingest(w, w["plant_device"], at=now - timedelta(hours=2))  # arrives later, generated earlier
+    api.force_login(w["admin"])
+    body = api.get(url("api_usage_report_list", w["account"]), {"page_size": 1}).json()
+    assert [r["id"] for r in body["results"]] == [newer.pk]
+    assert [r["id"] for r in api.get(body["next"]).json()["results"]] == [older.pk]
+
+
 def test_the_report_list_pages_with_a_cursor(api, world):
     w = world
     now = timezone.now()

@@ -1,6 +1,7 @@
 """The reservation endpoints of the native API: reserve, read, update, release (with and without a code)."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -237,6 +238,16 @@ def test_one_reservation_is_reached_through_its_va(api, world):
     api.force_login(w["other"].created_by)
     assert_error(api.get(url("api_reservation", w["account"], reservation_id=in_office.pk)), 404)
     assert_error(api.get(url("api_reservation", w["other"], reservation_id=in_office.pk)), 404)
+
+
+def test_the_list_is_newest_first_by_creation_time(api, world):
+    w = world
+    later, earlier = reserve(w, quantity=1), reserve(w, quantity=1)
+    Reservation.objects.filter(pk=earlier.pk).update(created_at=later.created_at - timedelta(days=1))
+    api.force_login(w["admin"])
+    body = api.get(url("api_reservations", w["account"]), {"page_size": 1}).json()
+    assert [r["id"] for r in body["results"]] == [later.pk]
+    assert [r["id"] for r in api.get(body["next"]).json()["results"]] == [earlier.pk]
 
 
 def count_queries(api, path) -> int:
