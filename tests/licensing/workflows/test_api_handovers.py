@@ -379,3 +379,24 @@ def test_the_list_costs_the_same_queries_for_one_or_many_hand_overs(api, world):
     add(5, 2)
     assert count_queries(api, path) == few
     assert len(api.get(path).json()["results"]) == 9
+
+
+def test_another_tenant_may_not_create_decline_or_cancel(api, world):
+    w = world
+    made = hand_over(w)
+    api.force_login(w["other"].created_by)
+    response = api.post(
+        url("api_hand_overs", w["partner"]),
+        {"customer_domain": "globex-api.example.com", "order_lines": {str(w["line"].pk): 1}},
+        format="json",
+    )
+    assert_error(response, 404)
+    decline = url("api_hand_over_decline", w["customer"], hand_over_id=made.pk)
+    assert_error(api.post(decline, {"reason": "Not ours"}, format="json"), 404)
+    assert_error(api.post(url("api_hand_over_cancel", w["partner"], hand_over_id=made.pk)), 404)
+    # With its own account in the URL, the hand-over is not found either.
+    assert_error(
+        api.post(url("api_hand_over_decline", w["other"], hand_over_id=made.pk), {"reason": "x"}, format="json"), 404
+    )
+    assert HandOver.objects.get(pk=made.pk).status == "pending"
+    assert HandOver.objects.count() == 1

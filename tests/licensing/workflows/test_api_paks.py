@@ -242,3 +242,20 @@ def test_the_list_costs_the_same_queries_for_one_or_many_paks(api, world):
         make_pak(w["account"], [(w["dna_sku"], 1), (make_sku(make_license()), 2)], number=f"3PAK-MANY-{n:04d}")
     assert count_queries(api, path) == one
     assert len(api.get(path).json()["results"]) == 7
+
+
+def test_one_pak_with_its_lines_and_conversions(api, world):
+    w = world
+    api.force_login(w["admin"])
+    body = api.get(url("api_pak", w["account"], pak_id=w["pak"].pk)).json()
+    assert body["id"] == w["pak"].pk and body["number"] == "3PAK-API-0001" and body["conversions"] == []
+    assert {line["sku"]: line["licenses_per_unit"] for line in body["lines"]} == {"L-DNA-API": 2, "L-NW-API": 1}
+
+
+def test_a_viewer_may_not_enter_a_pak_number(api, world):
+    w = world
+    loose = make_pak(None, [(w["network_sku"], 2)], number="3PAK-LOOSE-0003")
+    api.force_login(w["viewer"])
+    assert_error(api.post(url("api_paks", w["account"]), {"number": loose.number}, format="json"), 403)
+    loose.refresh_from_db()
+    assert loose.owner_id is None

@@ -341,9 +341,11 @@ def test_actions_on_another_tenants_reservation_are_404(api, world):
     w = world
     made = reserve(w)
     api.force_login(w["other"].created_by)
+    assert_error(api.get(url("api_reservations", w["account"])), 404)
     for name, body in (
         ("api_reservation_update", {"licenses": [{"license_id": w["dna"].pk, "quantity": 1}]}),
         ("api_reservation_release", {"without_code": True}),
+        ("api_reservation_rehost", {"request_code": request_code()}),
     ):
         assert_error(api.post(url(name, w["account"], reservation_id=made.pk), body, format="json"), 404)
         assert_error(api.post(url(name, w["other"], reservation_id=made.pk), body, format="json"), 404)
