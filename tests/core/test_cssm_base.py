@@ -36,7 +36,8 @@ def test_doubled_slashes_and_prefixes_reach_the_single_prefix(path):
 
 def test_other_paths_are_left_alone():
     seen = {}
-    CssmPathMiddleware(lambda r: seen.setdefault("p", r.path_info))(RequestFactory().get("/", PATH_INFO="//accounts/1/"))
+    request = RequestFactory().get("/", PATH_INFO="//accounts/1/")
+    CssmPathMiddleware(lambda r: seen.setdefault("p", r.path_info))(request)
     assert seen["p"] == "//accounts/1/"
 
 
