@@ -16,7 +16,9 @@ Thin views over the pages' selectors and services (see `smartaccounts.api.base` 
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -51,6 +53,19 @@ def _body(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+@contextmanager
+def request_fields(**names: str):
+    """A service's refusal of a field, named as the request names it (the service's `parent` is the
+    request's `parent_id`), so that `fields` in the error answer points at what the client sent."""
+    try:
+        yield
+    except DjangoValidationError as error:
+        if not hasattr(error, "error_dict"):
+            raise
+        renamed = {names.get(field, field): errors for field, errors in error.error_dict.items()}
+        raise DjangoValidationError(renamed) from error
 
 
 def _with_default_va(accounts: QuerySet[SmartAccount]) -> QuerySet[SmartAccount]:
@@ -187,13 +202,14 @@ class VirtualAccountListView(VirtualAccountsMixin, AccountApiView):
     )
     def post(self, request, account_id):
         body = _body(s.VirtualAccountCreateSerializer, request.data)
-        va = services.create_virtual_account(
-            actor=request.user,
-            smart_account=self.smart_account,
-            name=body["name"],
-            parent=self.visible_va(body["parent_id"], "parent_id"),
-            description=body["description"],
-        )
+        with request_fields(parent="parent_id"):
+            va = services.create_virtual_account(
+                actor=request.user,
+                smart_account=self.smart_account,
+                name=body["name"],
+                parent=self.visible_va(body["parent_id"], "parent_id"),
+                description=body["description"],
+            )
         return Response(self.va_answer(va), status=status.HTTP_201_CREATED)
 
 
@@ -273,7 +289,8 @@ class VirtualAccountMoveView(VirtualAccountsMixin, AccountApiView):
     def post(self, request, account_id, va_id):
         body = _body(s.VirtualAccountMoveSerializer, request.data)
         parent = self.visible_va(body["parent_id"], "parent_id")
-        va = services.move_virtual_account(actor=request.user, virtual_account=self.virtual_account, parent=parent)
+        with request_fields(parent="parent_id"):
+            va = services.move_virtual_account(actor=request.user, virtual_account=self.virtual_account, parent=parent)
         return Response(self.va_answer(va))
 
 
@@ -360,9 +377,10 @@ class MemberListView(MembersMixin, AccountApiView):
     )
     def post(self, request, account_id):
         body = _body(s.InviteSerializer, request.data)
-        invitation = services.invite_user(
-            actor=request.user, email=body["email"], role=body["role"], **self.scope(body)
-        )
+        with request_fields(virtual_account="virtual_account_id"):
+            invitation = services.invite_user(
+                actor=request.user, email=body["email"], role=body["role"], **self.scope(body)
+            )
         answer = {
             "id": invitation.pk,
             "email": invitation.email,
@@ -405,7 +423,8 @@ class MemberRoleView(MembersMixin, AccountApiView):
     def post(self, request, account_id, member_id):
         member = self.member()
         body = _body(s.RoleAssignSerializer, request.data)
-        services.assign_role(actor=request.user, user=member, role=body["role"], **self.scope(body))
+        with request_fields(virtual_account="virtual_account_id"):
+            services.assign_role(actor=request.user, user=member, role=body["role"], **self.scope(body))
         return Response(self.member_answer(member))
 
 

@@ -314,7 +314,7 @@ def test_move_va(api, tenant):
     up = url("api_va_move", tenant, va_id=tenant.va_b.pk)
     make_va(tenant.account, "Below B", parent=tenant.va_b)
     below = VirtualAccount.objects.get(name="Below B")
-    assert_error(api.post(up, {"parent_id": below.pk}, format="json"), 400, field="parent")
+    assert_error(api.post(up, {"parent_id": below.pk}, format="json"), 400, field="parent_id")
     assert_error(api.post(up, {}, format="json"), 400, field="parent_id")
     assert VirtualAccount.objects.get(pk=tenant.va_b.pk).parent_id is None
 
