@@ -165,10 +165,10 @@ class VirtualAccountsMixin:
             raise ValidationError({field: ["Choose a Virtual Account of this Smart Account that you can see."]})
         return va
 
-    def va_answer(self, va: VirtualAccount, detail: bool = True) -> dict:
+    def va_answer(self, va: VirtualAccount, *, written: bool = True) -> dict:
+        """The VA's detail; after a write the caller's role over it is read again (a move changes it)."""
         data = _placed([va], self.visible_virtual_accounts())[0]
-        if detail:
-            data["role"] = _role(selectors.effective_role(self.request.user, va))
+        data["role"] = _role(selectors.effective_role(self.request.user, va) if written else self.role)
         return data
 
 
@@ -255,7 +255,7 @@ class VirtualAccountDetailView(VirtualAccountsMixin, AccountApiView):
         operation_id="virtual_account_retrieve", responses={200: s.VirtualAccountDetailSerializer, **READ_ERRORS}
     )
     def get(self, request, account_id, va_id):
-        return Response(self.va_answer(self.virtual_account))
+        return Response(self.va_answer(self.virtual_account, written=False))
 
     @extend_schema(
         operation_id="virtual_account_update",
