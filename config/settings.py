@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.cssm.middleware.CssmPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -304,8 +305,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Devices and scripts: registration, usage reports, change notices.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # Choice sets that share a field name ("status") get names of their own instead of hashed ones.
+    # One name per choice set, whatever the field that carries it (role, strongest_role; the "status" of
+    # hand-overs and of reservations), instead of hashed names.
     "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "smartaccounts.models.Role",
         "HandOverStatusEnum": "licensing.models.HandOver.Status",
         "ReservationStatusEnum": "licensing.models.Reservation.Status",
     },

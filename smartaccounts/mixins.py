@@ -55,12 +55,20 @@ class AccountScopeMixin:
     def action_for(self, method: str) -> str:
         return self.required_action if method in SAFE_METHODS else self.required_write_action
 
+    def account_lookup(self, kwargs) -> dict:
+        """How the URL names the account (by id; the Cisco-compatible paths name it by domain)."""
+        return {"pk": kwargs["account_id"]}
+
+    def va_lookup(self, kwargs) -> dict | None:
+        """How the URL names the VA, or None when it names none (by id; the Cisco-compatible paths by name)."""
+        return {"pk": kwargs["va_id"]} if "va_id" in kwargs else None
+
     def resolve_smart_account(self, kwargs) -> SmartAccount:
         """The account, if the user holds a role in it, read with those roles in the same query."""
         user = self.request.user
         accounts = access.with_account_roles(access.restrict(SmartAccount.objects.all(), user, "view"), user)
         try:
-            account = accounts.get(pk=kwargs["account_id"])
+            account = accounts.get(**self.account_lookup(kwargs))
         except SmartAccount.DoesNotExist:
             raise Http404("No such Smart Account.") from None
         self.__dict__["_account_roles"] = access.roles_of(account)
@@ -68,11 +76,12 @@ class AccountScopeMixin:
 
     def resolve_virtual_account(self, kwargs) -> VirtualAccount | None:
         """The VA, if a role reaches it, read with the role that governs it in the same query."""
-        if "va_id" not in kwargs:
+        lookup = self.va_lookup(kwargs)
+        if lookup is None:
             return None
         user = self.request.user
         vas = access.with_va_roles(selectors.live_virtual_accounts().filter(smart_account=self.smart_account), user)
-        va = vas.filter(pk=kwargs["va_id"]).first()
+        va = vas.filter(**lookup).first()
         role = access.va_role(va) if va is not None else None
         if role is None:
             raise Http404("No such Virtual Account.")
