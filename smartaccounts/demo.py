@@ -74,7 +74,8 @@ class DemoContext:
         for email, description in self.logins:
             self.stdout.write(f"  {email.ljust(width)}  {description}")
         if self.api_clients:
-            self.stdout.write(self.style.SUCCESS("\nDemo API clients (POST /as/token.oauth2, grant client_credentials)"))
+            heading = "\nDemo API clients (POST /as/token.oauth2, grant client_credentials)"
+            self.stdout.write(self.style.SUCCESS(heading))
             for client_id, secret, description in self.api_clients:
                 self.stdout.write(f"  client_id={client_id}  client_secret={secret}  {description}")
         self.stdout.write("\nOpen http://127.0.0.1:8000/ and log in with one of them.\n")

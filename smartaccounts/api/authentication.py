@@ -55,7 +55,7 @@ class BearerAuthentication(OAuth2Authentication):
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header[:7].lower() == "bearer ":
+        if header[:7].lower() != "bearer ":
             return None  # not ours: the session (or nobody) then
         valid, oauth_request = _HeaderOnlyCore().verify_request(request._request, scopes=[])
         if not valid:
