@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from django.db.models import Q
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.oauth2_backends import OAuthLibCore
 from rest_framework.authentication import SessionAuthentication
@@ -86,3 +87,17 @@ class CeilingMiddleware:
             return self.get_response(request)
         finally:
             access.reset_ceiling(token)
+
+
+class BearerScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI document describes Bearer tokens (drf-spectacular)."""
+
+    target_class = "smartaccounts.api.authentication.BearerAuthentication"
+    name = "bearer"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API client's access token from POST /as/token.oauth2 (or /oauth2/default/v1/token).",
+        }
