@@ -133,6 +133,7 @@ def license_table_rows(rows, licenses_base: str, detail_suffix: str, show_transf
 
     Columns: License (link to its detail, entitlement tag), Type (and enforcement), Purchased, In use
     (of which reserved), Balance (negative in red), Alerts (badges; a Transfer button on a VA's page).
+    `col-opt` columns collapse on a phone's width (static/css/portal.css).
     """
     base, suffix = escape(licenses_base), escape(detail_suffix)
     out = []
@@ -161,7 +162,7 @@ def license_table_rows(rows, licenses_base: str, detail_suffix: str, show_transf
             f'<td><a href="{base}{lic.pk}/{suffix}">{name}</a>'
             '<div class="muted small mono" style="max-width: 32rem; overflow: hidden; text-overflow: ellipsis; '
             f'white-space: nowrap" title="{tag}">{tag}</div></td>'
-            f"<td>{escape(lic.get_license_type_display())}{enforcement}</td>"
+            f'<td class="col-opt">{escape(lic.get_license_type_display())}{enforcement}</td>'
             f'<td class="num" data-col="purchased">{row.purchased}</td>'
             f'<td class="num" data-col="in-use" title="{in_use_title}">{row.total_in_use}{reserved}</td>'
             f'<td class="num" data-col="balance">{balance_cell}</td>'
