@@ -56,6 +56,8 @@ def tab_state(page, selector: str = "nav.subnav ul.tabs") -> dict:
             barFits: barBox.right <= window.innerWidth + 0.5,
             lastRight: Math.max(0, ...Array.from(bar.children).filter((li) => !li.hidden)
               .map((li) => li.getBoundingClientRect().right)),
+            rows: new Set(Array.from(bar.children).filter((li) => !li.hidden)
+              .map((li) => Math.round(li.getBoundingClientRect().top))).size,
           };
         }""",
         selector,

@@ -30,6 +30,8 @@ from tests.browser import DESKTOP, PHONE, chromium_path, launch  # noqa: E402
 
 WIDTHS = (DESKTOP, PHONE)
 ACCOUNT_HOME = re.compile(r"^/accounts/\d+/$")
+# [label, href] of a tab bar's links; a tab's label is its first text (a count badge may follow).
+TAB_LINKS = "els => els.map(e => [e.firstChild.textContent.trim(), e.getAttribute('href')])"
 
 
 def parse_args(argv=None):
@@ -78,19 +80,23 @@ def pages_of(page) -> list[tuple[str, str]]:
     if not accounts:
         return found
     page.goto(accounts[0])
-    tabs = page.eval_on_selector_all(
-        "nav.subnav ul.tabs a", "els => els.map(e => [e.textContent.trim(), e.getAttribute('href')])"
-    )
-    found += [(slug(label.split("\n")[0]), href) for label, href in tabs]
+    tabs = page.eval_on_selector_all("nav.subnav ul.tabs a", TAB_LINKS)
+    found += [(slug(label), href) for label, href in tabs]
     va_tree = next((href for label, href in tabs if label.startswith("Virtual Accounts")), None)
     if va_tree:
         page.goto(va_tree)
-        first = page.locator("[data-testid=va-tree] .tree-row > a").first
-        if first.count():
-            page.goto(first.get_attribute("href"))
-            va_tabs = page.eval_on_selector_all(
-                "[data-testid=va-tabs] a", "els => els.map(e => [e.textContent.trim(), e.getAttribute('href')])"
-            )
+        # The first VA that holds something (its row shows a count above 0), else the first VA.
+        hub = page.evaluate(
+            """() => {
+              const rows = Array.from(document.querySelectorAll('[data-testid=va-tree] .tree-row'));
+              const busy = rows.find((r) => Array.from(r.querySelectorAll('.tree-counts strong'))
+                .some((s) => s.textContent.trim() !== '0')) || rows[0];
+              return busy ? busy.querySelector(':scope > a').getAttribute('href') : null;
+            }"""
+        )
+        if hub:
+            page.goto(hub)
+            va_tabs = page.eval_on_selector_all("[data-testid=va-tabs] a", TAB_LINKS)
             found += [(f"va-{slug(label)}", href) for label, href in va_tabs]
     seen, unique = set(), []
     for name, path in found:

@@ -195,6 +195,8 @@ def test_every_demo_logins_main_pages_fit_1280_and_390_pixels_with_the_current_t
                     problems.append(f"{where}: the current tab is {state['current']!r}")
                 if state["currentInMore"] or not state["currentOnScreen"]:
                     problems.append(f"{where}: the current tab is not in view ({state})")
+                if state["rows"] != 1:
+                    problems.append(f"{where}: the tab bar takes {state['rows']} rows")
                 if not state["barFits"] or state["lastRight"] > viewport["width"]:
                     problems.append(f"{where}: the tab bar is wider than the window ({state})")
                 checked += 1
