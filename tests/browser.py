@@ -4,6 +4,7 @@ driven by Playwright, headless, with nothing that reaches the network by itself.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -29,6 +30,15 @@ def chromium_path() -> Path:
 def launch(playwright):
     """A headless Chromium; every context made from it has a fresh profile."""
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+
+
+def open_tab(page, label: str, bar: str = "nav.subnav ul.tabs") -> None:
+    """Click the tab `label` of a tab bar, through its "More" menu when it sits there."""
+    link = page.locator(f"{bar} a").filter(has_text=re.compile(rf"^\s*{re.escape(label)}(\s+\d+)?\s*$")).first
+    if link.locator("xpath=ancestor::li[contains(@class, 'tabs-more')]").count():
+        page.click(f"{bar} li.tabs-more > details > summary")
+    link.click()
+    page.wait_for_load_state()
 
 
 def has_sideways_scroll(page) -> bool:

@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from licensing.models import ProductInstance
 from smartaccounts.demo import DEMO_PASSWORD
-from tests.browser import PHONE, SMALL_DESKTOP, has_sideways_scroll, tab_state
+from tests.browser import PHONE, SMALL_DESKTOP, has_sideways_scroll, open_tab, tab_state
 from tests.conftest import which
 from tests.factories import PASSWORD, make_account, make_va
 from tests.licensing.helpers import deposit, make_license, register
@@ -33,15 +33,6 @@ def log_in(page, email, password=PASSWORD):
     page.wait_for_url(re.compile(r".*/$"))
 
 
-def open_tab(page, bar: str, label: str) -> None:
-    """Click a tab of a tab bar, through its "More" menu when it is there."""
-    link = page.locator(f"{bar} a:text-is('{label}')")
-    if page.locator(f"{bar} li.tabs-more").filter(has=link).count():
-        page.click(f"{bar} li.tabs-more > details > summary")
-    link.click()
-    page.wait_for_load_state()
-
-
 def row_cell(page, license_name, column):
     return page.locator(f'tr[data-license="{license_name}"] td[data-col="{column}"]').inner_text().strip()
 
@@ -58,7 +49,7 @@ def test_from_the_tree_to_a_va_through_each_tab_and_transfers_started_there(page
     log_in(page, account.created_by.email)
 
     page.goto(f"/accounts/{account.pk}/")
-    page.click("nav.subnav >> text=Virtual Accounts")
+    open_tab(page, "Virtual Accounts")
     page.click("[data-testid=va-tree] a:text-is('Campus')")
     page.wait_for_selector("h1:has-text('Campus')")
     crumbs = page.inner_text("[data-testid=va-breadcrumbs]")
@@ -77,7 +68,7 @@ def test_from_the_tree_to_a_va_through_each_tab_and_transfers_started_there(page
         "Event Log": "h1:has-text('Event log of Campus')",
     }
     for label in VA_TABS:
-        open_tab(page, bar, label)
+        open_tab(page, label, bar=bar)
         assert page.locator(f"{bar} a[aria-current]").inner_text() == label
         assert page.inner_text("[data-testid=va-breadcrumbs]").startswith(
             "Acme Networks › Virtual Accounts › Engineering › Campus"
@@ -86,7 +77,7 @@ def test_from_the_tree_to_a_va_through_each_tab_and_transfers_started_there(page
         assert f"/virtual-accounts/{campus.pk}/" in page.url
 
     # The Licenses tab is Campus's own licenses; "Include sub-accounts" on Engineering adds Campus's.
-    open_tab(page, bar, "Licenses")
+    open_tab(page, "Licenses", bar=bar)
     assert row_cell(page, lic.name, "purchased") == "10"
     page.goto(f"/accounts/{account.pk}/virtual-accounts/{engineering.pk}/licenses/")
     assert row_cell(page, lic.name, "purchased") == "2"
@@ -97,7 +88,7 @@ def test_from_the_tree_to_a_va_through_each_tab_and_transfers_started_there(page
 
     # A license transfer started from Campus's Licenses tab.
     page.goto(f"/accounts/{account.pk}/virtual-accounts/{campus.pk}/")
-    open_tab(page, bar, "Licenses")
+    open_tab(page, "Licenses", bar=bar)
     page.click(f"[data-testid=transfer-{lic.pk}]")
     assert page.locator(f"{bar} a[aria-current]").inner_text() == "Licenses"
     page.select_option("select[name=target]", label="Lab")
@@ -108,7 +99,7 @@ def test_from_the_tree_to_a_va_through_each_tab_and_transfers_started_there(page
     assert page.inner_text("[data-testid=detail-balance]") == "5"  # 10 − 4 − the one the device uses
 
     # A product instance transfer started from Campus's Product Instances tab.
-    open_tab(page, bar, "Product Instances")
+    open_tab(page, "Product Instances", bar=bar)
     page.check(f"input[name=instances][value='{device.pk}']")
     page.select_option("#transfer-target", label="Lab")
     page.on("dialog", lambda dialog: dialog.accept())
