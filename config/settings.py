@@ -325,6 +325,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "smartaccounts.models.Role",
         "HandOverStatusEnum": "licensing.models.HandOver.Status",
         "ReservationStatusEnum": "licensing.models.Reservation.Status",
+        "InstanceStatusEnum": "licensing.models.ProductInstance.Status",
     },
 }
 
