@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev migrate seed worker beat lint format bench bench-smoke clean
+.PHONY: run test install install-dev migrate seed worker beat lint format bench bench-smoke screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -60,6 +60,10 @@ clean:
 ## make bench: generate the large estate in a fresh PostgreSQL database, measure it, write docs/performance.md
 bench: install-dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## make screenshots: PNGs of the main pages for every demo login at 1366 and 390 px, in var/screenshots/
+screenshots: install-dev
+	$(BIN)/python -m tests.e2e.screenshots $(SCREENSHOT_ARGS)
 
 ## make bench-smoke: the same benchmarks on a tiny estate, in seconds (CI runs it)
 bench-smoke: install-dev

@@ -60,14 +60,22 @@ class InstanceFilter(SelectorFilterSet):
         empty_label="Any reporting status",
     )
     license = IdParam(field_name="license_id")
+    subtree = django_filters.BooleanFilter(label="Include sub-accounts", widget=forms.CheckboxInput)
 
     class Meta:
         model = ProductInstance
         fields: list[str] = []
 
-    def __init__(self, *args, families: list[str], **kwargs):
+    def __init__(self, *args, families: list[str], with_subtree: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.filters["family"].extra["choices"] = [(f, f) for f in families]
+        if not with_subtree:  # the scope's, as on the licenses pages: a VA's page only
+            del self.filters["subtree"]
+
+    def selector_params(self) -> dict:
+        params = super().selector_params()
+        params.pop("subtree", None)
+        return params
 
 
 class LicenseFilter(SelectorFilterSet):

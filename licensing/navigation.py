@@ -57,23 +57,14 @@ def device_counts(smart_account, va_ids) -> dict[int, int]:
 
 
 def register_navigation() -> None:
-    from smartaccounts.navigation import NavItem, Panel, register, register_panel
+    from smartaccounts.navigation import NavItem, Panel, register, register_panel, register_va_tab
 
-    register(
-        NavItem(
-            "Licenses", "licenses", order=20, active_for=("va_licenses", "license_detail", "va_license_detail",
-                                                          "license_transfer")
-        )
-    )  # fmt: skip
-    register(
-        NavItem(
-            "Product Instances",
-            "instances",
-            order=30,
-            kinds=USABLE,
-            active_for=("va_instances", "instance_detail", "va_tokens"),
-        )
-    )
+    register(NavItem("Licenses", "licenses", order=20, active_for=("license_detail",)))
+    register(NavItem("Product Instances", "instances", order=30, kinds=USABLE, active_for=("instance_detail",)))
+    # The tabs of a Virtual Account: the same pages, for that VA.
+    register_va_tab(NavItem("Licenses", "va_licenses", order=20, active_for=("va_license_detail", "license_transfer")))
+    register_va_tab(NavItem("Product Instances", "va_instances", order=30, kinds=USABLE))
+    register_va_tab(NavItem("Registration Tokens", "va_tokens", order=35, kinds=USABLE))
     register(NavItem("Compliance", "compliance", order=40, kinds=USABLE))
     register(NavItem("Orders", "orders", order=60, kinds=USABLE, active_for=("order_detail",)))
     register_panel(Panel("licenses", "licensing/panels/license_summary.html", context=license_panel, order=20))

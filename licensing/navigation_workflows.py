@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from smartaccounts.models import SmartAccount
-from smartaccounts.navigation import NavItem, Panel, register_panel, remember_badge
+from smartaccounts.navigation import NavItem, Panel, register_panel, register_va_tab, remember_badge
 from smartaccounts.navigation import register as register_tab
 
 from .models import HandOver
@@ -46,6 +46,7 @@ def register() -> None:
     register_tab(NavItem("Reservations", "reservation_list", action="view", kinds=(CUSTOMER,), order=56,
                          active_for=("reservation_detail", "reservation_create", "reservation_update",
                                      "reservation_release", "reservation_remove", "reservation_rehost")))  # fmt: skip
+    register_va_tab(NavItem("Reservations", "va_reservations", kinds=(CUSTOMER,), order=40))
     register_panel(Panel("workflows.incoming", "licensing/handover/panel_incoming.html", context=_incoming_panel,
                          action="view", kinds=(CUSTOMER,), order=15))  # fmt: skip
     register_panel(Panel("workflows.holdings", "licensing/handover/panel_holdings.html", context=_holdings_panel,

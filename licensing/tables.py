@@ -10,6 +10,8 @@ from smartaccounts.tables import PortalTable
 
 NUM = {"th": {"class": "num"}, "td": {"class": "num"}}
 NOWRAP = {"td": {"class": "nowrap"}}
+# Columns that collapse on a phone's width (static/css/portal.css).
+OPTIONAL = {"th": {"class": "col-opt"}, "td": {"class": "col-opt"}}
 SMALL_NOWRAP = {"td": {"class": "nowrap small"}}
 
 
@@ -176,10 +178,15 @@ class TokenTable(PortalTable):
         'badge-muted">Export-controlled allowed</span></div>{% endif %}<div class="muted small">by '
         '{{ record.created_by.email }}, {{ record.created_at|date:"Y-m-d" }}</div>',
         verbose_name="Description",
+        attrs=OPTIONAL,
     )
-    expires_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Expires", attrs=NOWRAP)
+    expires_at = tables.DateTimeColumn(
+        format="Y-m-d", verbose_name="Expires", attrs={"th": {"class": "col-opt"}, "td": {"class": "nowrap col-opt"}}
+    )
     uses = tables.TemplateColumn(
-        "{{ record.uses }}{% if record.max_uses %} / {{ record.max_uses }}{% endif %}", verbose_name="Uses", attrs=NUM
+        "{{ record.uses }}{% if record.max_uses %} / {{ record.max_uses }}{% endif %}",
+        verbose_name="Uses",
+        attrs={"th": {"class": "num col-opt"}, "td": {"class": "num col-opt"}},
     )
     status = tables.TemplateColumn(
         '{% if record.status == "Active" %}<span class="badge badge-ok">Active</span>'

@@ -27,6 +27,7 @@ urlpatterns = [
     path(ACCOUNT + "paks/<id:pak_id>/", paks.PakConvertView.as_view(), name="pak_convert"),
     # License reservations.
     path(ACCOUNT + "reservations/", reservations.ReservationListView.as_view(), name="reservation_list"),
+    path(VA + "reservations/", reservations.ReservationListView.as_view(), name="va_reservations"),
     path(ACCOUNT + "reservations/new/", reservations.ReservationStartView.as_view(), name="reservation_start"),
     path(VA + "reservations/new/", reservations.ReservationWizardView.as_view(), name="reservation_create"),
     path(RESERVATION, reservations.ReservationDetailView.as_view(), name="reservation_detail"),

@@ -9,7 +9,7 @@ class PolicyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from smartaccounts.navigation import NavItem, Panel, register, register_panel
+        from smartaccounts.navigation import NavItem, Panel, register, register_panel, register_va_tab
         from smartaccounts.tree import register_count
 
         from . import checks  # noqa: F401  (registers the system checks)
@@ -26,6 +26,7 @@ class PolicyConfig(AppConfig):
             )
         )
         register(NavItem("Alerts", "policy_alerts", kinds=USABLE_KINDS, order=46))
+        register_va_tab(NavItem("Reporting", "va_reporting", kinds=USABLE_KINDS, order=50))
         register_count(
             "reports_overdue",
             "Reports overdue",

@@ -5,6 +5,7 @@ parameters. Thousands of VAs: the VA options are written in Python (`FlatSelect`
 from __future__ import annotations
 
 import django_filters
+from django import forms
 
 from licensing.models import ProductInstance
 from smartaccounts.filters import SearchParam, SelectorFilterSet
@@ -32,14 +33,25 @@ class ReportingFilter(SelectorFilterSet):
     )
     va = VirtualAccountParam()
     q = SearchParam(max_length=100, placeholder="Hostname, PID or serial number")
+    # On a Virtual Account's page (no `va` choice there): the page's scope holds it, see the view.
+    subtree = django_filters.BooleanFilter(label="Include sub-accounts", widget=forms.CheckboxInput)
 
     class Meta:
         model = ProductInstance
         fields: list[str] = []
 
-    def __init__(self, *args, virtual_accounts, **kwargs):
+    def __init__(self, *args, virtual_accounts, in_virtual_account: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.filters["va"].set_virtual_accounts(virtual_accounts)
+        if in_virtual_account:
+            del self.filters["va"]
+        else:
+            del self.filters["subtree"]
+            self.filters["va"].set_virtual_accounts(virtual_accounts)
+
+    def selector_params(self) -> dict:
+        params = super().selector_params()
+        params.pop("subtree", None)
+        return params
 
 
 class AlertFilter(SelectorFilterSet):

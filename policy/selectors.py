@@ -37,9 +37,18 @@ def instances_for(user: User, smart_account: SmartAccount, action: str = "view")
 
 
 def reporting_instances(
-    user: User, smart_account: SmartAccount, *, status: str = "", virtual_account_id: int | None = None, q: str = ""
+    user: User,
+    smart_account: SmartAccount,
+    *,
+    status: str = "",
+    virtual_account_id: int | None = None,
+    q: str = "",
+    within: QuerySet | None = None,
 ) -> QuerySet[ProductInstance]:
+    """`within`: only the instances of these VAs (a Virtual Account's page: the VA, or it and its subtree)."""
     instances = instances_for(user, smart_account).select_related("virtual_account")
+    if within is not None:
+        instances = instances.filter(virtual_account_id__in=within.values("pk"))
     if status:
         instances = instances.filter(reporting_status=status)
     if virtual_account_id:
@@ -54,11 +63,15 @@ def reporting_instances(
     return instances.order_by("next_due_at", "pk")
 
 
-def reporting_counts(user: User, smart_account: SmartAccount, *, whole_account: bool) -> dict[str, int]:
+def reporting_counts(
+    user: User, smart_account: SmartAccount, *, whole_account: bool, within: QuerySet | None = None
+) -> dict[str, int]:
     """Instances per reporting status (one query over the materialised counts, whatever the number of
-    devices). `whole_account`: the user sees every VA."""
+    devices). `whole_account`: the user sees every VA. `within`: only these VAs (as `reporting_instances`)."""
     counts = InstanceCount.objects.filter(smart_account=smart_account)
-    if not whole_account:
+    if within is not None:
+        counts = counts.filter(virtual_account_id__in=within.values("pk"))
+    elif not whole_account:
         counts = access.restrict(counts, user, "view", smart_account=smart_account, account_role=None)
     found = dict(counts.order_by().values_list("reporting_status").annotate(n=Sum("count")))
     return {status.value: int(found.get(status.value) or 0) for status in Status}

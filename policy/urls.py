@@ -4,9 +4,11 @@ from . import views
 from .api.views import ChangeNoticeView, UsageReportsView
 
 ACCOUNT = "accounts/<id:account_id>/"
+VA = ACCOUNT + "virtual-accounts/<id:va_id>/"
 
 urlpatterns = [
     path(ACCOUNT + "reporting/", views.ReportingView.as_view(), name="policy_reporting"),
+    path(VA + "reporting/", views.ReportingView.as_view(), name="va_reporting"),
     path(ACCOUNT + "alerts/", views.AlertsView.as_view(), name="policy_alerts"),
     path(
         ACCOUNT + "instances/<id:instance_id>/reporting/",

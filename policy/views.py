@@ -58,11 +58,14 @@ class ReportingView(ListPageMixin, PolicyPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        # A Virtual Account's page (its Reporting tab): that VA, with its sub-accounts when asked.
+        within = self.page_virtual_accounts() if self.virtual_account is not None else None
         filters = ReportingFilter(
             self.request.GET or None,
-            selector=partial(selectors.reporting_instances, self.request.user, self.smart_account),
+            selector=partial(selectors.reporting_instances, self.request.user, self.smart_account, within=within),
             request=self.request,
-            virtual_accounts=self.va_choices(),
+            virtual_accounts=self.va_choices() if within is None else [],
+            in_virtual_account=within is not None,
         )
         page = offset_page(filters.qs, self.request.GET, PAGE_SIZE)
         context.update(
@@ -70,8 +73,9 @@ class ReportingView(ListPageMixin, PolicyPageMixin, TemplateView):
             page=page,
             instances=page.object_list,
             counts=selectors.reporting_counts(
-                self.request.user, self.smart_account, whole_account=self.account_role is not None
+                self.request.user, self.smart_account, whole_account=self.account_role is not None, within=within
             ),
+            include_subtree=self.include_subtree(),
             policy=selectors.policy_in_force(self.smart_account),
             statuses=Status,
         )

@@ -10,15 +10,18 @@ class SmartAccountsConfig(AppConfig):
         from django.urls import register_converter
 
         from . import selectors, tree
-        from .navigation import NavItem, register
+        from .navigation import NavItem, register, register_va_tab
         from .params import IdConverter
 
         # `<id:...>` in every URLconf: ids as the one helper reads them (ASCII digits within bigint), else 404.
         register_converter(IdConverter, "id")
 
         tree.register_default_columns()
-        register(NavItem("Virtual Accounts", "virtual_accounts", order=10, active_for=("virtual_account",)))
-        register(NavItem("Event log", "account_events", order=80, active_for=("va_events",)))
+        register(NavItem("Virtual Accounts", "virtual_accounts", order=10, active_for_va_pages=True))
+        register(NavItem("Event log", "account_events", order=80))
+        # A Virtual Account's own tabs (the other apps add theirs): each the account's page of that name, for the VA.
+        register_va_tab(NavItem("General", "virtual_account", order=0))
+        register_va_tab(NavItem("Event Log", "va_events", order=90))
         register(
             NavItem(
                 "Users",
@@ -30,3 +33,4 @@ class SmartAccountsConfig(AppConfig):
                 badge=selectors.pending_access_request_count,
             )
         )
+        register(NavItem("API clients", "api_clients", action="admin", order=95))

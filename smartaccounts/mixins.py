@@ -116,6 +116,32 @@ class AccountScopeMixin:
     def visible_virtual_accounts(self, action: str = "view"):
         return selectors.virtual_accounts_for(self.request.user, self.smart_account, action)
 
+    def include_subtree(self) -> bool:
+        """`?subtree=1` on a Virtual Account's page: its sub-accounts too ("Include sub-accounts")."""
+        return self.virtual_account is not None and self.request.GET.get("subtree") in ("1", "on", "true")
+
+    def page_virtual_accounts(self):
+        """The VAs a list page shows: its VA (with its sub-accounts when asked), else every VA the user sees.
+        A role on a VA reaches its whole subtree, so the VA's subtree needs no further check."""
+        va = self.virtual_account
+        if va is None:
+            return self.visible_virtual_accounts()
+        if self.include_subtree():
+            return selectors.subtree_of(va)
+        return selectors.live_virtual_accounts().filter(pk=va.pk)
+
+    def va_ancestors(self) -> list:
+        """The Virtual Accounts above this page's VA that the user can see, top first (the breadcrumbs)."""
+        va = self.virtual_account
+        if va is None or va.parent_id is None:
+            return []
+        return list(
+            self.visible_virtual_accounts()
+            .filter(tree_id=va.tree_id, lft__lt=va.lft, rght__gt=va.rght)
+            .order_by("lft")
+            .only("id", "name")
+        )
+
 
 class AccountScopedMixin(LoginRequiredMixin, AccountScopeMixin):
     """Pages: anonymous people go to the login page; then `resolve_scope` (404/403)."""
@@ -136,5 +162,7 @@ class AccountScopedMixin(LoginRequiredMixin, AccountScopeMixin):
             can_operate=self.can("operate"),
             can_admin=self.can("admin"),
             is_account_admin=self.account_role is not None and self.account_role.allows("admin"),
+            # Called by the template only on a Virtual Account's page (its breadcrumbs).
+            va_ancestors=self.va_ancestors,
         )
         return context

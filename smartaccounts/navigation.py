@@ -23,6 +23,8 @@ class NavItem:
     va_admins: bool = False
     # callable(smart_account) -> int: a count shown beside the label (account Admins only; 0 hides it).
     badge: object = None
+    # The tab is also the current one on every page of a Virtual Account (its hub, see `register_va_tab`).
+    active_for_va_pages: bool = False
 
 
 _registry: dict[str, NavItem] = {}
@@ -58,13 +60,45 @@ def items_for(request, smart_account, role, account_role) -> list[dict]:
             {
                 "label": item.label,
                 "url": reverse(item.url_name, kwargs={"account_id": smart_account.pk}),
-                "active": current == item.url_name or current in item.active_for,
+                "active": current == item.url_name
+                or current in item.active_for
+                or (item.active_for_va_pages and current in va_page_names()),
                 "badge": (known[item.url_name] if item.url_name in known else item.badge(smart_account))
                 if item.badge is not None and is_account_admin
                 else 0,
             }
         )
     return items
+
+
+# --- Tabs of a Virtual Account (its hub) -------------------------------------------------------------
+
+_va_registry: dict[str, NavItem] = {}
+
+
+def register_va_tab(item: NavItem) -> None:
+    """A tab of a Virtual Account's pages: `url_name` takes `account_id` and `va_id` and is the same view as
+    the account tab of that name, scoped to the VA. `action` is checked against the role on the VA."""
+    _va_registry[item.url_name] = item
+
+
+def va_page_names() -> set[str]:
+    """The URL names of a Virtual Account's pages: its tabs and the pages they stay current on."""
+    return {name for item in _va_registry.values() for name in (item.url_name, *item.active_for)}
+
+
+def va_items_for(request, smart_account, virtual_account, role) -> list[dict]:
+    current = getattr(getattr(request, "resolver_match", None), "url_name", None)
+    kwargs = {"account_id": smart_account.pk, "va_id": virtual_account.pk}
+    return [
+        {
+            "label": item.label,
+            "url": reverse(item.url_name, kwargs=kwargs),
+            "active": current == item.url_name or current in item.active_for,
+        }
+        for item in sorted(_va_registry.values(), key=lambda i: (i.order, i.label))
+        if (item.kinds is None or smart_account.kind in item.kinds) and role is not None and role.allows(item.action)
+    ]
 
 
 # --- Panels on the account home page ----------------------------------------------------------------

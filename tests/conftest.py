@@ -22,10 +22,10 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
+from tests.browser import CHROMIUM, chromium_path, launch
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "") not in ("", "0", "false", "no")
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 pytest_plugins = ["tests.factories"]
 
@@ -70,6 +70,13 @@ def redis_url() -> str:
     except Exception as exc:  # pragma: no cover - depends on the machine
         missing_service(f"Redis at {url} does not answer: {exc}")
     return url
+
+
+@pytest.fixture(autouse=True)
+def _token_endpoint_limit_off(settings):
+    """Every test asks the token endpoints from one address (127.0.0.1) in one cache: their per-address
+    limit is off unless a test sets it (tests/api/test_oauth.py does, with an address of its own)."""
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api_token": None}
 
 
 @pytest.fixture(autouse=True)
@@ -211,25 +218,13 @@ def unreachable_broker(request):
 @pytest.fixture(scope="session")
 def chromium():
     """Debian's Chromium driven by Playwright (never a downloaded browser); every launch has a fresh profile."""
-    if not Path(CHROMIUM).exists():
+    if not chromium_path().exists():
         missing_service(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
+        browser = launch(pw)
         yield browser
         browser.close()
 

@@ -12,7 +12,8 @@ from django.http import Http404
 from rest_framework import serializers
 
 from smartaccounts.models import VirtualAccount
-from smartaccounts.params import MAX_ID
+
+from .serializers import IdField
 
 __all__ = [
     "IdField",
@@ -24,15 +25,6 @@ __all__ = [
     "va_ref",
     "visible_va_ids",
 ]
-
-
-class IdField(serializers.IntegerField):
-    """An object id in a body: a whole number in the id range (anything else is a 400 on that field)."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", MAX_ID)
-        super().__init__(**kwargs)
 
 
 class NamedVirtualAccount(serializers.Serializer):

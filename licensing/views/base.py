@@ -39,9 +39,6 @@ class LicensingMixin(AccountScopedMixin):
             return redirect(f"{url}?{rest.urlencode()}" if rest else url)
         return super().get(request, *args, **kwargs)
 
-    def include_subtree(self) -> bool:
-        return self.request.GET.get("subtree") in ("1", "on", "true")
-
     @cached_property
     def scope(self) -> LicensingScope:
         return scope_for(

@@ -40,6 +40,7 @@ class InstancesView(ListPageMixin, LicensingMixin, TemplateView):
             selector=partial(selectors.instances_in_scope, self.scope),
             request=self.request,
             families=selectors.license_families(),
+            with_subtree=self.virtual_account is not None,
         )
 
     def queryset(self):

@@ -133,6 +133,7 @@ def license_table_rows(rows, licenses_base: str, detail_suffix: str, show_transf
 
     Columns: License (link to its detail, entitlement tag), Type (and enforcement), Purchased, In use
     (of which reserved), Balance (negative in red), Alerts (badges; a Transfer button on a VA's page).
+    `col-opt` columns collapse on a phone's width, and `col-phone` parts show instead (static/css/portal.css).
     """
     base, suffix = escape(licenses_base), escape(detail_suffix)
     out = []
@@ -156,16 +157,24 @@ def license_table_rows(rows, licenses_base: str, detail_suffix: str, show_transf
             else ""
         )
         in_use_title = f"{row.in_use} used by product instances, {row.reserved} reserved"
+        # On a phone the Alerts column collapses: its badges and the Transfer link show under the name.
+        phone_alerts = (
+            f'<div class="col-phone">{badges}'
+            + (f'<a class="btn btn-small" href="{base}{lic.pk}/transfer/">Transfer</a>' if transfer else "")
+            + "</div>"
+            if badges or transfer
+            else ""
+        )
         out.append(
             f'<tr data-license="{name}">'
             f'<td><a href="{base}{lic.pk}/{suffix}">{name}</a>'
-            '<div class="muted small mono" style="max-width: 32rem; overflow: hidden; text-overflow: ellipsis; '
-            f'white-space: nowrap" title="{tag}">{tag}</div></td>'
-            f"<td>{escape(lic.get_license_type_display())}{enforcement}</td>"
+            '<div class="muted small mono col-opt" style="max-width: 32rem; overflow: hidden; text-overflow: ellipsis; '
+            f'white-space: nowrap" title="{tag}">{tag}</div>{phone_alerts}</td>'
+            f'<td class="col-opt">{escape(lic.get_license_type_display())}{enforcement}</td>'
             f'<td class="num" data-col="purchased">{row.purchased}</td>'
             f'<td class="num" data-col="in-use" title="{in_use_title}">{row.total_in_use}{reserved}</td>'
             f'<td class="num" data-col="balance">{balance_cell}</td>'
-            f"<td>{badges or NO_ALERT}{transfer}</td>"
+            f'<td class="col-opt">{badges or NO_ALERT}{transfer}</td>'
             "</tr>\n"
         )
     return mark_safe("".join(out))

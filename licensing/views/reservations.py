@@ -46,17 +46,21 @@ class ReservationListView(ListPageMixin, AccountScopedMixin, TemplateView):
         status = self.request.GET.get("status", Reservation.Status.ACTIVE)
         if status not in Reservation.Status.values:
             status = ""
-        reservations = selectors.reservations_in(self.visible_virtual_accounts(), status or None)
+        reservations = selectors.reservations_in(self.page_virtual_accounts(), status or None)
         page = offset_page(reservations, self.request.GET, 25)
         context.update(
             page=page,
             table=ReservationTable(page.object_list),
             status=status,
             statuses=Reservation.Status.choices,
+            # A VA's page starts the wizard in that VA; the account's page asks in which.
             operable_vas=list(
                 self.visible_virtual_accounts("operate").order_by("tree_id", "lft").only("pk", "name", "level")
-            ),
+            )
+            if self.virtual_account is None
+            else [],
             enabled=self.smart_account.license_reservation_enabled,
+            include_subtree=self.include_subtree(),
         )
         return context
 

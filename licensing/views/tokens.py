@@ -32,8 +32,27 @@ class TokensView(LicensingMixin, FormView):
         context = super().get_context_data(**kwargs)
         tokens = list(selectors.tokens_of(self.virtual_account).order_by("-created_at", "-pk")[:200])
         created_id = parse_id(self.request.GET.get("created"))
-        context.update(tokens=tokens, created_id=created_id, table=TokenTable(tokens, created_id=created_id))
+        context.update(
+            tokens=tokens,
+            created_id=created_id,
+            table=TokenTable(tokens, created_id=created_id),
+            usage=self.usage(tokens, created_id),
+        )
         return context
+
+    def usage(self, tokens: list, created_id: int | None) -> dict:
+        """How a device uses a token: the token shown (`?use=`, else the one just created, else the newest
+        active one; only to people who may operate, as in the table) and the device endpoint's address as
+        this browser reaches the portal."""
+        active = [t for t in tokens if t.status == "Active"]
+        wanted = parse_id(self.request.GET.get("use")) or created_id
+        token = next((t for t in active if t.pk == wanted), active[0] if active else None)
+        return {
+            "token": token,
+            "value": token.token if token is not None and self.can("operate") else "<token>",
+            "endpoint": self.request.build_absolute_uri(reverse("api_device_register")),
+            "choices": active if self.can("operate") else [],
+        }
 
     def form_valid(self, form):
         data = form.cleaned_data

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import api_clients, views
 
 V1 = "api/v1/"
 A = V1 + "accounts/<id:account_id>/"
@@ -30,4 +30,10 @@ urlpatterns = [
     ),
     path(A + "events/", views.EventListView.as_view(), name="api_events"),
     path(A + "events.csv", views.EventCsvView.as_view(), name="api_events_csv"),
+    path(A + "api-clients/", api_clients.ApiClientListView.as_view(), name="api_api_clients"),
+    path(
+        A + "api-clients/<id:api_client_id>/revoke/",
+        api_clients.ApiClientRevokeView.as_view(),
+        name="api_api_client_revoke",
+    ),
 ]

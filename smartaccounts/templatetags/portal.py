@@ -24,6 +24,13 @@ def account_nav_items(context):
     )
 
 
+@register.simple_tag(takes_context=True)
+def va_nav_items(context):
+    return navigation.va_items_for(
+        context.get("request"), context["smart_account"], context["virtual_account"], context.get("role")
+    )
+
+
 # A lazy branch's toggle loads the rows into the list after it, unless they are there already.
 LOAD_BRANCH = (
     'hx-target="next ul" hx-swap="innerHTML" '

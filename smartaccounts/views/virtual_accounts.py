@@ -136,14 +136,10 @@ class VirtualAccountDetailView(VirtualAccountFormsMixin, AccountScopedMixin, Tem
         context = super().get_context_data(**kwargs)
         va = self.virtual_account
         user = self.request.user
-        visible = self.visible_virtual_accounts()
         subtree = tree.tree_nodes(selectors.subtree_of(va))
         rows = tree.build_tree(self.smart_account, subtree)
         context.update(
             va=va,
-            ancestors=list(
-                visible.filter(tree_id=va.tree_id, lft__lt=va.lft, rght__gt=va.rght).order_by("lft").only("id", "name")
-            ),
             rows=rows[1:],
             own_row=rows[0] if rows else None,
             columns=tree.columns_for(self.smart_account),

@@ -13,13 +13,72 @@
       button.textContent = "Copied";
       setTimeout(function () { button.textContent = label; }, 1500);
     };
+    // Without the Clipboard API (a plain-http address other than localhost): select the text and copy that.
+    const selectAndCopy = function () {
+      if (source.select) {
+        source.select();
+      } else {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+      }
+      if (document.execCommand("copy")) done();
+    };
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(done, function () { source.select && source.select(); });
-    } else if (source.select) {
-      source.select();
-      document.execCommand("copy");
-      done();
+      navigator.clipboard.writeText(text).then(done, selectAndCopy);
+    } else {
+      selectAndCopy();
     }
+  });
+  // A GET form that shows its choice at once: <form data-autosubmit> (its <noscript> button is the fallback).
+  document.addEventListener("change", function (event) {
+    const form = event.target.closest("form[data-autosubmit]");
+    if (form && event.target.matches("select")) form.submit();
+  });
+  // Tab bars that fit their width: <ul class="tabs" data-fit>. The tabs that do not fit go into a "More"
+  // menu at the end; the current tab always stays in the bar. Without JavaScript the tabs wrap (CSS).
+  function fitTabs(bar) {
+    let more = bar.querySelector(":scope > li.tabs-more");
+    if (!more) {
+      more = document.createElement("li");
+      more.className = "tabs-more";
+      more.innerHTML = '<details class="menu"><summary>More</summary><ul class="menu-list"></ul></details>';
+      bar.appendChild(more);
+    }
+    const list = more.querySelector(".menu-list");
+    // Everything back in the bar, in order, then move tabs out from the end until the bar fits.
+    list.querySelectorAll(":scope > li").forEach(function (item) { bar.insertBefore(item, more); });
+    more.hidden = true;
+    more.classList.remove("has-current");
+    bar.classList.add("fitted");
+    const fits = function () {
+      const right = bar.getBoundingClientRect().right;
+      const items = bar.querySelectorAll(":scope > li:not([hidden])");
+      return items.length === 0 || items[items.length - 1].getBoundingClientRect().right <= right + 0.5;
+    };
+    if (fits()) return;
+    more.hidden = false;
+    let tabs = Array.prototype.slice.call(bar.querySelectorAll(":scope > li:not(.tabs-more)"));
+    for (let i = tabs.length - 1; i >= 0 && !fits(); i--) {
+      if (tabs[i].querySelector("[aria-current]")) continue;
+      list.insertBefore(tabs[i], list.firstChild);
+    }
+  }
+  function fitAll() { document.querySelectorAll("ul.tabs[data-fit]").forEach(fitTabs); }
+  let pending = null;
+  window.addEventListener("resize", function () {
+    if (pending) cancelAnimationFrame(pending);
+    pending = requestAnimationFrame(fitAll);
+  });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fitAll);
+  else fitAll();
+  // One open menu at a time; a click elsewhere closes it.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("li.tabs-more > details[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.removeAttribute("open");
+    });
   });
   // Collapsible tree nodes: <li class="tree-node"><div class="tree-row"><button class="tree-toggle">
   document.addEventListener("click", function (event) {

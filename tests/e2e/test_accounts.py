@@ -5,6 +5,7 @@ from django.core import mail
 
 from smartaccounts.models import Role, SmartAccount, User, VirtualAccount
 from smartaccounts.services import role_on_scope
+from tests.browser import open_tab
 from tests.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -39,7 +40,7 @@ def test_request_an_account_create_a_child_va_add_a_viewer_who_finds_no_edit_con
     account = SmartAccount.objects.get(domain="globex.example.com")
 
     # A top-level VA, then a child under it.
-    page.click("nav.subnav >> text=Virtual Accounts")
+    open_tab(page, "Virtual Accounts")
     page.fill("input[name=name]", "Engineering")
     page.click("button:has-text('Create')")
     page.wait_for_selector("text=The Virtual Account Engineering is created.")
@@ -55,7 +56,7 @@ def test_request_an_account_create_a_child_va_add_a_viewer_who_finds_no_edit_con
     assert not lab.is_visible()
 
     # Add the Viewer (an existing login) on the Users page: an invitation, as for anyone.
-    page.click("nav.subnav >> text=Users")
+    open_tab(page, "Users")
     page.fill("input[name=email]", "vic.viewer@globex.example.com")
     page.select_option("select[name=role]", "viewer")
     page.click("button:has-text('Add')")
@@ -81,7 +82,7 @@ def test_request_an_account_create_a_child_va_add_a_viewer_who_finds_no_edit_con
     page.wait_for_selector("h1:has-text('Globex Corporation')")
     assert page.locator("a:has-text('Edit')").count() == 0
     assert page.locator("nav.subnav >> text=Users").count() == 0
-    page.click("nav.subnav >> text=Virtual Accounts")
+    open_tab(page, "Virtual Accounts")
     assert page.locator("[data-testid=va-tree] >> text=Lab").count() == 1
     assert page.locator("text=New Virtual Account").count() == 0
     assert page.locator("form[method=post]").count() == 1  # only the header's log-out form
@@ -100,7 +101,7 @@ def test_an_invitation_link_signs_a_newcomer_up_with_the_invited_role(page):
     page.fill("input[name=name]", "Initech")
     page.click("button:has-text('Request the account')")
     page.wait_for_selector("h1:has-text('Initech')")
-    page.click("nav.subnav >> text=Users")
+    open_tab(page, "Users")
     page.fill("input[name=email]", "peter@initech.example.org")
     page.select_option("select[name=role]", "user")
     page.click("button:has-text('Add')")

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from tests.browser import open_tab
 from tests.factories import PASSWORD, make_account, make_va
 from tests.licensing.helpers import deposit, make_license
 
@@ -31,7 +32,7 @@ def test_transfer_five_licenses_between_vas_and_see_both_balances_change(page):
     log_in(page, account.created_by.email)
 
     page.goto(f"/accounts/{account.pk}/")
-    page.click("nav.subnav >> text=Licenses")
+    open_tab(page, "Licenses")
     assert row_cell(page, lic.name, "purchased") == "15"
     page.select_option("[data-testid=va-picker]", label="Campus")
     page.wait_for_url(f"**/virtual-accounts/{campus.pk}/licenses/")
@@ -45,7 +46,7 @@ def test_transfer_five_licenses_between_vas_and_see_both_balances_change(page):
     assert "Transferred 5 × Catalyst 9300 DNA Advantage from Campus to Lab." in page.inner_text(".messages")
     assert page.inner_text("[data-testid=detail-balance]") == "7"
 
-    page.click("a:has-text('Campus')")  # the breadcrumb back to Campus's licenses
+    open_tab(page, "Licenses", bar=".va-tabs")  # back to Campus's licenses, its tab
     assert row_cell(page, lic.name, "balance") == "7"
     page.select_option("[data-testid=va-picker]", label="Lab")
     page.wait_for_url(f"**/virtual-accounts/{lab.pk}/licenses/")

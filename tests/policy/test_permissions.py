@@ -23,6 +23,7 @@ def _upload_data(tenant, va):
 
 CASES = [
     Case("policy_reporting"),
+    Case("va_reporting", va_bound=True),
     Case("policy_alerts"),
     Case("policy_instance_reporting", va_bound=True),
     Case("policy_trust_code", method="post", action="operate", va_bound=True),

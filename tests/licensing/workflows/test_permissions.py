@@ -71,6 +71,7 @@ CUSTOMER_CASES = [
     Case("pak_convert", "get", "operate"),
     Case("pak_convert", "post", "operate", data=_pak_conversion),
     Case("reservation_list"),
+    Case("va_reservations", va_bound=True),
     Case("reservation_start", "get", "operate", data=lambda tenant, va: {"va": va.pk}),
     Case("reservation_create", "get", "operate", va_bound=True),
     Case(
