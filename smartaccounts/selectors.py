@@ -316,7 +316,9 @@ def _under_ceiling(user, held: dict[int, list[Membership]], ceiling) -> dict[int
         rows += [
             Membership(user, ceiling.cap(m.role), m.virtual_account)
             for m in mine
-            if m.virtual_account is not None and m.virtual_account.pk != top.pk and ceiling.holds(m.virtual_account)
+            if m.virtual_account is not None
+            and m.virtual_account.pk != ceiling.virtual_account_id
+            and ceiling.holds(m.virtual_account)
         ]
     capped[ceiling.smart_account_id] = rows
     return capped
