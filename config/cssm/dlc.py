@@ -62,7 +62,8 @@ class DlcConvertView(CssmView):
             if not isinstance(item, dict) or not isinstance(item.get("dlcRequests"), list):
                 raise ValidationError({"virtualAccounts": f"virtualAccounts[{index}]: give a name and dlcRequests."})
             va = self.va_named(item.get("name"), "operate")
-            work.extend((va, req, f"virtualAccounts[{index}].dlcRequests[{n}]") for n, req in enumerate(item["dlcRequests"]))
+            where = f"virtualAccounts[{index}].dlcRequests"
+            work.extend((va, req, f"{where}[{n}]") for n, req in enumerate(item["dlcRequests"]))
         if len(work) > MAX_DEVICES:
             raise ValidationError(f"Send at most {MAX_DEVICES} devices at once.")
         return ok({"devices": [self._convert(*job) for job in work]})
