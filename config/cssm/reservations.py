@@ -132,9 +132,7 @@ class SlrDetailsView(AccountlessCssmView):
         data = [
             {
                 "softwareTag": tag,
-                "entitlements": [
-                    {"entitlementTag": lic.tag, "type": "SPECIFIC"} for lic in licenses.get(family, [])
-                ]
+                "entitlements": [{"entitlementTag": lic.tag, "type": "SPECIFIC"} for lic in licenses.get(family, [])]
                 if family
                 else [],
             }

@@ -80,6 +80,15 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
+def _code(error: ValidationError) -> str:
+    """A machine-readable reason: the error's code, else the field it is about."""
+    if getattr(error, "code", None):
+        return error.code
+    if hasattr(error, "error_dict"):
+        return next(iter(error.error_dict))
+    return getattr(error.error_list[0], "code", None) or "invalid"
+
+
 class SlupView(CssmView):
     """Account and VA from the X-CSW headers (see the module docstring)."""
 
@@ -219,7 +228,7 @@ class AuthRequestView(SlupView):
                 entry["smart_license"] = b64(reservation.authorization_code)
             entry["product_instance_identifier"] = str(reservation.product_instance_id)
         except ValidationError as error:
-            entry.update(status="FAILED", error_code=error.code or "invalid", status_message=_messages(error))
+            entry.update(status="FAILED", error_code=_code(error), status_message=_messages(error))
         return entry
 
 

@@ -7,30 +7,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('policy', '0008_deadline_evaluation_run'),
-        ('smartaccounts', '0004_event_action_index'),
+        ("policy", "0008_deadline_evaluation_run"),
+        ("smartaccounts", "0004_event_action_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DevicePoll',
+            name="DevicePoll",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('poll_id', models.BigIntegerField(unique=True)),
-                ('action', models.CharField(choices=[('authorizations', 'Authorizations'), ('acknowledgements', 'Acknowledgements')], max_length=20)),
-                ('result', models.JSONField(help_text="The items of the answer's `data`, as the poll returns them.")),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('polled_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('smart_account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='smartaccounts.smartaccount')),
-                ('virtual_account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='smartaccounts.virtualaccount')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("poll_id", models.BigIntegerField(unique=True)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("authorizations", "Authorizations"), ("acknowledgements", "Acknowledgements")],
+                        max_length=20,
+                    ),
+                ),
+                ("result", models.JSONField(help_text="The items of the answer's `data`, as the poll returns them.")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("polled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "smart_account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="smartaccounts.smartaccount"
+                    ),
+                ),
+                (
+                    "virtual_account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="smartaccounts.virtualaccount"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['virtual_account', 'polled_at'], name='devicepoll_va_polled')],
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["virtual_account", "polled_at"], name="devicepoll_va_polled")],
             },
         ),
     ]

@@ -44,7 +44,8 @@ def test_specific_reservation_answers_the_signed_code(enabled, version, quantity
     line = {"entitlementTag": enabled.perpetual.tag, "quantity": quantity}
     if precedence:
         line["precedence"] = precedence
-    body = {"reservationRequests": [{"reservationCode": request_code, "reservationType": "SPECIFIC", "licenses": [line]}]}
+    entry = {"reservationCode": request_code, "reservationType": "SPECIFIC", "licenses": [line]}
+    body = {"reservationRequests": [entry]}
     doc = ok_json(
         call(client_for(enabled.user), "POST", reserve_path(version), body),
         "status",
@@ -132,7 +133,8 @@ def test_a_body_without_requests_is_an_error_answer(enabled, raw):
 def test_rights_and_tenants(enabled):
     body = {"reservationRequests": [{"reservationCode": code("RIGHTS01"), "reservationType": "UNIVERSAL"}]}
     error_json(call(client_for(enabled.viewer), "POST", reserve_path(), body), 403)
-    error_json(call(client_for(enabled.user), "POST", reserve_path(domain="globex.example.org", va="Secret VA"), body), 404)
+    elsewhere = reserve_path(domain="globex.example.org", va="Secret VA")
+    error_json(call(client_for(enabled.user), "POST", elsewhere, body), 404)
     error_json(call(client_for(enabled.user), "POST", reserve_path(va="No Such VA"), body), 404)
     assert not Reservation.objects.exists()
 
