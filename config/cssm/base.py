@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils.functional import cached_property
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -143,9 +144,21 @@ def page(request, body: dict, *, default: int = DEFAULT_LIMIT) -> tuple[int, int
     return limit, offset
 
 
+class _UnreadBody(BaseParser):
+    """Takes every media type and leaves the body unread: `body` below reads it, whatever its Content-Type.
+
+    Without a parser, DRF answers 415 as soon as something asks for `request.POST`, and the Bearer
+    authentication does (django-oauth-toolkit collects the request's form fields)."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {}
+
+
 class _CssmBase(APIView):
     renderer_classes = [JSONRenderer]
-    parser_classes: list = []  # bodies are read by `body` below, whatever their Content-Type
+    parser_classes = [_UnreadBody]
 
     def get_exception_handler(self):
         return cssm_exception_handler

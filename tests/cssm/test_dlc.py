@@ -8,7 +8,8 @@ from licensing.models import LicenseBalance, PakLine
 from tests.licensing.helpers import make_license, make_sku
 from tests.licensing.workflows.helpers import make_pak
 
-from .helpers import call, client_for, error_json, has_keys, ok_json
+from .helpers import call, error_json, has_keys, ok_json
+from .tokens import token_client
 
 pytestmark = pytest.mark.django_db
 DLC = "v1/accounts/acme.example.com/dlc_convert"
@@ -54,7 +55,7 @@ def held(va, license) -> int:
 def test_dlc_convert_converts_the_named_pak_units(estate, paks):
     security, appx, *_ = paks
     body = dlc_body(("pak-single-1", 2), ("PAK-DOUBLE-1:FL-44-APP-K9", "1"))
-    doc = ok_json(call(client_for(estate.user), "POST", DLC, body), "devices")
+    doc = ok_json(call(token_client(estate.account, "user"), "POST", DLC, body), "devices")
     (device,) = doc["devices"]
     has_keys(device, ("sudi", "conversionStatus"))
     assert device["sudi"]["udiPid"] == "ISR4451-X/K9"
@@ -64,7 +65,7 @@ def test_dlc_convert_converts_the_named_pak_units(estate, paks):
 
 def test_dlc_convert_failures_say_why_and_convert_nothing_of_that_device(estate, paks):
     security, appx, *_ = paks
-    client = client_for(estate.user)
+    client = token_client(estate.account, "user")
     for lines, reason in (
         ([("PAK-SINGLE-1", 1), ("PAK-NOSUCH-1", 1)], "No PAK with that number"),
         ([("PAK-FOREIGN-1", 1)], "No PAK with that number"),
@@ -83,9 +84,13 @@ def test_dlc_convert_failures_say_why_and_convert_nothing_of_that_device(estate,
 
 def test_dlc_convert_rights_tenants_and_bad_bodies(estate, paks):
     body = dlc_body(("PAK-SINGLE-1", 1))
-    error_json(call(client_for(estate.viewer), "POST", DLC, body), 403)
-    error_json(call(client_for(estate.user), "POST", "v1/accounts/globex.example.org/dlc_convert", body), 404)
-    error_json(call(client_for(estate.user), "POST", DLC, dlc_body(("PAK-SINGLE-1", 1), va="Secret VA")), 404)
+    error_json(call(token_client(estate.account, "viewer"), "POST", DLC, body), 403)
+    error_json(
+        call(token_client(estate.account, "user"), "POST", "v1/accounts/globex.example.org/dlc_convert", body), 404
+    )
+    error_json(
+        call(token_client(estate.account, "user"), "POST", DLC, dlc_body(("PAK-SINGLE-1", 1), va="Secret VA")), 404
+    )
     for raw in ("null", '{"virtualAccounts": [{"name": "VA1"}]}'):
-        error_json(call(client_for(estate.user), "POST", DLC, raw=raw), 400)
+        error_json(call(token_client(estate.account, "user"), "POST", DLC, raw=raw), 400)
     assert sum(PakLine.objects.values_list("converted_quantity", flat=True)) == 0
