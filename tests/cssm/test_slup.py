@@ -8,6 +8,8 @@ import json
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from licensing import reservation_codes
@@ -326,3 +328,18 @@ def test_summary_counts_acknowledgements_not_yet_polled(estate):
     poll(client, estate, doc["poll_id"], "acknowledgements")
     assert slup(client, "v3/licenses/summary", summary, **headers(estate)).json()["out_standing_reports"] == 0
     assert ProductInstance.objects.get(pk=estate.device.pk).last_report_received_at is not None
+
+
+def test_summary_queries_do_not_grow_with_the_rows(estate, hsec):
+    client = token_client(estate.account, "viewer")
+    body = {"data": {"tags": []}}
+
+    def summary_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert slup(client, "v3/licenses/summary", body, **headers(estate)).status_code == 200
+        return len(queries)
+
+    few = summary_queries()
+    for n in range(8):
+        deposit(estate.va1, make_license(f"More {n}"), 2)
+    assert summary_queries() <= few
