@@ -159,6 +159,8 @@ class _UnreadBody(BaseParser):
 class _CssmBase(APIView):
     renderer_classes = [JSONRenderer]
     parser_classes = [_UnreadBody]
+    # Cisco's paths follow Cisco's documentation (../CSSM_API.md), not the native API's OpenAPI schema.
+    schema = None
 
     def get_exception_handler(self):
         return cssm_exception_handler
