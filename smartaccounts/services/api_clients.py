@@ -2,7 +2,8 @@
 
 Who: an Admin of the account creates and revokes them (a VA Admin does not: a client may act on the
 whole account). Staff create and revoke them from the Django admin when they hold the model permission
-(`add_apiclient`, `change_apiclient`), under the same rules and logged under their name.
+(`add_apiclient`, `change_apiclient`), under the same rules and logged under their name. `actor=None`
+is the operator at the command line (`manage.py create_api_client`), logged as such.
 
 A client is django-oauth-toolkit's Application (client id, secret stored hashed) plus a service
 identity: a User holding the client's role, with no usable password, which acts for `client_credentials`
@@ -52,9 +53,15 @@ def _new_client_id() -> str:
     return get_random_string(CLIENT_ID_LENGTH, string.ascii_lowercase + string.digits)
 
 
-def _require_client_admin(actor: User, smart_account: SmartAccount, permission: str) -> None:
+def _require_client_admin(actor: User | None, smart_account: SmartAccount, permission: str) -> None:
+    if actor is None:  # the command line: whoever runs manage.py operates the portal
+        return
     if not is_operator(actor, permission):
         require_account_role(actor, smart_account, "admin")
+
+
+def _who(actor: User | None) -> str:
+    return actor.email if actor is not None else "An operator (command line)"
 
 
 def _role(role) -> Role:
@@ -67,7 +74,7 @@ def _role(role) -> Role:
 @transaction.atomic
 def create_api_client(
     *,
-    actor: User,
+    actor: User | None,
     smart_account: SmartAccount,
     name: str,
     role: str,
@@ -141,14 +148,14 @@ def create_api_client(
         smart_account=smart_account,
         virtual_account=virtual_account,
         action="api_client.created",
-        message=f"{actor.email} created the API client {name} ({role.label} on {scope_label(virtual_account)}).",
+        message=f"{_who(actor)} created the API client {name} ({role.label} on {scope_label(virtual_account)}).",
         details={"name": name, "client_id": application.client_id, "role": role.value},
     )
     return api_client, secret
 
 
 @transaction.atomic
-def revoke_api_client(*, actor: User, api_client: ApiClient) -> ApiClient:
+def revoke_api_client(*, actor: User | None, api_client: ApiClient) -> ApiClient:
     """Revoke the client: no new token, and the tokens it holds are refused from now on."""
     _require_client_admin(actor, api_client.smart_account, REVOKE_PERMISSION)
     locked = ApiClient.objects.select_for_update().select_related("application", "service_user").get(pk=api_client.pk)
@@ -164,7 +171,7 @@ def revoke_api_client(*, actor: User, api_client: ApiClient) -> ApiClient:
         smart_account=api_client.smart_account,
         virtual_account=locked.virtual_account,
         action="api_client.revoked",
-        message=f"{actor.email} revoked the API client {locked.name}.",
+        message=f"{_who(actor)} revoked the API client {locked.name}.",
         details={"name": locked.name, "client_id": locked.application.client_id},
     )
     api_client.revoked_at = locked.revoked_at
