@@ -131,12 +131,25 @@ def test_a_body_without_requests_is_an_error_answer(enabled, raw):
     assert doc["status"] == "ERROR" and doc["statusMessage"] and doc["authorizationCodes"] == []
 
 
-def test_rights_and_tenants(enabled):
+APX_RESERVE = APX + "licensing/v2/account/{d}/virtual-account/{va}/licenses/reserve"
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["v1/accounts/{d}/virtual-accounts/{va}/reserve-licenses", "v2/accounts/{d}/virtual-accounts/{va}/reserve-licenses",
+     APX_RESERVE],
+)  # fmt: skip
+def test_rights_and_tenants(enabled, template):
     body = {"reservationRequests": [{"reservationCode": code("RIGHTS01"), "reservationType": "UNIVERSAL"}]}
-    error_json(call(token_client(enabled.account, "viewer"), "POST", reserve_path(), body), 403)
-    elsewhere = reserve_path(domain="globex.example.org", va="Secret VA")
-    error_json(call(token_client(enabled.account, "user"), "POST", elsewhere, body), 404)
-    error_json(call(token_client(enabled.account, "user"), "POST", reserve_path(va="No Such VA"), body), 404)
+    user = token_client(enabled.account, "user")
+    error_json(call(token_client(enabled.account, "viewer"), "POST", template.format(d="acme.example.com", va="VA1"),
+                    body), 403)  # fmt: skip
+    error_json(call(user, "POST", template.format(d="globex.example.org", va="Secret VA"), body), 404)
+    error_json(call(user, "POST", template.format(d="acme.example.com", va="Secret VA"), body), 404)
+    error_json(call(user, "POST", template.format(d="acme.example.com", va="No Such VA"), body), 404)
+    # A User of Lab 02 only: VA1 does not exist for them.
+    lab_only = token_client(enabled.account, "user", enabled.va2)
+    error_json(call(lab_only, "POST", template.format(d="acme.example.com", va="VA1"), body), 404)
     assert not Reservation.objects.exists()
 
 

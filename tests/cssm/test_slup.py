@@ -277,6 +277,15 @@ def test_headers_name_the_tenant_404_and_role_403(estate, hsec):
         assert response.json()["status"] == "FAILED"
     response = slup(token_client(estate.account, "viewer"), "v2/devices/authrequest", body, **headers(estate))
     assert response.status_code == 403
+    # A User of Lab 02 only: VA1 does not exist for them, on every SLUP path.
+    lab_only = token_client(estate.account, "user", estate.va2)
+    for path, payload in (
+        ("v2/devices/authrequest", body),
+        ("v2/devices/reportusage", {"data": {"reports": []}}),
+        ("v2/accounts/poll", {"data": {"poll_id": 1}}),
+        ("v3/licenses/summary", {"data": {"tags": []}}),
+    ):
+        assert slup(lab_only, path, payload, **headers(estate)).status_code == 404, path
     response = user.generic("POST", "/", json.dumps(body), content_type="application/json",
                             PATH_INFO=DOUBLED + "v2/devices/authrequest")  # fmt: skip
     assert response.status_code == 400 and "X-CSW-SMART-ACCOUNT-ID" in response.json()["message"]
