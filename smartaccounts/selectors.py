@@ -266,3 +266,64 @@ def api_clients_for(user, smart_account: SmartAccount) -> QuerySet[ApiClient]:
     )
     clients = access.restrict(clients, user, "admin", smart_account=smart_account)
     return clients.order_by(F("revoked_at").desc(nulls_first=True), Lower("name"), "id")
+
+
+def roles_held(user, smart_account_ids: Iterable[int]) -> dict[int, list[Membership]]:
+    """`user`'s own roles in each of the accounts (account-wide first, then per live VA), keyed by account id.
+
+    Two queries, however many accounts are asked (the account lists of the Cisco-compatible API)."""
+    ids = list(smart_account_ids)
+    held: dict[int, list[Membership]] = {pk: [] for pk in ids}
+    if not ids:
+        return held
+    for grant in SmartAccountUserObjectPermission.objects.filter(user=user, content_object_id__in=ids).select_related(
+        "permission"
+    ):
+        held[grant.content_object_id].append(
+            Membership(user, Role(grant.permission.codename.removeprefix("role_")), None)
+        )
+    for grant in (
+        VirtualAccountUserObjectPermission.objects.filter(
+            user=user, content_object__smart_account_id__in=ids, content_object__deleted_at__isnull=True
+        )
+        .select_related("permission", "content_object")
+        .order_by("content_object__name")
+    ):
+        held[grant.content_object.smart_account_id].append(
+            Membership(user, Role(grant.permission.codename.removeprefix("role_")), grant.content_object)
+        )
+    ceiling = access.ceiling_for(user)
+    if ceiling is not None:
+        held = _under_ceiling(user, held, ceiling)
+    return held
+
+
+def _under_ceiling(user, held: dict[int, list[Membership]], ceiling) -> dict[int, list[Membership]]:
+    """The roles as an API client's request may use them: only in the client's account (and VA subtree), at
+    most the client's role. A role above the client's VA shows as the (capped) role on that VA."""
+    capped: dict[int, list[Membership]] = {pk: [] for pk in held}
+    mine = held.get(ceiling.smart_account_id)
+    if mine is None:
+        return capped
+    rows = []
+    if ceiling.virtual_account_id is None:
+        rows = [Membership(user, ceiling.cap(m.role), m.virtual_account) for m in mine]
+    else:
+        top = live_virtual_accounts().filter(pk=ceiling.virtual_account_id).first()
+        role = access.roles_for(user, [top])[top.pk] if top is not None else None
+        if role is not None:
+            rows.append(Membership(user, role, top))
+        rows += [
+            Membership(user, ceiling.cap(m.role), m.virtual_account)
+            for m in mine
+            if m.virtual_account is not None
+            and m.virtual_account.pk != ceiling.virtual_account_id
+            and ceiling.holds(m.virtual_account)
+        ]
+    capped[ceiling.smart_account_id] = rows
+    return capped
+
+
+def virtual_accounts_in(user, smart_account_ids: Iterable[int], action: str = "view") -> QuerySet[VirtualAccount]:
+    """The live VAs of several accounts on which `user` may do `action`: one query for all of them."""
+    return access.reached_virtual_accounts(user, action).filter(smart_account_id__in=list(smart_account_ids))
