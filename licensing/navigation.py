@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Sum
+from django.urls import reverse
 
 from smartaccounts.models import SmartAccount
 
@@ -29,9 +30,14 @@ def license_panel(view) -> dict:
     scope = scope_for(view.request.user, view.smart_account, role_on_account=view.account_role)
     counts = license_summary_counts(scope)
     usable = view.smart_account.kind in USABLE
+    licenses_url = reverse("licenses", args=[view.smart_account.pk])
     counts.update(
         smart_account=view.smart_account,
         usable=usable,
+        shortages_url=(
+            reverse("compliance", args=[view.smart_account.pk]) if usable else f"{licenses_url}?alert=insufficient"
+        ),
+        expiring_url=f"{licenses_url}?alert=expiring",
         instances=sum(account_home_instance_counts(view).values()) if usable else 0,
     )
     return counts
