@@ -34,6 +34,10 @@ class RequestCodeForm(forms.Form):
     )
     request_file = forms.FileField(label="…or upload the file the device wrote", required=False)
 
+    def __init__(self, *args, smart_account=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.smart_account = smart_account  # given: refuse a device that cannot take a reservation there
+
     def clean(self):
         cleaned = super().clean()
         upload = cleaned.get("request_file")
@@ -44,6 +48,13 @@ class RequestCodeForm(forms.Form):
             self.add_error("request_code", error)
             return cleaned
         cleaned["request_code"] = cleaned["request"].text
+        if self.smart_account is not None:
+            from ..services.reservations import check_device_free
+
+            try:
+                check_device_free(cleaned["request"], self.smart_account)
+            except forms.ValidationError as error:
+                self.add_error("request_code", error)
         return cleaned
 
 
