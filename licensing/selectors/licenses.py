@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.http import Http404
 from django.utils import timezone
+
+from smartaccounts.models import SmartAccount
 
 from ..models import (
     LedgerEntry,
@@ -283,24 +285,30 @@ class AlertCounts:
 EXPIRING_DAYS = max(EXPIRING_TIERS)
 
 
+def _scalar(queryset: QuerySet, aggregate) -> Subquery:
+    """One aggregate over a whole queryset, as a scalar subquery (no GROUP BY: a constant is not grouped on)."""
+    return Subquery(queryset.order_by().annotate(_all=Value(1)).values("_all").annotate(n=aggregate).values("n"))
+
+
 def license_alert_counts(scope: LicensingScope) -> AlertCounts:
-    """Shortages (a VA using more of a license than it holds) and expiries within 90 days. Two queries."""
-    short = LicenseBalance.objects.filter(scope.q(), purchased__lt=F("in_use") + F("reserved")).aggregate(
-        licenses=Count("license_id", distinct=True),
-        balances=Count("pk"),
-        units=Sum(F("in_use") + F("reserved") - F("purchased")),
-    )
+    """Shortages (a VA using more of a license than it holds) and expiries within 90 days. One query."""
+    short = LicenseBalance.objects.filter(scope.q(), purchased__lt=F("in_use") + F("reserved"))
     today = timezone.localdate()
     expiring = LicenseLot.objects.filter(
         scope.q(), quantity__gt=0, end_date__gte=today, end_date__lte=today + dt.timedelta(days=EXPIRING_DAYS)
-    ).aggregate(quantity=Sum("quantity"), licenses=Count("license_id", distinct=True))
-    return AlertCounts(
-        short_licenses=short["licenses"] or 0,
-        short_balances=short["balances"] or 0,
-        short_units=short["units"] or 0,
-        expiring_licenses=expiring["licenses"] or 0,
-        expiring_units=expiring["quantity"] or 0,
     )
+    row = (
+        SmartAccount.objects.filter(pk=scope.smart_account.pk)
+        .values(
+            short_licenses=_scalar(short, Count("license_id", distinct=True)),
+            short_balances=_scalar(short, Count("pk")),
+            short_units=_scalar(short, Sum(F("in_use") + F("reserved") - F("purchased"))),
+            expiring_licenses=_scalar(expiring, Count("license_id", distinct=True)),
+            expiring_units=_scalar(expiring, Sum("quantity")),
+        )
+        .first()
+    ) or {}
+    return AlertCounts(**{key: value or 0 for key, value in row.items()})
 
 
 def license_summary_counts(scope: LicensingScope) -> dict:
