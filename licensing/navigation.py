@@ -62,6 +62,22 @@ def device_counts(smart_account, va_ids) -> dict[int, int]:
     return instance_counts_by_va(smart_account)
 
 
+def _register_staff_queues() -> None:
+    from smartaccounts.navigation import StaffQueue, register_staff_queue
+
+    from .models import Order
+
+    register_staff_queue(
+        StaffQueue(
+            "orders_on_hold",
+            "Orders on Smart Account hold (no account, or one not yet approved)",
+            count=lambda: Order.objects.filter(status=Order.Status.ON_HOLD).count(),
+            url=lambda: reverse("admin:licensing_order_changelist") + "?status__exact=on_hold",
+            order=20,
+        )
+    )
+
+
 def register_navigation() -> None:
     from smartaccounts.navigation import NavItem, Panel, register, register_panel
 
@@ -83,6 +99,7 @@ def register_navigation() -> None:
     register(NavItem("Compliance", "compliance", order=40, kinds=USABLE))
     register(NavItem("Orders", "orders", order=60, kinds=USABLE, active_for=("order_detail",)))
     register_panel(Panel("licenses", "licensing/panels/license_summary.html", context=license_panel, order=20))
+    _register_staff_queues()
 
     try:
         from smartaccounts.tree import register_count
