@@ -281,3 +281,15 @@ def test_the_specific_list_offers_only_the_device_family(client, plant):
     # A C9200 is offered its own licenses.
     step2 = client.post(_wizard(p), {"step": "request", "request_code": request_code(pid="C9200-24P")}).content
     assert f'name="qty_{other.pk}"' in step2.decode() and f'name="qty_{p["dna"].pk}"' not in step2.decode()
+
+
+def test_the_product_instances_list_counts_a_reserved_device_s_reserved_licenses(client, plant):
+    p = plant
+    _reserve(p)  # 4 of one license
+    reserve_licenses(actor=p["admin"], virtual_account=p["va"], request_code=request_code(serial="FOCTWOLIC1"),
+                     reservation_type="specific", licenses={p["dna"]: 1, p["network"]: 2})  # fmt: skip
+    client.force_login(p["admin"])
+    page = client.get(_url("instances", p["account"])).content.decode()
+    rows = [row for row in page.split("<tr")[1:] if '<td class="num">' in row]
+    counts = sorted(row.split('<td class="num">', 1)[1].split("</td>", 1)[0] for row in rows)
+    assert counts == ['1 <span class="muted small">reserved</span>', '2 <span class="muted small">reserved</span>']
