@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from smartaccounts.forms import PLACEHOLDER
+
 from ..limits import MAX_INSTANCE_USAGE
 from ..models import Reservation
 from ..reservation_codes import REQUEST_FORMAT_HELP, parse_request_code
@@ -76,7 +78,7 @@ class ReservationChoiceForm(forms.Form):
     def __init__(self, *args, balances, families, **kwargs):
         super().__init__(*args, **kwargs)
         self.balances = list(balances)
-        self.fields["product_family"].choices = [("", "—")] + [(f, f) for f in families]
+        self.fields["product_family"].choices = [("", PLACEHOLDER)] + [(f, f) for f in families]
         for balance in self.balances:
             most = min(balance.available, MAX_INSTANCE_USAGE)  # for one device (licensing.limits)
             self.fields[f"qty_{balance.license_id}"] = forms.IntegerField(
