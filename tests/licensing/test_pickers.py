@@ -52,4 +52,4 @@ def test_pickers_share_one_placeholder(client, tenant):
         assert "---------" not in page, url
         options = _options(page, field)
         assert options[0] == PLACEHOLDER, url
-        assert [o for o in options[1:]] == [n for n in _tree_order(tenant) if n in options[1:]], url
+        assert options[1:] == [n for n in _tree_order(tenant) if n in options[1:]], url
