@@ -89,7 +89,7 @@ class ApiClientTable(PortalTable):
         '<form method="post" action="{% url \'api_client_revoke\' smart_account.pk record.pk %}" class="inline-form" '
         'data-confirm="Revoke the API client {{ record.name }}? Its tokens stop working at once.">{% csrf_token %}'
         '<button class="btn btn-small btn-danger" type="submit">Revoke</button></form>{% endif %}',
-        verbose_name=mark_safe('<span class="visually-hidden">Actions</span>'),
+        verbose_name="Actions",
         attrs={"td": {"class": "nowrap"}},
     )
 
