@@ -23,8 +23,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## make run: the portal with demo data on SQLite, Celery eager, at http://127.0.0.1:8000
+## make run: the portal with demo data on SQLite, Celery eager, at http://127.0.0.1:8000 (HOST=... PORT=... to change)
 run: export DEBUG ?= 1
+run: export HOST := $(HOST)
+run: export PORT := $(PORT)
 run: install
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo

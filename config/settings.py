@@ -208,8 +208,21 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Smart Accounts <no-reply@smartaccounts.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-# Absolute base of links in e-mails (invitations, approvals, digests).
-PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+
+
+def default_portal_base_url(host: str, port: str) -> str:
+    """Where `make run HOST=... PORT=...` serves the portal (a wildcard address is reached as localhost)."""
+    host = "localhost" if host in ("", "0.0.0.0", "::", "[::]") else host  # noqa: S104  (not a bind)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port or '8000'}"
+
+
+# Absolute base of links in e-mails (invitations, approvals, digests) and in what `seed_demo` prints. Unset, it
+# follows HOST and PORT (`make run` passes them), so `make run PORT=8101` links to port 8101.
+PORTAL_BASE_URL = env.str(
+    "PORTAL_BASE_URL", default=default_portal_base_url(env.str("HOST", "127.0.0.1"), env.str("PORT", "8000"))
+)
 
 # --- Redis, Celery ------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

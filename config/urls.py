@@ -13,6 +13,8 @@ from . import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on every page, the admin's too: it is a static file.
+    path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     # The device API's OpenAPI document (YAML; ?format=json for JSON). It describes, it grants nothing.
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="api_schema"),

@@ -5,7 +5,8 @@ import logging
 import redis
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -38,6 +39,12 @@ def _check_broker() -> str:
         logger.exception("Health check: the broker does not answer")
         return ERROR
     return "ok"
+
+
+@require_GET
+def favicon(request):
+    """Browsers ask for /favicon.ico on every page (the admin's too): send them to the static file."""
+    return HttpResponsePermanentRedirect(static("favicon.ico"))
 
 
 @never_cache

@@ -62,6 +62,7 @@ class LicenseAdmin(admin.ModelAdmin):
 class SkuAdmin(admin.ModelAdmin):
     list_display = ("code", "license", "licenses_per_unit", "default_term_months")
     search_fields = ("code", "description", "license__name")
+    list_filter = ("license__product_family",)
     list_select_related = ("license",)
     autocomplete_fields = ("license",)
 
@@ -106,7 +107,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     form = OrderForm
     list_display = ("number", "smart_account", "virtual_account", "status", "hold_reason", "created_at", "deposited_at")
-    list_filter = ("status",)
+    list_filter = ("status", "smart_account__kind")
     search_fields = ("number", "end_customer", "ordered_by", "smart_account__name", "smart_account__domain")
     list_select_related = ("smart_account", "virtual_account")
     raw_id_fields = ("smart_account", "virtual_account")
@@ -148,15 +149,15 @@ class OrderAdmin(admin.ModelAdmin):
 @admin.register(LicenseLot)
 class LicenseLotAdmin(ReadOnlyAdmin):
     list_display = ("license", "smart_account", "virtual_account", "quantity", "start_date", "end_date", "expired_at")
-    list_filter = ("license__product_family",)
-    search_fields = ("license__name", "smart_account__name", "order_line__order__number")
+    list_filter = ("license__product_family", "smart_account__kind", ("expired_at", admin.EmptyFieldListFilter))
+    search_fields = ("license__name", "smart_account__name", "smart_account__domain", "order_line__order__number")
     list_select_related = ("license", "smart_account", "virtual_account")
 
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "kind", "smart_account", "virtual_account", "license", "quantity", "actor", "note")
-    list_filter = ("kind",)
+    list_filter = ("kind", "smart_account__kind")
     search_fields = ("license__name", "smart_account__name", "note", "movement")
     list_select_related = ("smart_account", "virtual_account", "license", "actor")
     date_hierarchy = "created_at"
@@ -165,6 +166,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 @admin.register(LicenseBalance)
 class LicenseBalanceAdmin(ReadOnlyAdmin):
     list_display = ("smart_account", "virtual_account", "license", "purchased", "in_use", "reserved", "balance")
+    list_filter = ("smart_account__kind", "license__product_family")
     search_fields = ("license__name", "smart_account__name", "virtual_account__name")
     list_select_related = ("smart_account", "virtual_account", "license")
 
@@ -172,15 +174,23 @@ class LicenseBalanceAdmin(ReadOnlyAdmin):
 @admin.register(ProductInstance)
 class ProductInstanceAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "pid", "serial_number", "smart_account", "virtual_account", "status", "reporting_status")
-    list_filter = ("status", "reporting_status")
-    search_fields = ("serial_number", "pid", "hostname", "smart_account__name")
+    list_filter = ("status", "reporting_status", "smart_account__kind")
+    search_fields = ("serial_number", "pid", "hostname", "smart_account__name", "smart_account__domain")
     list_select_related = ("smart_account", "virtual_account")
     exclude = ("trust_code",)
 
 
 @admin.register(RegistrationToken)
 class RegistrationTokenAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "virtual_account", "created_by", "expires_at", "uses", "max_uses", "revoked_at")
-    search_fields = ("description", "virtual_account__name", "virtual_account__smart_account__name")
-    list_select_related = ("virtual_account", "created_by")
+    list_display = ("__str__", "account", "virtual_account", "created_by", "expires_at", "uses", "max_uses",
+                    "revoked_at")  # fmt: skip
+    list_filter = ("export_controlled_allowed", ("revoked_at", admin.EmptyFieldListFilter), "expires_at")
+    search_fields = ("description", "virtual_account__name", "virtual_account__smart_account__name",
+                     "virtual_account__smart_account__domain")  # fmt: skip
+    list_select_related = ("virtual_account__smart_account", "created_by")
+
+    @admin.display(description="Smart Account", ordering="virtual_account__smart_account__name")
+    def account(self, obj):
+        return obj.virtual_account.smart_account
+
     exclude = ("token",)

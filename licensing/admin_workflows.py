@@ -205,7 +205,8 @@ class ReservationLineInline(_ReadOnlyInline):
 class ReservationAdmin(_ReadOnlyAdmin):
     list_display = ("product_instance", "smart_account", "virtual_account", "reservation_type", "status", "created_at")
     list_filter = ("reservation_type", "status", "released_without_code")
-    search_fields = ("product_instance__serial_number", "product_instance__pid", "smart_account__name", "request_code")
+    search_fields = ("product_instance__serial_number", "product_instance__pid", "smart_account__name",
+                     "smart_account__domain", "request_code")  # fmt: skip
     list_select_related = ("product_instance", "smart_account", "virtual_account")
     inlines = [ReservationLineInline]
     fields = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Sum
+from django.urls import reverse
 
 from smartaccounts.models import SmartAccount
 
@@ -29,9 +30,14 @@ def license_panel(view) -> dict:
     scope = scope_for(view.request.user, view.smart_account, role_on_account=view.account_role)
     counts = license_summary_counts(scope)
     usable = view.smart_account.kind in USABLE
+    licenses_url = reverse("licenses", args=[view.smart_account.pk])
     counts.update(
         smart_account=view.smart_account,
         usable=usable,
+        shortages_url=(
+            reverse("compliance", args=[view.smart_account.pk]) if usable else f"{licenses_url}?alert=insufficient"
+        ),
+        expiring_url=f"{licenses_url}?alert=expiring",
         instances=sum(account_home_instance_counts(view).values()) if usable else 0,
     )
     return counts
@@ -56,6 +62,22 @@ def device_counts(smart_account, va_ids) -> dict[int, int]:
     return instance_counts_by_va(smart_account)
 
 
+def _register_staff_queues() -> None:
+    from smartaccounts.navigation import StaffQueue, register_staff_queue
+
+    from .models import Order
+
+    register_staff_queue(
+        StaffQueue(
+            "orders_on_hold",
+            "Orders on Smart Account hold (no account, or one not yet approved)",
+            count=lambda: Order.objects.filter(status=Order.Status.ON_HOLD).count(),
+            url=lambda: reverse("admin:licensing_order_changelist") + "?status__exact=on_hold",
+            order=20,
+        )
+    )
+
+
 def register_navigation() -> None:
     from smartaccounts.navigation import NavItem, Panel, register, register_panel, register_va_tab
 
@@ -68,6 +90,7 @@ def register_navigation() -> None:
     register(NavItem("Compliance", "compliance", order=40, kinds=USABLE))
     register(NavItem("Orders", "orders", order=60, kinds=USABLE, active_for=("order_detail",)))
     register_panel(Panel("licenses", "licensing/panels/license_summary.html", context=license_panel, order=20))
+    _register_staff_queues()
 
     try:
         from smartaccounts.tree import register_count

@@ -17,11 +17,17 @@ PARTNER = SmartAccount.Kind.PARTNER_HOLDING
 LIMITED = SmartAccount.Kind.LIMITED_USE
 
 
+def may_decide_hand_overs(view) -> bool:
+    """Whether the person may accept (the User role somewhere) or decline (Admin of the account) a hand-over:
+    the Review buttons show only then; the accept and decline pages refuse everyone else."""
+    return view.can("operate") or (view.account_role is not None and view.account_role.allows("admin"))
+
+
 def _incoming_panel(view) -> dict:
     pending = list(incoming_hand_overs(view.smart_account).filter(status=HandOver.Status.PENDING)[:5])
     if len(pending) < 5:  # every pending one is listed: the tab's badge needs no count of its own
         remember_badge(view.request, "hand_overs_incoming", len(pending))
-    return {"pending": pending, "smart_account": view.smart_account}
+    return {"pending": pending, "smart_account": view.smart_account, "can_decide": may_decide_hand_overs(view)}
 
 
 def _holdings_panel(view) -> dict:

@@ -139,6 +139,7 @@ class PolicyAdmin(admin.ModelAdmin):
     form = PolicyForm
     list_display = ["name", "is_default", "current_version", "account_count"]
     search_fields = ["name"]
+    list_filter = ["is_default"]
     inlines = [PolicyVersionInline]
 
     def get_fieldsets(self, request, obj=None):
@@ -215,6 +216,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
 
     list_display = ["policy", "number", "created_at", "created_by"]
     list_filter = ["policy"]
+    search_fields = ["policy__name"]
     readonly_fields = ["policy", "number", "created_at", "created_by"]
     inlines = [PolicyRuleInline]
 
@@ -233,6 +235,7 @@ class AccountPolicyAdmin(admin.ModelAdmin):
     list_display = ["smart_account", "policy", "assigned_at"]
     list_select_related = ["smart_account", "policy"]
     search_fields = ["smart_account__name", "smart_account__domain", "policy__name"]
+    list_filter = ["policy"]
     raw_id_fields = ["smart_account"]
     fields = ["smart_account", "policy"]
 
@@ -265,18 +268,33 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(UsageReport)
 class UsageReportAdmin(ReadOnlyAdmin):
-    list_display = ["report_id", "product_instance", "source", "signed", "generated_at", "received_at"]
-    list_filter = ["source", "signed"]
-    search_fields = ["=report_id", "product_instance__serial_number", "product_instance__hostname"]
-    list_select_related = ["product_instance"]
+    list_display = ["report_id", "product_instance", "account", "source", "signed", "generated_at", "received_at"]
+    list_filter = ["source", "signed", "product_instance__smart_account__kind"]
+    search_fields = [
+        "=report_id",
+        "product_instance__serial_number",
+        "product_instance__hostname",
+        "product_instance__smart_account__name",
+    ]
+    list_select_related = ["product_instance__smart_account"]
+
+    @admin.display(description="Smart Account", ordering="product_instance__smart_account__name")
+    def account(self, obj):
+        return obj.product_instance.smart_account
+
     date_hierarchy = "received_at"
 
 
 @admin.register(Acknowledgement)
 class AcknowledgementAdmin(ReadOnlyAdmin):
-    list_display = ["ack_id", "product_instance", "policy_version", "next_due_at", "created_at"]
-    search_fields = ["=ack_id", "product_instance__serial_number"]
-    list_select_related = ["product_instance", "policy_version__policy"]
+    list_display = ["ack_id", "product_instance", "account", "policy_version", "next_due_at", "created_at"]
+    list_filter = ["policy_version__policy"]
+    search_fields = ["=ack_id", "product_instance__serial_number", "product_instance__smart_account__name"]
+    list_select_related = ["product_instance__smart_account", "policy_version__policy"]
+
+    @admin.display(description="Smart Account", ordering="product_instance__smart_account__name")
+    def account(self, obj):
+        return obj.product_instance.smart_account
 
 
 @admin.register(Alert)
@@ -289,21 +307,32 @@ class AlertAdmin(ReadOnlyAdmin):
 
 @admin.register(Change)
 class ChangeAdmin(ReadOnlyAdmin):
-    list_display = ["product_instance", "kind", "source", "occurred_at", "reported_at", "late"]
+    list_display = ["product_instance", "account", "kind", "source", "occurred_at", "reported_at", "late"]
     list_filter = ["kind", "source", "late"]
-    search_fields = ["product_instance__serial_number", "product_instance__hostname"]
-    list_select_related = ["product_instance"]
+    search_fields = [
+        "product_instance__serial_number",
+        "product_instance__hostname",
+        "product_instance__smart_account__name",
+    ]
+    list_select_related = ["product_instance__smart_account"]
+
+    @admin.display(description="Smart Account", ordering="product_instance__smart_account__name")
+    def account(self, obj):
+        return obj.product_instance.smart_account
 
 
 @admin.register(UsageUpload)
 class UsageUploadAdmin(ReadOnlyAdmin):
     list_display = ["file_name", "smart_account", "virtual_account", "actor", "accepted_count", "refused_count"]
+    list_filter = ["smart_account__kind"]
+    search_fields = ["file_name", "smart_account__name", "smart_account__domain", "actor__email"]
     list_select_related = ["smart_account", "virtual_account", "actor"]
 
 
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "hostname", "task_id"]
+    search_fields = ["hostname", "task_id"]
 
 
 # --- Celery beat's periodic tasks ------------------------------------------------------------------

@@ -1,18 +1,12 @@
 from django import forms
 
-from smartaccounts.models import VirtualAccount
+from smartaccounts.forms import VirtualAccountField
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
-class VirtualAccountChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj):
-        return ("— " * obj.level) + obj.name
-
-
 class UsageUploadForm(forms.Form):
-    virtual_account = VirtualAccountChoiceField(
-        queryset=VirtualAccount.objects.none(),
+    virtual_account = VirtualAccountField(
         label="Virtual Account",
         help_text="Product instances the portal has not seen before are created here.",
     )
@@ -25,7 +19,7 @@ class UsageUploadForm(forms.Form):
     def __init__(self, *args, virtual_accounts, **kwargs):
         super().__init__(*args, **kwargs)
         # Only the VAs the user may operate on: a form must never offer a VA out of reach.
-        self.fields["virtual_account"].queryset = virtual_accounts.order_by("tree_id", "lft")
+        self.fields["virtual_account"].queryset = virtual_accounts
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

@@ -348,7 +348,7 @@ class VirtualAccountAdmin(DraggableMPTTAdmin):
     form = VirtualAccountAdminForm
     list_display = ("tree_actions", "indented_title", "smart_account", "is_default")
     list_display_links = ("indented_title",)
-    list_filter = ("smart_account__kind",)
+    list_filter = ("smart_account__kind", "smart_account__status", "is_default")
     search_fields = ("name", "smart_account__name", "smart_account__domain")
     list_select_related = ("smart_account",)
     expand_tree_by_default = True
@@ -596,6 +596,7 @@ class EventAdmin(ReadOnlyAdmin):
 
     list_display = ("created_at", "action", "actor", "smart_account", "virtual_account_name", "message")
     list_select_related = ("actor", "smart_account")
+    list_filter = ("created_at", "smart_account__kind")
     search_fields = ("action", "message", "actor__email", "smart_account__name")
     date_hierarchy = "created_at"
     show_full_result_count = False

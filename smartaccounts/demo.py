@@ -39,6 +39,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from .models import AccessRequest, Invitation, SmartAccount, User, VirtualAccount
 
 DEMO_PASSWORD = "demo-password-2026"
@@ -78,7 +80,7 @@ class DemoContext:
             self.stdout.write(self.style.SUCCESS(heading))
             for client_id, secret, description in self.api_clients:
                 self.stdout.write(f"  client_id={client_id}  client_secret={secret}  {description}")
-        self.stdout.write("\nOpen http://127.0.0.1:8000/ and log in with one of them.\n")
+        self.stdout.write(f"\nOpen {settings.PORTAL_BASE_URL.rstrip('/')}/ and log in with one of them.\n")
 
 
 # (name, parent name) in creation order: parents first.

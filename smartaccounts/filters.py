@@ -143,6 +143,17 @@ def _start_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
+class EventFilterForm(forms.Form):
+    """A date range must run forwards: From after To is an error on the form, not an empty list."""
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", f"To ({until:%Y-%m-%d}) is before From ({since:%Y-%m-%d}): choose a later To date.")
+        return cleaned
+
+
 class EventFilter(ListFilterSet):
     """Date bounds are whole UTC days and become a range on `created_at`, so the time index serves them."""
 
@@ -160,6 +171,7 @@ class EventFilter(ListFilterSet):
     class Meta:
         model = Event
         fields: list[str] = []
+        form = EventFilterForm
 
     def __init__(self, *args, actions: list[str] = (), **kwargs):
         super().__init__(*args, **kwargs)

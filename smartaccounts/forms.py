@@ -32,6 +32,30 @@ KIND_HELP = {
 TOP_LEVEL = ""
 
 
+# The one placeholder of every picker that has no choice yet ("Choose…", never Django's "---------").
+PLACEHOLDER = "Choose…"
+
+
+class VirtualAccountField(forms.ModelChoiceField):
+    """A Virtual Account picked from a queryset the view gives (the VAs the user may act on): listed in tree
+    order (each VA under its parent, as the tree and every other VA picker shows them), indented by depth,
+    with the portal's placeholder first (`empty_label=None`: no placeholder, the first VA is preselected)."""
+
+    def __init__(self, *args, empty_label=PLACEHOLDER, **kwargs):
+        kwargs.setdefault("queryset", VirtualAccount.objects.none())
+        super().__init__(*args, empty_label=empty_label, **kwargs)
+
+    def _set_queryset(self, queryset):
+        if queryset is not None:
+            queryset = queryset.order_by("tree_id", "lft")
+        super()._set_queryset(queryset)
+
+    queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)
+
+    def label_from_instance(self, obj):
+        return "\u2003" * obj.level + obj.name
+
+
 def va_choices(virtual_accounts, *, top_level_label: str | None = None) -> list[tuple[str, str]]:
     """Choices for a VA field, indented by depth; `top_level_label` adds an empty choice first."""
     choices = [(TOP_LEVEL, top_level_label)] if top_level_label else []

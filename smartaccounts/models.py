@@ -188,6 +188,14 @@ class SmartAccount(models.Model):
         return self.kind == self.Kind.PARTNER_HOLDING
 
     @property
+    def visibility_text(self) -> str:
+        """Who can find the account, as `selectors.accounts_matching_domain` decides: a Limited Use account is
+        never offered by e-mail domain (its identifier is a person's address), whatever its visibility."""
+        if self.kind == self.Kind.LIMITED_USE:
+            return "Only people invited by an Admin: a Limited Use account is never offered to others by e-mail domain"
+        return self.get_visibility_display()
+
+    @property
     def is_limited_use(self) -> bool:
         return self.kind == self.Kind.LIMITED_USE
 

@@ -134,3 +134,34 @@ def panels_for(view) -> list[dict]:
             continue
         shown.append({"template_name": panel.template_name, "context": panel.context(view)})
     return shown
+
+
+# --- What waits for staff (their landing page) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffQueue:
+    """Something staff decide in the admin, listed on their landing page with how many wait.
+
+    `count()` reads one number; `url` is the admin list filtered to what waits."""
+
+    key: str
+    label: str
+    count: object  # callable() -> int
+    url: object  # callable() -> str
+    order: int = 100
+
+
+_staff_queues: dict[str, StaffQueue] = {}
+
+
+def register_staff_queue(queue: StaffQueue) -> None:
+    _staff_queues[queue.key] = queue
+
+
+def staff_queues() -> list[dict]:
+    """Every registered queue with its count, in order (one query each)."""
+    return [
+        {"key": q.key, "label": q.label, "count": q.count(), "url": q.url()}
+        for q in sorted(_staff_queues.values(), key=lambda q: (q.order, q.key))
+    ]

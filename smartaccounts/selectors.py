@@ -139,6 +139,11 @@ def accounts_matching_domain(email_domain: str) -> QuerySet[SmartAccount]:
     ).exclude(kind=SmartAccount.Kind.LIMITED_USE)
 
 
+def accounts_awaiting_approval() -> QuerySet[SmartAccount]:
+    """Accounts staff have not approved yet (partner holding accounts start so), the oldest first."""
+    return SmartAccount.objects.filter(status=SmartAccount.Status.PENDING).order_by("created_at", "pk")
+
+
 def member_count(smart_account: SmartAccount) -> int:
     """How many people hold a role in the account (on it or on a live VA). One query."""
     on_account = SmartAccountUserObjectPermission.objects.filter(user=OuterRef("pk"), content_object=smart_account)

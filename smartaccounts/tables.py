@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import django_tables2 as tables
-from django.utils.safestring import mark_safe
 
 
 class PortalTable(tables.Table):
@@ -55,10 +54,10 @@ class MemberTable(PortalTable):
 
     person = tables.TemplateColumn(MEMBER_PERSON, verbose_name="Person")
     roles = tables.TemplateColumn(MEMBER_ROLES, verbose_name="Roles")
-    # A visible header cell over the actions, its text for screen readers only.
+    # The header runs over every column, the actions too, with a label people can read.
     actions = tables.TemplateColumn(
         '<a class="btn btn-small" href="{% url \'account_member\' smart_account.pk record.user.pk %}">Change</a>',
-        verbose_name=mark_safe('<span class="visually-hidden">Actions</span>'),
+        verbose_name="Actions",
         attrs={"td": {"class": "nowrap"}},
     )
 
@@ -90,7 +89,7 @@ class ApiClientTable(PortalTable):
         '<form method="post" action="{% url \'api_client_revoke\' smart_account.pk record.pk %}" class="inline-form" '
         'data-confirm="Revoke the API client {{ record.name }}? Its tokens stop working at once.">{% csrf_token %}'
         '<button class="btn btn-small btn-danger" type="submit">Revoke</button></form>{% endif %}',
-        verbose_name=mark_safe('<span class="visually-hidden">Actions</span>'),
+        verbose_name="Actions",
         attrs={"td": {"class": "nowrap"}},
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from smartaccounts.forms import VirtualAccountField
 from smartaccounts.params import parse_id
 
 from ..services.instances import TOKEN_MAX_DAYS, TOKEN_MAX_USES, TOKEN_MIN_DAYS
@@ -14,7 +15,7 @@ __all__ = ["InstanceTransferForm", "TokenForm"]
 class InstanceTransferForm(forms.Form):
     """Move product instances to another VA. `targets`: VAs the user may operate on (from the selectors)."""
 
-    target = forms.ModelChoiceField(label="Move to Virtual Account", queryset=None, empty_label="Choose…")
+    target = VirtualAccountField(label="Move to Virtual Account")
     instances = forms.TypedMultipleChoiceField(coerce=parse_id, choices=(), required=True)
 
     def __init__(self, *args, targets, **kwargs):

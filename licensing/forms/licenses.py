@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from django import forms
 
+from smartaccounts.forms import VirtualAccountField
+
 __all__ = ["LicenseTransferForm"]
 
 
 class LicenseTransferForm(forms.Form):
     """Transfer licenses out of one VA. `targets`: the VAs the user may operate on (from the selectors)."""
 
-    target = forms.ModelChoiceField(label="To Virtual Account", queryset=None, empty_label="Choose…")
+    target = VirtualAccountField(label="To Virtual Account")
     quantity = forms.IntegerField(label="Quantity", min_value=1)
 
     def __init__(self, *args, targets, available: int, **kwargs):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from smartaccounts.forms import VirtualAccountField
+
 QTY_STYLE = "max-width: 8rem; text-align: right"  # quantity boxes in table cells
 
 
@@ -19,16 +21,18 @@ class PakNumberForm(forms.Form):
 class ConvertPakForm(forms.Form):
     """A Virtual Account and how many units of each line to convert (0: not now)."""
 
-    virtual_account = forms.ModelChoiceField(
+    virtual_account = VirtualAccountField(
         label="Into Virtual Account",
-        queryset=None,
         empty_label=None,
         help_text="Only the Virtual Accounts you may operate on are listed.",
     )
 
     def __init__(self, *args, lines, virtual_accounts, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["virtual_account"].queryset = virtual_accounts.order_by("-is_default", "name")
+        field = self.fields["virtual_account"]
+        field.queryset = virtual_accounts  # in tree order, like every VA picker
+        # Preselected: the default VA, where licenses land unless someone chooses another.
+        field.initial = virtual_accounts.filter(is_default=True).values_list("pk", flat=True).first()
         self.lines = [line for line in lines if line.remaining > 0]
         for line in self.lines:
             self.fields[f"units_{line.pk}"] = forms.IntegerField(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from smartaccounts.forms import PLACEHOLDER
+
 from ..limits import MAX_INSTANCE_USAGE
 from ..models import Reservation
 from ..reservation_codes import REQUEST_FORMAT_HELP, parse_request_code
@@ -34,6 +36,10 @@ class RequestCodeForm(forms.Form):
     )
     request_file = forms.FileField(label="…or upload the file the device wrote", required=False)
 
+    def __init__(self, *args, smart_account=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.smart_account = smart_account  # given: refuse a device that cannot take a reservation there
+
     def clean(self):
         cleaned = super().clean()
         upload = cleaned.get("request_file")
@@ -44,6 +50,13 @@ class RequestCodeForm(forms.Form):
             self.add_error("request_code", error)
             return cleaned
         cleaned["request_code"] = cleaned["request"].text
+        if self.smart_account is not None:
+            from ..services.reservations import check_device_free
+
+            try:
+                check_device_free(cleaned["request"], self.smart_account)
+            except forms.ValidationError as error:
+                self.add_error("request_code", error)
         return cleaned
 
 
@@ -65,7 +78,7 @@ class ReservationChoiceForm(forms.Form):
     def __init__(self, *args, balances, families, **kwargs):
         super().__init__(*args, **kwargs)
         self.balances = list(balances)
-        self.fields["product_family"].choices = [("", "—")] + [(f, f) for f in families]
+        self.fields["product_family"].choices = [("", PLACEHOLDER)] + [(f, f) for f in families]
         for balance in self.balances:
             most = min(balance.available, MAX_INSTANCE_USAGE)  # for one device (licensing.limits)
             self.fields[f"qty_{balance.license_id}"] = forms.IntegerField(

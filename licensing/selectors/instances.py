@@ -9,7 +9,14 @@ from smartaccounts import access
 from smartaccounts.models import SmartAccount, VirtualAccount
 from smartaccounts.pagination import KeysetPage, KeysetPaginator
 
-from ..models import InstanceCount, ProductInstance, ProductInstanceUsage, RegistrationToken
+from ..models import (
+    InstanceCount,
+    ProductInstance,
+    ProductInstanceUsage,
+    RegistrationToken,
+    Reservation,
+    ReservationLine,
+)
 from .scope import LicensingScope
 
 __all__ = [
@@ -102,8 +109,19 @@ def _with_license_counts(rows: list[ProductInstance]) -> list[ProductInstance]:
         .values_list("product_instance_id")
         .annotate(n=Count("pk"))
     )
+    reserved = [r.pk for r in rows if r.status == ProductInstance.Status.RESERVED]
+    if reserved:  # an offline device uses what its active reservation holds: one more query, only then
+        counts.update(
+            ReservationLine.objects.filter(
+                reservation__product_instance_id__in=reserved, reservation__status=Reservation.Status.ACTIVE
+            )
+            .order_by()
+            .values_list("reservation__product_instance_id")
+            .annotate(n=Count("pk"))
+        )
     for row in rows:
         row.license_count = counts.get(row.pk, 0)
+        row.licenses_reserved = row.status == ProductInstance.Status.RESERVED
     return rows
 
 

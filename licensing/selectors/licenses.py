@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.http import Http404
 from django.utils import timezone
+
+from smartaccounts.models import SmartAccount
 
 from ..models import (
     LedgerEntry,
@@ -28,12 +30,14 @@ from .scope import LicensingScope
 __all__ = [
     "ALERT_CHOICES",
     "EXPIRED_SHOWN_DAYS",
+    "AlertCounts",
     "LicenseAlerts",
     "LicenseRow",
     "SORTS",
     "license_detail",
     "license_families",
     "license_in_scope",
+    "license_alert_counts",
     "license_rows",
     "license_summary_counts",
     "lots_in_scope",
@@ -260,25 +264,58 @@ def license_families() -> list[str]:
     return list(License.objects.order_by("product_family").values_list("product_family", flat=True).distinct())
 
 
-def license_summary_counts(scope: LicensingScope) -> dict:
-    """The account-home panel: how many licenses, how many short, expiring soon, devices. Three queries."""
-    totals = _summaries(scope).aggregate(
-        licenses=Count("license_id"),
-        insufficient=Count("license_id", filter=Q(balance_total__lt=0)),
-        short=Sum("short_vas"),
-    )
-    short = totals["short"]
+@dataclass(frozen=True)
+class AlertCounts:
+    """The shortages and expiries of a scope, each as licenses (distinct licenses) and units (quantity).
+
+    Every page that shows these counts (the account home, the licenses page, compliance) reads them
+    here and shows them through `licensing/includes/alert_stats.html`, so one word means one number.
+    """
+
+    short_licenses: int = 0  # licenses short in at least one Virtual Account of the scope
+    short_balances: int = 0  # (Virtual Account, license) pairs below zero: the rows of the compliance page
+    short_units: int = 0  # licenses used beyond what is held, added up over those pairs
+    expiring_licenses: int = 0  # licenses with a quantity ending within EXPIRING_DAYS
+    expiring_units: int = 0  # that quantity
+
+    @property
+    def expiring_days(self) -> int:
+        return EXPIRING_DAYS
+
+
+EXPIRING_DAYS = max(EXPIRING_TIERS)
+
+
+def _scalar(queryset: QuerySet, aggregate) -> Subquery:
+    """One aggregate over a whole queryset, as a scalar subquery (no GROUP BY: a constant is not grouped on)."""
+    return Subquery(queryset.order_by().annotate(_all=Value(1)).values("_all").annotate(n=aggregate).values("n"))
+
+
+def license_alert_counts(scope: LicensingScope) -> AlertCounts:
+    """Shortages (a VA using more of a license than it holds) and expiries within 90 days. One query."""
+    short = LicenseBalance.objects.filter(scope.q(), purchased__lt=F("in_use") + F("reserved"))
     today = timezone.localdate()
     expiring = LicenseLot.objects.filter(
-        scope.q(), quantity__gt=0, end_date__gte=today, end_date__lte=today + dt.timedelta(days=90)
-    ).aggregate(quantity=Sum("quantity"), licenses=Count("license_id", distinct=True))
-    return {
-        "licenses": totals["licenses"] or 0,
-        "insufficient": totals["insufficient"] or 0,
-        "short_balances": short or 0,
-        "expiring_quantity": expiring["quantity"] or 0,
-        "expiring_licenses": expiring["licenses"] or 0,
-    }
+        scope.q(), quantity__gt=0, end_date__gte=today, end_date__lte=today + dt.timedelta(days=EXPIRING_DAYS)
+    )
+    row = (
+        SmartAccount.objects.filter(pk=scope.smart_account.pk)
+        .values(
+            short_licenses=_scalar(short, Count("license_id", distinct=True)),
+            short_balances=_scalar(short, Count("pk")),
+            short_units=_scalar(short, Sum(F("in_use") + F("reserved") - F("purchased"))),
+            expiring_licenses=_scalar(expiring, Count("license_id", distinct=True)),
+            expiring_units=_scalar(expiring, Sum("quantity")),
+        )
+        .first()
+    ) or {}
+    return AlertCounts(**{key: value or 0 for key, value in row.items()})
+
+
+def license_summary_counts(scope: LicensingScope) -> dict:
+    """The account-home panel: how many licenses, the alert counts (`license_alert_counts`). Three queries."""
+    totals = _summaries(scope).aggregate(licenses=Count("license_id"))
+    return {"licenses": totals["licenses"] or 0, "alerts": license_alert_counts(scope)}
 
 
 # --- One license ---------------------------------------------------------------------------------

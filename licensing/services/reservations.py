@@ -44,6 +44,9 @@ from ..models import License, LicenseBalance, ProductInstance, Reservation, Rese
 __all__ = [
     "REHOST_SILENT_DAYS",
     "authorization_signature",
+    "check_device_free",
+    "device_product_family",
+    "fits_device",
     "infer_product_family",
     "rehost_reservation",
     "release_reservation",
@@ -80,8 +83,11 @@ def _live_va(virtual_account: VirtualAccount) -> VirtualAccount:
     return va
 
 
-def _check_device_free(request: reservation_codes.RequestCode, account: SmartAccount, *, rehost_of=None) -> None:
-    """The device must not be a product instance already (connected or reserved) anywhere."""
+def check_device_free(request: reservation_codes.RequestCode, account: SmartAccount, *, rehost_of=None) -> None:
+    """The device must not be a product instance already (connected or reserved) anywhere.
+
+    The wizard's first step calls it (licensing.forms.RequestCodeForm) and `reserve_licenses` again at
+    confirm: one rule, refused as early as the request code is known."""
     if rehost_of is not None and (rehost_of.pid, rehost_of.serial_number) == (request.pid, request.serial_number):
         raise ValidationError(
             "That request code comes from the device that holds the reservation: enter the replacement device's code."
@@ -115,7 +121,7 @@ def _device(request_code: str, account: SmartAccount, *, rehost_of=None) -> rese
     """The device a request code names, free to reserve for; errors are about the `request_code` field."""
     try:
         request = reservation_codes.parse_request_code(request_code)
-        _check_device_free(request, account, rehost_of=rehost_of)
+        check_device_free(request, account, rehost_of=rehost_of)
     except ValidationError as error:
         raise ValidationError({"request_code": error.messages}) from None
     return request
@@ -134,6 +140,35 @@ def infer_product_family(pid: str, families: list[str]) -> str | None:
     if len(matches) == 1:
         return matches[0]
     return None
+
+
+def device_product_family(pid: str) -> str | None:
+    """The catalog's product family of a device (by its PID), or None when the PID names none or several."""
+    families = License.objects.order_by().values_list("product_family", flat=True).distinct()
+    return infer_product_family(pid, [f for f in families if f])
+
+
+def fits_device(license_family: str, device_family: str | None) -> bool:
+    """Whether a license of `license_family` may be reserved for a device of `device_family`: a device
+    whose family the catalog names takes only that family's licenses (a C9300 no Catalyst 9200 license).
+    The wizard lists only the licenses that fit; `reserve_licenses` refuses the others."""
+    return device_family is None or license_family == device_family
+
+
+def _check_families(pid: str, wanted: dict[int, int]) -> None:
+    family = device_product_family(pid)
+    if family is None:
+        return
+    wrong = sorted(
+        name
+        for name, license_family in License.objects.filter(pk__in=wanted).values_list("name", "product_family")
+        if not fits_device(license_family, family)
+    )
+    if wrong:
+        raise ValidationError(
+            f"{pid} is a {family} device: {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} for another "
+            "product family and cannot be reserved for it."
+        )
 
 
 def universal_licenses(virtual_account: VirtualAccount, product_family: str) -> dict[int, int]:
@@ -319,6 +354,7 @@ def reserve_licenses(
     request = _device(request_code, account)
     if reservation_type == Reservation.Type.SPECIFIC:
         wanted = _specific_quantities(licenses)
+        _check_families(request.pid, wanted)
         families = sorted(set(License.objects.filter(pk__in=wanted).values_list("product_family", flat=True)))
         family = families[0] if len(families) == 1 else ""
     else:
@@ -376,6 +412,7 @@ def update_reservation(
     current = dict(reservation.lines.values_list("license_id", "quantity"))
     if reservation.reservation_type == Reservation.Type.SPECIFIC:
         wanted = _specific_quantities(licenses)
+        _check_families(instance.pid, {k: v for k, v in wanted.items() if v > current.get(k, 0)})
     else:
         family = product_family or instance.product_family
         if not family:

@@ -26,7 +26,7 @@ class ComplianceView(LicensingMixin, TemplateView):
             proposals=proposals,
             fixable=fixable,
             all_moves=[m.encode() for p in fixable for m in p.fix_moves()],
-            total_short=sum(p.shortage for p in proposals),
+            alert_counts=selectors.license_alert_counts(self.scope),
             total_covered=sum(p.covered for p in proposals),
         )
         return context

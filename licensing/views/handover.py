@@ -24,6 +24,7 @@ from .. import services
 from ..filters import HandOverFilter, HeldOrderFilter
 from ..forms.handover import AcceptHandOverForm, DeclineHandOverForm, HandOverForm
 from ..models import HandOver
+from ..navigation_workflows import may_decide_hand_overs
 from ..selectors import handover as selectors
 from ..tables import IncomingHandOverTable, OutgoingHandOverTable, PendingHandOverTable
 
@@ -198,7 +199,7 @@ class IncomingHandOversView(ListPageMixin, CustomerPageMixin, TemplateView):
         page = offset_page(incoming.exclude(status=HandOver.Status.PENDING), self.request.GET, PAGE_SIZE)
         context.update(
             pending=pending,
-            pending_table=PendingHandOverTable(pending),
+            pending_table=PendingHandOverTable(pending, exclude=() if may_decide_hand_overs(self) else ("review",)),
             page=page,
             table=IncomingHandOverTable(page.object_list),
             visible_va_ids=set(self.visible_virtual_accounts().values_list("pk", flat=True)),

@@ -93,13 +93,12 @@ class LicensesView(LicensingMixin, TemplateView):
         )
         detail_suffix = querystring(params, q=None, type=None, family=None, alert=None, sort=None, dir=None)
         show_transfer = self.virtual_account is not None and self.can("operate") and not self.scope.include_subtree
+        subtree = "&subtree=1" if self.scope.include_subtree else ""
         context.update(
             filters=self.filters.form,
             rows=rows,
             stats={
                 "licenses": len(rows),
-                "insufficient": sum(1 for r in rows if r.alerts.insufficient or r.alerts.short_vas),
-                "expiring": sum(1 for r in rows if r.alerts.expiring),
                 "expired": sum(1 for r in rows if r.alerts.expired),
             },
             sort_columns=[
@@ -114,6 +113,9 @@ class LicensesView(LicensingMixin, TemplateView):
                 }
                 for key, label in SORT_COLUMNS
             ],
+            alert_counts=selectors.license_alert_counts(self.scope),
+            shortages_url=f"?alert=insufficient{subtree}",
+            expiring_url=f"?alert=expiring{subtree}",
             csv_query=querystring(params),
             licenses_base=licenses_base,
             show_transfer=show_transfer,

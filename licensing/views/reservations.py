@@ -88,14 +88,19 @@ class ReservationWizardView(AccountScopedMixin, TemplateView):
     allowed_kinds = CUSTOMER
     required_action = "operate"
 
-    def choice_form(self, data=None, request=None):
-        balances = selectors.reservable_balances(self.virtual_account)
+    def choice_form(self, device, data=None):
+        """Step 2 for this device: only the licenses its product family may take (services.fits_device)."""
+        device_family = services.device_product_family(device.pid)
+        balances = [
+            b
+            for b in selectors.reservable_balances(self.virtual_account)
+            if services.fits_device(b.license.product_family, device_family)
+        ]
         families = selectors.reservable_families(self.virtual_account)
         initial = {}
-        if request is not None:
-            guess = services.infer_product_family(request.pid, families)
-            if guess:
-                initial["product_family"] = guess
+        guess = services.infer_product_family(device.pid, families)
+        if guess:
+            initial["product_family"] = guess
         return ReservationChoiceForm(data, balances=balances, families=families, initial=initial)
 
     def get_context_data(self, **kwargs):
@@ -115,15 +120,14 @@ class ReservationWizardView(AccountScopedMixin, TemplateView):
         step = request.POST.get("step", "request")
         if step == "request-edit":
             return self.render_step("request", code_form=RequestCodeForm(initial=request.POST.dict()))
-        code_form = RequestCodeForm(request.POST, request.FILES)
+        code_form = RequestCodeForm(request.POST, request.FILES, smart_account=self.smart_account)
         if not code_form.is_valid():
             return self.render_step("request", code_form=code_form)
         device = code_form.cleaned_data["request"]
         if step == "request":
-            return self.render_step(
-                "licenses", code_form=code_form, device=device, choice_form=self.choice_form(request=device)
-            )
-        choice_form = self.choice_form(request.POST)
+            choice_form = self.choice_form(device)
+            return self.render_step("licenses", code_form=code_form, device=device, choice_form=choice_form)
+        choice_form = self.choice_form(device, request.POST)
         if not choice_form.is_valid() or step == "licenses-edit":
             return self.render_step("licenses", code_form=code_form, device=device, choice_form=choice_form)
         kind = choice_form.cleaned_data["reservation_type"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -28,6 +29,13 @@ class HomeView(LoginRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context["accounts"] = list(selectors.smart_accounts_for(self.request.user).order_by("name"))
         context["access_requests"] = list(selectors.my_access_requests(self.request.user)[:10])
+        if self.request.user.is_staff:  # operator staff: the admin and what waits for them
+            awaiting = selectors.accounts_awaiting_approval()
+            context["awaiting_approval"] = list(awaiting.select_related("created_by")[:20])
+            context["awaiting_approval_count"] = (
+                len(context["awaiting_approval"]) if len(context["awaiting_approval"]) < 20 else awaiting.count()
+            )
+            context["staff_queues"] = navigation.staff_queues()
         return context
 
 
@@ -143,6 +151,12 @@ class AccountPropertiesView(AccountScopedMixin, FormView):
     form_class = AccountPropertiesForm
     required_action = "admin"
     required_write_action = "admin"
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        if self.smart_account.is_limited_use:  # never found by domain: the choice would change nothing
+            form.fields["visibility"].widget = forms.HiddenInput()
+        return form
 
     def get_initial(self):
         account = self.smart_account

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from licensing import reservation_codes
 from licensing.models import LicenseBalance, ProductInstance
+from licensing.services.reservations import device_product_family
 from policy.services import ack_is_authentic
 from smartaccounts.models import SmartAccount
 from tests.policy.helpers import report
@@ -30,9 +31,12 @@ def test_demo_reserve_and_slup_report_poll():
     acme = SmartAccount.objects.get(domain="acme.example.com")
     client = token_client(acme, "user")
 
-    # SLR: one license of a VA that has some available.
+    # SLR: one license of the device's product family, in a VA that has some available.
+    family = device_product_family("C9300-24T")
     free = (
-        LicenseBalance.objects.filter(smart_account=acme, purchased__gt=F("in_use") + F("reserved"))
+        LicenseBalance.objects.filter(
+            smart_account=acme, purchased__gt=F("in_use") + F("reserved"), license__product_family=family
+        )
         .select_related("license", "virtual_account")
         .order_by("pk")
         .first()

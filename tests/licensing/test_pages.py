@@ -350,9 +350,39 @@ def test_the_account_home_shows_the_license_panel(client, tenant):
     page = client.get(reverse("account_home", args=[tenant.account.pk])).content.decode()
     panel = page.split('data-testid="license-panel"', 1)[1].split("</section>", 1)[0]
     assert '"stat-value">3</span><span class="stat-label">Licenses held or used' in panel
-    # va_a uses 11 of 10, va_a_child 7 of 5
-    assert '"stat-value">2</span><span class="stat-label">Shortages (Virtual Account × license)' in panel
+    # va_a uses 11 of 10, va_a_child 7 of 5: one license, short by 3 units in two VAs
+    assert _stat(panel, "stat-shortages") == "1 license Shortages · 3 units short"
+    assert _stat(panel, "stat-expiring") == "1 license Expiring within 90 days · 8 units"
     assert '"stat-value">2</span><span class="stat-label">Product instances' in panel
+
+
+def _stat(page: str, testid: str) -> str:
+    """The visible text of one stat: its value and its label."""
+    import re
+
+    block = page.split(f'data-testid="{testid}"', 1)[1].split("</a>", 1)[0]
+    return " ".join(re.sub(r"<[^>]+>", " ", block.split(">", 1)[1]).split())
+
+
+@pytest.mark.parametrize("who", ["admin", "va_viewer"])
+def test_shortages_and_expiries_read_the_same_on_every_page(client, tenant, who):
+    """One label, one unit, one number: the account home, the licenses page and compliance agree."""
+    register(tenant.va_a, {tenant.nw: 11})
+    deposit(tenant.va_b, tenant.dna, 4, end=timezone.localdate() + dt.timedelta(days=80))
+    client.force_login(getattr(tenant, who))
+    pk = tenant.account.pk
+    pages = [reverse(name, args=[pk]) for name in ("account_home", "licenses", "compliance")]
+    if who == "admin":  # the whole account: both VAs' expiring licenses
+        shortages, expiring = "1 license Shortages · 3 units short", "1 license Expiring within 90 days · 12 units"
+    else:  # va_a and its child only
+        shortages, expiring = "1 license Shortages · 3 units short", "1 license Expiring within 90 days · 8 units"
+    for url in pages:
+        page = client.get(url).content.decode()
+        assert _stat(page, "stat-shortages") == shortages, url
+        assert _stat(page, "stat-expiring") == expiring, url
+    # The shortage count is the number of licenses the licenses page lists under its alert filter.
+    listed = client.get(reverse("licenses", args=[pk]), {"alert": "insufficient"}).content.decode()
+    assert listed.count("<tr data-license=") == 1 and tenant.nw.name in listed
 
 
 def test_the_va_tree_counts_licenses_and_devices_per_va(tenant):

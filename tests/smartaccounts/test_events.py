@@ -171,3 +171,15 @@ def test_va_scoped_people_see_only_the_events_of_vas_they_can_view(client, accou
     assert {r["virtual_account"] for r in rows} == {"Engineering"}
     home = client.get(reverse("account_home", args=[account.pk])).content.decode()
     assert "Finance" not in home
+
+
+def test_a_date_range_from_after_to_is_a_form_error(client, account):
+    client.force_login(account.created_by)
+    response = client.get(log_url(account), {"since": "2026-03-10", "until": "2026-03-01"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "To (2026-03-01) is before From (2026-03-10): choose a later To date." in page
+    # The list is not narrowed by a range that cannot hold anything: the events still show.
+    assert len(response.context["events"]) == Event.objects.filter(smart_account=account).count() > 0
+    same_day = client.get(log_url(account), {"since": "2026-03-01", "until": "2026-03-01"}).content.decode()
+    assert "is before From" not in same_day

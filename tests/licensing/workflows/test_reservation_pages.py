@@ -238,3 +238,58 @@ def test_a_reserved_device_page_shows_the_reserved_licenses_and_links_its_reserv
     assert "Catalyst 9300 DNA Advantage" in text
     assert _url("reservation_detail", p["account"], reservation_id=reservation.pk) in text
     assert "It uses no licenses." not in text
+
+
+def test_a_reserved_device_is_refused_on_the_first_step(client, plant):
+    p = plant
+    client.force_login(p["admin"])
+    reserve_licenses(actor=p["admin"], virtual_account=p["va"], request_code=request_code(serial="FOCEARLY001"),
+                     reservation_type="specific", licenses={p["dna"]: 1})  # fmt: skip
+    text = client.post(_wizard(p), {"step": "request", "request_code": request_code(serial="FOCEARLY001")}).content
+    text = text.decode()
+    assert "already has an active reservation in this account" in text
+    assert 'name="request_code"' in text and 'name="reservation_type"' not in text  # still on step 1
+
+
+def test_a_connected_device_is_refused_on_the_first_step(client, plant):
+    from tests.licensing.helpers import register
+
+    p = plant
+    client.force_login(p["admin"])
+    register(p["va"], {p["dna"]: 1}, serial="FOCCONNECT1", pid="C9300-48P-4X")
+    text = client.post(_wizard(p), {"step": "request", "request_code": request_code(serial="FOCCONNECT1")}).content
+    text = text.decode()
+    assert "is a connected product instance in this account" in text
+    assert 'name="reservation_type"' not in text
+    assert not Reservation.objects.exists()
+
+
+def test_the_specific_list_offers_only_the_device_family(client, plant):
+    p = plant
+    other = make_license("Catalyst 9200 DNA Advantage", family="Catalyst 9200")
+    deposit(p["va"], other, 4)
+    client.force_login(p["admin"])
+    code = request_code()  # a C9300
+    step2 = client.post(_wizard(p), {"step": "request", "request_code": code}).content.decode()
+    assert f'name="qty_{p["dna"].pk}"' in step2 and f'name="qty_{other.pk}"' not in step2
+    assert "Catalyst 9200 DNA Advantage" not in step2
+    # Posting it anyway is not taken: the form has no such field, and the service refuses it too.
+    choice = {"request_code": code, "reservation_type": "specific", f"qty_{other.pk}": "1"}
+    text = client.post(_wizard(p), {**choice, "step": "confirm"}).content.decode()
+    assert "Enter how many of at least one license to reserve." in text
+    assert not Reservation.objects.exists()
+    # A C9200 is offered its own licenses.
+    step2 = client.post(_wizard(p), {"step": "request", "request_code": request_code(pid="C9200-24P")}).content
+    assert f'name="qty_{other.pk}"' in step2.decode() and f'name="qty_{p["dna"].pk}"' not in step2.decode()
+
+
+def test_the_product_instances_list_counts_a_reserved_device_s_reserved_licenses(client, plant):
+    p = plant
+    _reserve(p)  # 4 of one license
+    reserve_licenses(actor=p["admin"], virtual_account=p["va"], request_code=request_code(serial="FOCTWOLIC1"),
+                     reservation_type="specific", licenses={p["dna"]: 1, p["network"]: 2})  # fmt: skip
+    client.force_login(p["admin"])
+    page = client.get(_url("instances", p["account"])).content.decode()
+    rows = [row for row in page.split("<tr")[1:] if '<td class="num">' in row]
+    counts = sorted(row.split('<td class="num">', 1)[1].split("</td>", 1)[0] for row in rows)
+    assert counts == ['1 <span class="muted small">reserved</span>', '2 <span class="muted small">reserved</span>']

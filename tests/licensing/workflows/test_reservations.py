@@ -342,3 +342,27 @@ def test_rehosting_to_the_same_device_or_a_known_one_is_refused(setup):
     with pytest.raises(PermissionDenied):
         rehost_reservation(actor=viewer, reservation=reservation, request_code=request_code())
     assert Reservation.objects.get(pk=reservation.pk).status == Reservation.Status.ACTIVE
+
+
+def test_a_specific_reservation_of_another_product_family_is_refused(account):
+    from licensing.services import device_product_family, fits_device
+
+    from .helpers import deposit, enable_reservations, make_license, request_code
+
+    enable_reservations(account)
+    va = account.virtual_accounts.get(is_default=True)
+    mine = make_license("Catalyst 9300 DNA Advantage", family="Catalyst 9300")
+    other = make_license("Catalyst 9200 DNA Advantage", family="Catalyst 9200")
+    deposit(va, mine, 3)
+    deposit(va, other, 3)
+    assert device_product_family("C9300-48P-4X") == "Catalyst 9300"
+    assert fits_device("Catalyst 9300", "Catalyst 9300") and not fits_device("Catalyst 9200", "Catalyst 9300")
+    assert fits_device("Catalyst 9200", None)  # a PID the catalog does not name: no family to hold to
+    with pytest.raises(ValidationError, match="C9300-48P-4X is a Catalyst 9300 device: Catalyst 9200 DNA Advantage"):
+        reserve_licenses(actor=account.created_by, virtual_account=va, request_code=request_code(),
+                         reservation_type="specific", licenses={mine: 1, other: 1})  # fmt: skip
+    assert not Reservation.objects.exists()
+    reservation = reserve_licenses(actor=account.created_by, virtual_account=va, request_code=request_code(),
+                                   reservation_type="specific", licenses={mine: 1})  # fmt: skip
+    with pytest.raises(ValidationError, match="another product family"):
+        update_reservation(actor=account.created_by, reservation=reservation, licenses={mine: 1, other: 1})
