@@ -305,6 +305,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Devices and scripts: registration, usage reports, change notices.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name for the role choices, whatever the field that carries them (role, strongest_role, ...).
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "smartaccounts.models.Role"},
 }
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"

@@ -1,5 +1,26 @@
-"""`/api/v1/` endpoints of this app (accounts, Virtual Accounts, members, events, API clients)."""
+"""`/api/v1/` endpoints of this app: accounts, Virtual Accounts, members and roles, the event log (docs/api.md)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+V1 = "api/v1/"
+A = V1 + "accounts/<id:account_id>/"
+VA = A + "virtual-accounts/<id:va_id>/"
+MEMBER = A + "members/<id:member_id>/"
+
+urlpatterns = [
+    path(V1 + "accounts/", views.AccountListView.as_view(), name="api_accounts"),
+    path(A, views.AccountDetailView.as_view(), name="api_account"),
+    path(A + "virtual-accounts/", views.VirtualAccountListView.as_view(), name="api_virtual_accounts"),
+    path(A + "virtual-accounts/tree/", views.VirtualAccountTreeView.as_view(), name="api_virtual_account_tree"),
+    path(VA, views.VirtualAccountDetailView.as_view(), name="api_virtual_account"),
+    path(VA + "move/", views.VirtualAccountMoveView.as_view(), name="api_va_move"),
+    path(VA + "make-default/", views.VirtualAccountMakeDefaultView.as_view(), name="api_va_make_default"),
+    path(A + "members/", views.MemberListView.as_view(), name="api_members"),
+    path(MEMBER, views.MemberDetailView.as_view(), name="api_member"),
+    path(MEMBER + "roles/", views.MemberRoleView.as_view(), name="api_member_roles"),
+    path(MEMBER + "revoke/", views.MemberRevokeView.as_view(), name="api_member_revoke"),
+    path(A + "events/", views.EventListView.as_view(), name="api_events"),
+    path(A + "events.csv", views.EventCsvView.as_view(), name="api_events_csv"),
+]

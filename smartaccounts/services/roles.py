@@ -23,7 +23,7 @@ from ..models import (
 )
 from .events import is_operator, record_event, require_account_role, require_va_role, require_verified_email
 
-__all__ = ["assign_role", "revoke_role", "require_people_admin", "role_on_scope", "scope_label"]
+__all__ = ["assign_role", "revoke_role", "remove_member", "require_people_admin", "role_on_scope", "scope_label"]
 
 ROLES_PERMISSION = "smartaccounts.change_smartaccount"
 
@@ -152,3 +152,19 @@ def revoke_role(
         f"{va.name if va else 'the entire account'}.",
         details={"user": user.email, "previous": previous.value},
     )
+
+
+@transaction.atomic
+def remove_member(*, actor: User, user: User, smart_account: SmartAccount) -> int:
+    """Take away every role of `user` in the account that `actor` manages (all of them for an account Admin;
+    those on the VAs an Admin of some VAs administers), each through `revoke_role`: one refusal (the last
+    Admin) keeps them all. Returns how many roles ended."""
+    memberships = selectors.memberships_for(actor, smart_account, member_id=user.pk)
+    if not memberships:
+        raise ValidationError(f"{user.email} has no role in {smart_account.name} that you manage.")
+    for membership in memberships:
+        if membership.virtual_account is None:
+            revoke_role(actor=actor, user=user, smart_account=smart_account)
+        else:
+            revoke_role(actor=actor, user=user, virtual_account=membership.virtual_account)
+    return len(memberships)
