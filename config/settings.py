@@ -305,8 +305,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Devices and scripts: registration, usage reports, change notices.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # One name for the role choices, whatever the field that carries them (role, strongest_role, ...).
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "smartaccounts.models.Role"},
+    # One name for each choice set shared by several fields ("role", "status"), instead of hashed ones.
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "smartaccounts.models.Role",
+        "HandOverStatusEnum": "licensing.models.HandOver.Status",
+        "ReservationStatusEnum": "licensing.models.Reservation.Status",
+    },
 }
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"

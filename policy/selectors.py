@@ -18,7 +18,7 @@ from smartaccounts.models import SmartAccount, User
 from smartaccounts.pagination import KeysetPage, KeysetPaginator
 
 from . import rules as policy_rules
-from .models import Alert, Change, UsageMeasurement, UsageReport, UsageUpload
+from .models import Acknowledgement, Alert, Change, UsageMeasurement, UsageReport, UsageUpload
 
 Status = ProductInstance.ReportingStatus
 
@@ -128,6 +128,34 @@ def reports_of(instance: ProductInstance) -> QuerySet[UsageReport]:
     )
 
 
+def reports_for(
+    user: User,
+    smart_account: SmartAccount,
+    *,
+    virtual_account_id: int | None = None,
+    instance_id: int | None = None,
+    generated_after: datetime | None = None,
+    generated_before: datetime | None = None,
+) -> QuerySet[UsageReport]:
+    """The reports of the instances the user can see in the account (`instances_for`), newest first,
+    without their payloads; narrowed to one VA (not its sub-VAs), one instance, a time range."""
+    instances = instances_for(user, smart_account)
+    if virtual_account_id is not None:
+        instances = instances.filter(virtual_account_id=virtual_account_id)
+    if instance_id is not None:
+        instances = instances.filter(pk=instance_id)
+    reports = UsageReport.objects.filter(product_instance__in=instances.values("pk"))
+    if generated_after is not None:
+        reports = reports.filter(generated_at__gte=generated_after)
+    if generated_before is not None:
+        reports = reports.filter(generated_at__lt=generated_before)
+    return (
+        reports.select_related("product_instance__virtual_account", "acknowledgement__policy_version__policy", "actor")
+        .defer("payload")
+        .order_by("-generated_at", "-pk")
+    )
+
+
 def report_for(user: User, smart_account: SmartAccount, report_id: int) -> UsageReport:
     return UsageReport.objects.select_related("acknowledgement", "product_instance").get(
         pk=report_id,
@@ -164,6 +192,19 @@ def uploads_for(user: User, smart_account: SmartAccount) -> QuerySet[UsageUpload
     uploads = UsageUpload.objects.filter(smart_account=smart_account, virtual_account__deleted_at__isnull=True)
     uploads = uploads.select_related("virtual_account", "actor")
     return access.restrict(uploads, user, "view", smart_account=smart_account)
+
+
+def upload_acks(user: User, smart_account: SmartAccount, upload: UsageUpload) -> list[dict]:
+    """The ACKs of an upload's accepted reports, in the file's order, for the instances the user can see
+    (a report accepted for an instance in a VA out of their reach stays unnamed). One query."""
+    report_ids = [row["report"] for row in upload.results if row.get("report")]
+    visible = instances_for(user, smart_account).values("pk")
+    acks = dict(
+        Acknowledgement.objects.filter(report__pk__in=report_ids, product_instance__in=visible).values_list(
+            "report__pk", "document"
+        )
+    )
+    return [acks[pk] for pk in report_ids if pk in acks]
 
 
 def policy_in_force(smart_account: SmartAccount) -> dict:

@@ -33,7 +33,7 @@ from . import selectors, services, signing
 from .filters import AlertFilter, ReportingFilter
 from .formats import REPORT_SCHEMA, schema_text
 from .forms import UsageUploadForm
-from .models import Acknowledgement, UsageReport, UsageUpload
+from .models import UsageReport, UsageUpload
 
 USABLE_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
 Status = ProductInstance.ReportingStatus
@@ -271,14 +271,7 @@ class UploadAcksView(UploadMixin, View):
 
     def get(self, request, *args, **kwargs):
         upload = self.get_upload()
-        report_ids = [r["report"] for r in upload.results if r.get("report")]
-        visible = selectors.instances_for(self.request.user, self.smart_account).values("pk")
-        acks = dict(
-            Acknowledgement.objects.filter(report__pk__in=report_ids, product_instance__in=visible).values_list(
-                "report__pk", "document"
-            )
-        )
-        documents = [acks[pk] for pk in report_ids if pk in acks]
+        documents = selectors.upload_acks(self.request.user, self.smart_account, upload)
         return _json_download({"acks": documents}, f"acks-upload-{upload.pk}.json")
 
 

@@ -15,18 +15,16 @@ from smartaccounts.models import SmartAccount
 from ..models import HandOver, HandOverLine, LicenseLot, Order, OrderLine
 
 
-def eligible_customer_account(domain: str) -> SmartAccount | None:
-    """The active customer account with this domain identifier, or None (for any other account too)."""
+def eligible_customer_account(domain: str = "", *, account_id: int | None = None) -> SmartAccount | None:
+    """The active customer account with this domain identifier (or, for API callers, this id), or None
+    (for any other account too)."""
+    eligible = SmartAccount.objects.filter(kind=SmartAccount.Kind.CUSTOMER, status=SmartAccount.Status.ACTIVE)
+    if account_id is not None:
+        return eligible.filter(pk=account_id).only("pk", "name").first()
     domain = (domain or "").strip().lower().strip(".")
     if not domain:
         return None
-    return (
-        SmartAccount.objects.filter(
-            domain__iexact=domain, kind=SmartAccount.Kind.CUSTOMER, status=SmartAccount.Status.ACTIVE
-        )
-        .only("pk", "name")
-        .first()
-    )
+    return eligible.filter(domain__iexact=domain).only("pk", "name").first()
 
 
 def held_order_lines(smart_account: SmartAccount, virtual_accounts: QuerySet) -> QuerySet[OrderLine]:

@@ -23,6 +23,13 @@ class CursorPage(CursorPagination):
     max_page_size = 1000
     ordering = "-pk"
 
+    def get_ordering(self, request, queryset, view):
+        # DRF reads only the paginator's own `ordering` (or an ordering filter's): the view's comes first here.
+        ordering = getattr(view, "ordering", None)
+        if ordering and not any(hasattr(backend, "get_ordering") for backend in getattr(view, "filter_backends", [])):
+            return (ordering,) if isinstance(ordering, str) else tuple(ordering)
+        return super().get_ordering(request, queryset, view)
+
 
 class KeysetCursorPage(BasePagination):
     """Pages by a unique key with the pages' `KeysetPaginator` (row comparisons that start an index range
