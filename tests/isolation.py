@@ -27,6 +27,7 @@ from tests.factories import default_va, grant, make_account, make_user, make_va
 
 BUILDER_MODULES = ["tests.smartaccounts.builders", "tests.licensing.builders", "tests.policy.builders"]
 BUILDER_MODULES.append("tests.licensing.workflows.builders")
+BUILDER_MODULES.append("tests.api.builders")
 
 Builder = Callable[["Tenant", VirtualAccount], Any]
 _builders: dict[str, Builder] = {}
