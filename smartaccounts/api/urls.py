@@ -21,6 +21,13 @@ urlpatterns = [
     path(MEMBER, views.MemberDetailView.as_view(), name="api_member"),
     path(MEMBER + "roles/", views.MemberRoleView.as_view(), name="api_member_roles"),
     path(MEMBER + "revoke/", views.MemberRevokeView.as_view(), name="api_member_revoke"),
+    path(A + "invitations/", views.InvitationListView.as_view(), name="api_invitations"),
+    path(
+        A + "invitations/<id:invitation_id>/resend/", views.InvitationResendView.as_view(), name="api_invitation_resend"
+    ),
+    path(
+        A + "invitations/<id:invitation_id>/cancel/", views.InvitationCancelView.as_view(), name="api_invitation_cancel"
+    ),
     path(A + "events/", views.EventListView.as_view(), name="api_events"),
     path(A + "events.csv", views.EventCsvView.as_view(), name="api_events_csv"),
 ]

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -28,7 +29,7 @@ from rest_framework.response import Response
 
 from .. import access, selectors, services, tree
 from ..filters import EventFilter
-from ..models import SmartAccount, User, VirtualAccount
+from ..models import Invitation, SmartAccount, User, VirtualAccount
 from ..params import parse_id
 from ..views.events import events_csv
 from ..views.people import group_by_user, resolve_member
@@ -165,10 +166,10 @@ class VirtualAccountsMixin:
             raise ValidationError({field: ["Choose a Virtual Account of this Smart Account that you can see."]})
         return va
 
-    def va_answer(self, va: VirtualAccount, detail: bool = True) -> dict:
+    def va_answer(self, va: VirtualAccount, *, written: bool = True) -> dict:
+        """The VA's detail; after a write the caller's role over it is read again (a move changes it)."""
         data = _placed([va], self.visible_virtual_accounts())[0]
-        if detail:
-            data["role"] = _role(selectors.effective_role(self.request.user, va))
+        data["role"] = _role(selectors.effective_role(self.request.user, va) if written else self.role)
         return data
 
 
@@ -255,7 +256,7 @@ class VirtualAccountDetailView(VirtualAccountsMixin, AccountApiView):
         operation_id="virtual_account_retrieve", responses={200: s.VirtualAccountDetailSerializer, **READ_ERRORS}
     )
     def get(self, request, account_id, va_id):
-        return Response(self.va_answer(self.virtual_account))
+        return Response(self.va_answer(self.virtual_account, written=False))
 
     @extend_schema(
         operation_id="virtual_account_update",
@@ -327,6 +328,18 @@ def _member(user: User, memberships) -> dict:
     }
 
 
+def _invitation(invitation: Invitation) -> dict:
+    return {
+        "id": invitation.pk,
+        "email": invitation.email,
+        "role": invitation.role,
+        "virtual_account_id": invitation.virtual_account_id,
+        "status": invitation.status,
+        "sent_at": invitation.sent_at,
+        "expires_at": invitation.expires_at,
+    }
+
+
 class MembersMixin:
     """As the Users page: account Admins manage every role; Admins of some VAs the roles on those VAs."""
 
@@ -381,16 +394,7 @@ class MemberListView(MembersMixin, AccountApiView):
             invitation = services.invite_user(
                 actor=request.user, email=body["email"], role=body["role"], **self.scope(body)
             )
-        answer = {
-            "id": invitation.pk,
-            "email": invitation.email,
-            "role": invitation.role,
-            "virtual_account_id": invitation.virtual_account_id,
-            "status": invitation.status,
-            "sent_at": invitation.sent_at,
-            "expires_at": invitation.expires_at,
-        }
-        return Response(answer, status=status.HTTP_201_CREATED)
+        return Response(_invitation(invitation), status=status.HTTP_201_CREATED)
 
 
 class MemberDetailView(MembersMixin, AccountApiView):
@@ -443,6 +447,61 @@ class MemberRevokeView(MembersMixin, AccountApiView):
         body = _body(s.ScopeSerializer, request.data if request.data else {})
         services.revoke_role(actor=request.user, user=member, **self.scope(body))
         return Response(self.member_answer(member))
+
+
+class InvitationListView(MembersMixin, AccountApiView):
+    serializer_class = s.InvitationSerializer
+    pagination_class = KeysetCursorPage
+    keyset_fields, keyset_kinds, keyset_descending = ("sent_at", "pk"), (dt.datetime, int), True
+
+    @extend_schema(
+        operation_id="invitations_list",
+        description="Pending invitations the caller manages (to the account, or to their VAs), last sent first.",
+        responses={200: s.InvitationSerializer(many=True), **ERRORS},
+    )
+    def get(self, request, account_id):
+        invitations = selectors.invitations_managed_by(request.user, self.smart_account).filter(
+            status=Invitation.Status.PENDING
+        )
+        page = self.paginate_queryset(invitations)
+        return self.get_paginated_response([_invitation(invitation) for invitation in page])
+
+
+class InvitationActionView(MembersMixin, AccountApiView):
+    serializer_class = s.InvitationSerializer
+
+    def invitation(self) -> Invitation:
+        """An invitation of the account the caller manages, else 404 (as the Users page)."""
+        invitation = (
+            selectors.invitations_managed_by(self.request.user, self.smart_account)
+            .filter(pk=self.kwargs["invitation_id"])
+            .first()
+        )
+        if invitation is None:
+            raise Http404("No such invitation.")
+        return invitation
+
+
+class InvitationResendView(InvitationActionView):
+    @extend_schema(
+        operation_id="invitation_resend",
+        request=None,
+        description="E-mail the invitation again with a fresh link; earlier links stop working.",
+        responses={200: s.InvitationSerializer, **ERRORS},
+    )
+    def post(self, request, account_id, invitation_id):
+        return Response(_invitation(services.resend_invitation(actor=request.user, invitation=self.invitation())))
+
+
+class InvitationCancelView(InvitationActionView):
+    @extend_schema(
+        operation_id="invitation_cancel",
+        request=None,
+        description="Withdraw a pending invitation; its links stop working.",
+        responses={200: s.InvitationSerializer, **ERRORS},
+    )
+    def post(self, request, account_id, invitation_id):
+        return Response(_invitation(services.cancel_invitation(actor=request.user, invitation=self.invitation())))
 
 
 # --- Events ----------------------------------------------------------------------------------------------

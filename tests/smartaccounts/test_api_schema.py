@@ -14,6 +14,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from rest_framework.test import APIClient
 
+from smartaccounts import services
 from tests.factories import make_va
 from tests.isolation import build_tenant
 
@@ -101,10 +102,16 @@ def test_every_answer_of_the_accounts_endpoints_matches_the_schema(document):
         ("post", reverse("api_member_roles", kwargs=member), {"role": "admin"}),
         ("post", reverse("api_member_revoke", kwargs=member), {"virtual_account_id": tenant.va_a.pk}),
         ("delete", reverse("api_member", kwargs=member), None),
+        ("get", reverse("api_invitations", kwargs=a), None),
+        ("post", reverse("api_invitation_resend", kwargs={**a, "invitation_id": 2**40}), None),
         ("get", reverse("api_events", kwargs=a), None),
         ("get", reverse("api_events", kwargs=a) + "?action=nope", None),
         ("get", reverse("api_events_csv", kwargs=a), None),
     ]
+    invitation = services.invite_user(
+        actor=tenant.admin, email="s@example.org", role="user", virtual_account=tenant.va_a
+    )
+    calls.append(("post", reverse("api_invitation_cancel", kwargs={**a, "invitation_id": invitation.pk}), None))
     seen = set()
     for method, path, data in calls:
         response = getattr(api, method)(path, data, format="json") if data is not None else getattr(api, method)(path)
