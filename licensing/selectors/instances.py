@@ -21,6 +21,8 @@ __all__ = [
     "instances_in_scope",
     "instances_for_ids",
     "token_for",
+    "token_in_scope",
+    "tokens_in_scope",
     "tokens_of",
 ]
 
@@ -149,6 +151,30 @@ def tokens_of(virtual_account: VirtualAccount) -> QuerySet[RegistrationToken]:
 def token_for(virtual_account: VirtualAccount, token_id: int) -> RegistrationToken:
     """A token of this VA (already resolved through the selectors); else 404."""
     token = tokens_of(virtual_account).filter(pk=token_id).first()
+    if token is None:
+        raise Http404("No such token.")
+    return token
+
+
+def tokens_in_scope(scope: LicensingScope) -> QuerySet[RegistrationToken]:
+    """The registration tokens of the scope's live VAs: one VA, a VA and its subtree, or every VA of the
+    account the user may see."""
+    tokens = RegistrationToken.objects.filter(
+        virtual_account__smart_account_id=scope.smart_account.pk, virtual_account__deleted_at__isnull=True
+    ).select_related("virtual_account", "created_by", "revoked_by")
+    va = scope.virtual_account
+    if va is not None and not scope.include_subtree:
+        return tokens.filter(virtual_account=va)
+    if va is not None:
+        return tokens.filter(access.in_subtree_of(va, "virtual_account__"))
+    if scope.account_wide:
+        return tokens
+    return access.restrict(tokens, scope.user, "view", smart_account=scope.smart_account, account_role=None)
+
+
+def token_in_scope(scope: LicensingScope, token_id: int) -> RegistrationToken:
+    """A token of the scope; else 404."""
+    token = tokens_in_scope(scope).filter(pk=token_id).first()
     if token is None:
         raise Http404("No such token.")
     return token

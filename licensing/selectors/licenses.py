@@ -36,6 +36,7 @@ __all__ = [
     "license_in_scope",
     "license_rows",
     "license_summary_counts",
+    "lots_in_scope",
 ]
 
 EXPIRED_SHOWN_DAYS = 90  # an expiry stays on the licenses page this long
@@ -292,6 +293,16 @@ def license_in_scope(scope: LicensingScope, license_id: int) -> License:
     return license
 
 
+def lots_in_scope(scope: LicensingScope, *, license_id: int | None = None) -> QuerySet[LicenseLot]:
+    """The lots of the scope that hold licenses or expired some (those a license's detail lists), optionally
+    of one license. Lots in transit to a customer (a pending hand-over) belong to no VA: only a scope over
+    the whole account holds them."""
+    lots = LicenseLot.objects.filter(scope.q()).filter(Q(quantity__gt=0) | Q(expired_quantity__gt=0))
+    if license_id is not None:
+        lots = lots.filter(license_id=license_id)
+    return lots
+
+
 @dataclass
 class LicenseDetail:
     license: License
@@ -337,9 +348,7 @@ def license_detail(scope: LicensingScope, license: License, *, limit: int = 50) 
         .select_related("virtual_account")
         .order_by("-purchased", "virtual_account__name")[:limit]
     )
-    lots_qs = LicenseLot.objects.filter(scope.q(), license=license).filter(
-        Q(quantity__gt=0) | Q(expired_quantity__gt=0)
-    )
+    lots_qs = lots_in_scope(scope, license_id=license.pk)
     lots = list(
         lots_qs.select_related(
             "virtual_account", "order_line__order", "order_line__sku", "pak_line__pak", "pak_line__sku"
