@@ -1,16 +1,8 @@
-"""What the OpenAPI document (`/api/schema/`, the docs page `/api/docs/`) describes."""
+"""The browsable docs page of the OpenAPI document (`/api/schema/`): `/api/docs/`."""
 
 from django.templatetags.static import static
 from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.views import SpectacularSwaggerSplitView
-
-CSSM_PREFIX = "/services/api/"
-
-
-def native_api_only(endpoints):
-    """drf-spectacular preprocessing hook: the native API and the device endpoints; not the Cisco-compatible
-    paths, whose bodies follow Cisco's API (CSSM_API.md) rather than this document."""
-    return [endpoint for endpoint in endpoints if not endpoint[0].startswith(CSSM_PREFIX)]
 
 
 class ApiDocsView(SpectacularSwaggerSplitView):

@@ -326,8 +326,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "vendor/swagger-ui/favicon-32x32.png",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False, "displayOperationId": False},
-    # The Cisco-compatible paths answer in Cisco's shapes (docs/api.md) and stay out of this document.
-    "PREPROCESSING_HOOKS": ["config.api_schema.native_api_only"],
     # One name for each choice set shared by several fields ("role", "status"), instead of hashed ones.
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "smartaccounts.models.Role",

@@ -35,6 +35,8 @@ urlpatterns = [
     path("", include("policy.api.urls")),
     # Cisco's Smart Accounts & Licensing API paths, for scripts written against it (config/cssm).
     path("services/api/smart-accounts-and-licensing/", include("config.cssm.urls")),
+    # Cisco's "Software APIs" paths (apx.cisco.com/v1/software/apis/...).
+    path("v1/software/apis/", include("config.cssm.apx_urls")),
     path("", include("smartaccounts.urls")),
     path("", include("licensing.urls")),
     path("", include("policy.urls")),

@@ -244,3 +244,35 @@ def event_actions(smart_account: SmartAccount) -> list[str]:
 
 def my_access_requests(user) -> QuerySet[AccessRequest]:
     return AccessRequest.objects.filter(requester=user).select_related("smart_account").order_by("-created_at")
+
+
+def roles_held(user, smart_account_ids: Iterable[int]) -> dict[int, list[Membership]]:
+    """`user`'s own roles in each of the accounts (account-wide first, then per live VA), keyed by account id.
+
+    Two queries, however many accounts are asked (the account lists of the Cisco-compatible API)."""
+    ids = list(smart_account_ids)
+    held: dict[int, list[Membership]] = {pk: [] for pk in ids}
+    if not ids:
+        return held
+    for grant in SmartAccountUserObjectPermission.objects.filter(user=user, content_object_id__in=ids).select_related(
+        "permission"
+    ):
+        held[grant.content_object_id].append(
+            Membership(user, Role(grant.permission.codename.removeprefix("role_")), None)
+        )
+    for grant in (
+        VirtualAccountUserObjectPermission.objects.filter(
+            user=user, content_object__smart_account_id__in=ids, content_object__deleted_at__isnull=True
+        )
+        .select_related("permission", "content_object")
+        .order_by("content_object__name")
+    ):
+        held[grant.content_object.smart_account_id].append(
+            Membership(user, Role(grant.permission.codename.removeprefix("role_")), grant.content_object)
+        )
+    return held
+
+
+def virtual_accounts_in(user, smart_account_ids: Iterable[int], action: str = "view") -> QuerySet[VirtualAccount]:
+    """The live VAs of several accounts on which `user` may do `action`: one query for all of them."""
+    return access.reached_virtual_accounts(user, action).filter(smart_account_id__in=list(smart_account_ids))

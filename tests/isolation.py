@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls.resolvers import RegexPattern
 
 from smartaccounts.models import SmartAccount, User, VirtualAccount
 from tests.factories import default_va, grant, make_account, make_user, make_va
 
 BUILDER_MODULES = ["tests.smartaccounts.builders", "tests.licensing.builders", "tests.policy.builders"]
 BUILDER_MODULES.append("tests.licensing.workflows.builders")
-BUILDER_MODULES.append("tests.api.builders")
+BUILDER_MODULES.append("tests.cssm.builders")
 
 Builder = Callable[["Tenant", VirtualAccount], Any]
 _builders: dict[str, Builder] = {}
@@ -147,7 +148,11 @@ def all_routes() -> list[Route]:
             elif isinstance(p, URLPattern) and p.name:
                 name = f"{namespace}:{p.name}" if namespace else p.name
                 full = prefix + str(p.pattern)
-                routes.append(Route(name, full, tuple(p.pattern.converters.keys()) + _resolver_kwargs(prefix)))
+                # Regex routes (the Cisco-compatible paths) name their kwargs as groups, not converters.
+                own = tuple(p.pattern.converters.keys())
+                if isinstance(p.pattern, RegexPattern):
+                    own += tuple(p.pattern.regex.groupindex)
+                routes.append(Route(name, full, own + _resolver_kwargs(prefix)))
 
     walk(get_resolver().url_patterns, "", None)
     return routes
@@ -156,7 +161,7 @@ def all_routes() -> list[Route]:
 def _resolver_kwargs(prefix: str) -> tuple[str, ...]:
     import re
 
-    return tuple(re.findall(r"<(?:\w+:)?(\w+)>", prefix))
+    return tuple(re.findall(r"<(?:\w+:)?(\w+)>", prefix)) + tuple(re.findall(r"\(\?P<(\w+)>", prefix))
 
 
 def url_kwarg_names(url_name: str) -> tuple[str, ...]:

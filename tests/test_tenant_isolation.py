@@ -41,7 +41,7 @@ def test_every_url_hides_another_tenant(client):
             text = response_text(response)
             for secret in theirs.secret_names:
                 assert secret not in text, f"{method.upper()} {route.name} ({url}) shows {secret!r} of another tenant"
-            if "account_id" in route.kwargs:
+            if {"account_id", "domain"} & set(route.kwargs):  # the Cisco-compatible paths name it by domain
                 assert response.status_code == 404, (
                     f"{method.upper()} {route.name} ({url}) answered {response.status_code}"
                 )
@@ -61,11 +61,15 @@ def test_own_account_urls_with_another_tenants_ids_hide_them(client):
     client.force_login(mine.admin)
     checked = 0
     for route in all_routes():
-        if route.name in NOT_TENANT_SCOPED or "account_id" not in route.kwargs:
+        own = "account_id" if "account_id" in route.kwargs else "domain" if "domain" in route.kwargs else None
+        if route.name in NOT_TENANT_SCOPED or own is None:
             continue
-        if not set(route.kwargs) - {"account_id", "va_id"}:
+        if not set(route.kwargs) - {"account_id", "va_id", "domain", "account_type"}:
             continue  # nothing of theirs to put in the URL
-        kwargs = {**theirs.kwargs_for(route.name, va=theirs.va_a_child), "account_id": mine.account.pk}
+        kwargs = {
+            **theirs.kwargs_for(route.name, va=theirs.va_a_child),
+            own: mine.account.pk if own == "account_id" else mine.account.domain,
+        }
         if "va_id" in kwargs:
             kwargs["va_id"] = mine.va_a_child.pk
         url = reverse(route.name, kwargs=kwargs)

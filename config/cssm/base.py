@@ -144,6 +144,7 @@ def page(request, body: dict, *, default: int = DEFAULT_LIMIT) -> tuple[int, int
 
 
 class _CssmBase(APIView):
+    schema = None  # Cisco's paths are documented by Cisco (CSSM_API.md), not in the native API's OpenAPI document
     renderer_classes = [JSONRenderer]
     parser_classes: list = []  # bodies are read by `body` below, whatever their Content-Type
 

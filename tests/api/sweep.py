@@ -55,7 +55,8 @@ class Endpoint:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        return tuple(m for m in SWEPT_METHODS if hasattr(self.view_class, m))
+        view = self.view()
+        return tuple(m for m in SWEPT_METHODS if m in view.http_method_names and hasattr(view, m))
 
     def action_for(self, method: str) -> str:
         return self.view().action_for(method.upper())
@@ -78,6 +79,7 @@ class Endpoint:
 
 
 def _kwargs(pattern: str) -> tuple[str, ...]:
+    # path() converters and re_path() groups (the Cisco-compatible paths).
     return tuple(dict.fromkeys(re.findall(r"<(?:\w+:)?(\w+)>", pattern)))
 
 
