@@ -18,6 +18,16 @@ Authorization code (the portal makes it; the device installs it): a JSON documen
 signature (base64) of the payload's canonical form: JSON with sorted keys, no spaces
 (separators ``,`` and ``:``), UTF-8. Anyone can check it with the published public key.
 
+Universal authorization key (what Cisco-compatible clients receive for a UNIVERSAL reservation)::
+
+    ABCDEF-GHIJKL-MNOPQR-STUVWX-YZ2345-67ABCD
+
+- six groups of six characters A–Z and 2–7 separated by hyphens: the first 36 characters of the
+  unpadded base32 of SHA-256 of the UTF-8 text ``universal|<signature>``, where signature is the
+  ``signature`` field of the reservation's authorization code. Cisco's clients for Permanent
+  License Reservation accept only this shape; anyone holding the signed authorization code can
+  recompute the key from it, so the key names exactly one signed code.
+
 Return code (the device makes it when it gives the licenses back)::
 
     RT-Z<PID>:<serial>-<proof>-<check>
@@ -157,6 +167,13 @@ def verify_authorization(text: str, public_key_pem: str | None = None) -> dict:
     if not signing.verify(canonical(document["payload"]), document["signature"], public_key_pem=public_key_pem):
         raise ValidationError("The authorization code's signature does not verify with this public key.")
     return document["payload"]
+
+
+def universal_authorization_key(signature: str) -> str:
+    """The short key of a universal reservation's authorization code (see the module docstring)."""
+    digest = hashlib.sha256(f"universal|{signature}".encode()).digest()
+    text = base64.b32encode(digest).decode("ascii").rstrip("=")[:36]
+    return "-".join(text[i : i + 6] for i in range(0, 36, 6))
 
 
 # --- Return codes ----------------------------------------------------------------------------------

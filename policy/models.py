@@ -299,3 +299,31 @@ class DeadlineEvaluationRun(models.Model):
     def __str__(self):
         state = f"finished {self.finished_at:%Y-%m-%d %H:%M:%S}" if self.finished_at else f"at id {self.next_id}"
         return f"Deadline evaluation {self.key} ({state})"
+
+
+class DevicePoll(models.Model):
+    """What a Cisco SLUP request (authorizations, acknowledgements) produced, kept for the client's poll.
+
+    The portal processes a request as it arrives, so the result is written with it; the client
+    collects it with `poll_id`, an 18-digit number, from the same Smart Account and VA.
+    """
+
+    class Action(models.TextChoices):
+        AUTHORIZATIONS = "authorizations", "Authorizations"
+        ACKNOWLEDGEMENTS = "acknowledgements", "Acknowledgements"
+
+    poll_id = models.BigIntegerField(unique=True)
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.CASCADE, related_name="+")
+    virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    result = models.JSONField(help_text="The items of the answer's `data`, as the poll returns them.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    polled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["virtual_account", "polled_at"], name="devicepoll_va_polled")]
+
+    def __str__(self):
+        return f"Poll {self.poll_id} ({self.action})"

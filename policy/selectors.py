@@ -14,11 +14,11 @@ from django.db.models import Count, QuerySet, Sum
 from licensing.models import InstanceCount, ProductInstance, ProductInstanceUsage
 from licensing.selectors import instance_counts_by_va
 from smartaccounts import access
-from smartaccounts.models import SmartAccount, User
+from smartaccounts.models import SmartAccount, User, VirtualAccount
 from smartaccounts.pagination import KeysetPage, KeysetPaginator
 
 from . import rules as policy_rules
-from .models import Acknowledgement, Alert, Change, UsageMeasurement, UsageReport, UsageUpload
+from .models import Acknowledgement, Alert, Change, DevicePoll, UsageMeasurement, UsageReport, UsageUpload
 
 Status = ProductInstance.ReportingStatus
 
@@ -222,3 +222,17 @@ def policy_in_force(smart_account: SmartAccount) -> dict:
 def overdue_counts_by_va(smart_account: SmartAccount, va_ids: list[int]) -> dict[int, int]:
     """The VA tree's "Reports overdue" column: one grouped query over the materialised counts."""
     return instance_counts_by_va(smart_account, Status.OVERDUE)
+
+
+def device_poll_for(virtual_account: VirtualAccount, poll_id: int) -> DevicePoll | None:
+    """A kept SLUP result, only for the Smart Account and VA of the request that made it."""
+    return DevicePoll.objects.filter(
+        poll_id=poll_id, smart_account_id=virtual_account.smart_account_id, virtual_account=virtual_account
+    ).first()
+
+
+def unpolled_acknowledgements(virtual_account: VirtualAccount) -> int:
+    """Usage reports sent through the SLUP flow whose acknowledgements no poll has collected yet."""
+    return DevicePoll.objects.filter(
+        virtual_account=virtual_account, action=DevicePoll.Action.ACKNOWLEDGEMENTS, polled_at__isnull=True
+    ).count()

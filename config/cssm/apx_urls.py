@@ -19,3 +19,16 @@ urlpatterns = [
     ),
     re_path(rf"^licensing/v2/accounts/{D}/devices/?$", devices.ApxDevices.as_view(), name="apx_devices"),
 ]
+
+# Reservations (config/cssm/reservations.py).
+from . import reservations  # noqa: E402
+
+reservation_urls = [
+    re_path(
+        rf"^licensing/v2/account/{D}/virtual-account/(?P<va_name>[^/]+)/licenses/reserve/?$",
+        reservations.ReserveLicensesView.as_view(),
+        name="apx_reserve_licenses",
+    ),
+    re_path(r"^licensing/v1/search-slr-details/?$", reservations.SlrDetailsView.as_view(), name="apx_slr_details"),
+]
+urlpatterns += reservation_urls

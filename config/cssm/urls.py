@@ -36,3 +36,20 @@ urlpatterns = [
         name="cssm_typed_virtual_accounts",
     ),
 ]
+
+# Reservations, the SLUP device flow and device-led conversion (config/cssm/reservations.py, slup.py, dlc.py).
+from . import dlc, reservations, slup  # noqa: E402
+
+reservation_urls = [
+    re_path(
+        rf"^v[12]/accounts/{D}/virtual-accounts/{VA}/reserve-licenses/?$",
+        reservations.ReserveLicensesView.as_view(),
+        name="cssm_reserve_licenses",
+    ),
+    re_path(rf"{ACCOUNT}/dlc_convert/?$", dlc.DlcConvertView.as_view(), name="cssm_dlc_convert"),
+    re_path(r"^v2/devices/authrequest/?$", slup.AuthRequestView.as_view(), name="cssm_slup_authrequest"),
+    re_path(r"^v2/devices/reportusage/?$", slup.ReportUsageView.as_view(), name="cssm_slup_reportusage"),
+    re_path(r"^v2/accounts/poll/?$", slup.PollView.as_view(), name="cssm_slup_poll"),
+    re_path(r"^v3/licenses/summary/?$", slup.LicenseSummaryView.as_view(), name="cssm_slup_license_summary"),
+]
+urlpatterns += reservation_urls

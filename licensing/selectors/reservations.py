@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, F, IntegerField, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
-from ..models import LicenseBalance, Reservation, ReservationLine
+from ..models import License, LicenseBalance, Reservation, ReservationLine
 
 
 def reservations_in(virtual_accounts: QuerySet, status: str | None = None) -> QuerySet[Reservation]:
@@ -39,3 +39,37 @@ def reservable_balances(virtual_account) -> QuerySet[LicenseBalance]:
 
 def reservable_families(virtual_account) -> list[str]:
     return sorted(set(reservable_balances(virtual_account).values_list("license__product_family", flat=True)))
+
+
+def licenses_by_tag(tags) -> dict[str, License]:
+    """Catalog licenses by entitlement tag (the catalog is public: no scope)."""
+    return {lic.tag: lic for lic in License.objects.filter(tag__in=set(tags))}
+
+
+def catalog_families() -> list[str]:
+    return list(License.objects.order_by("product_family").values_list("product_family", flat=True).distinct())
+
+
+def family_licenses(families) -> dict[str, list[License]]:
+    """The catalog's licenses of each product family named (case-insensitive names, as given)."""
+    wanted = {name.casefold(): name for name in families}
+    found: dict[str, list[License]] = {name: [] for name in families}
+    for lic in License.objects.order_by("product_family", "tag"):
+        name = wanted.get(lic.product_family.casefold())
+        if name is not None:
+            found[name].append(lic)
+    return found
+
+
+def active_reservation_of(virtual_account, *, pid: str, serial_number: str) -> Reservation | None:
+    """The active reservation of the device `pid`/`serial_number` in `virtual_account`, if any."""
+    return (
+        Reservation.objects.filter(
+            virtual_account=virtual_account,
+            status=Reservation.Status.ACTIVE,
+            product_instance__pid__iexact=pid,
+            product_instance__serial_number__iexact=serial_number,
+        )
+        .select_related("product_instance", "virtual_account", "smart_account")
+        .first()
+    )

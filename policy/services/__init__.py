@@ -10,4 +10,5 @@ from .digests import *  # noqa: F403
 from .ingest import *  # noqa: F403
 from .notices import *  # noqa: F403
 from .policies import *  # noqa: F403
+from .polls import *  # noqa: F403
 from .trust import *  # noqa: F403
