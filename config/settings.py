@@ -331,6 +331,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "smartaccounts.models.Role",
         "HandOverStatusEnum": "licensing.models.HandOver.Status",
         "ReservationStatusEnum": "licensing.models.Reservation.Status",
+        "ProductInstanceStatusEnum": "licensing.models.ProductInstance.Status",
     },
 }
 

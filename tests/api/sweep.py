@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
 from config.cssm.base import AccountlessCssmView, CssmView
+from config.cssm.slup import SlupView
 from smartaccounts.api.base import AccountApiView, ApiView
 
 ACTION_LEVEL = {"view": 0, "operate": 1, "admin": 2}
@@ -29,7 +30,22 @@ SWEPT_METHODS = ("get", "post", "put", "patch", "delete")
 # URL kwargs that name nothing inside a Virtual Account: a VA-scoped role reaching the account reaches them,
 # wherever the builder put them (a member is a person of the account, a PAK and an incoming hand-over belong
 # to the account until converted or accepted into a VA; the Cisco account domain names the account).
-NOT_VA_BOUND = {"account_id", "member_id", "invitation_id", "request_id", "pak_id", "hand_over_id", "domain"}
+# A license is a catalog product: its numbers are those of the VAs the caller sees (the detail of a license
+# held in va_a and va_b shows a VA-scoped role va_a's part), so it is no VA's object either. `account_type`
+# is the client's echo of the account's kind in a Cisco path.
+NOT_VA_BOUND = {
+    "account_id",
+    "member_id",
+    "invitation_id",
+    "request_id",
+    "pak_id",
+    "hand_over_id",
+    "license_id",
+    "domain",
+    "account_type",
+}
+# URL kwargs that are no object's id (the cross-tenant sweep puts another tenant's ids in the others).
+NOT_IDS = {"account_id", "domain", "account_type"}
 
 # API endpoints outside the sweep, each with the reason. Anything else under api/ or named api_* must be an
 # AccountApiView, an ApiView or a Cisco view, or the sweep fails.
@@ -70,9 +86,23 @@ class Endpoint:
         return issubclass(self.view_class, CssmView)
 
     @property
+    def header_scoped(self) -> bool:
+        """The account and VA are named by headers (the SLUP device flow's X-CSW-* headers), not the URL."""
+        return issubclass(self.view_class, SlupView)
+
+    def headers(self, tenant, va) -> dict[str, str]:
+        if not self.header_scoped:
+            return {}
+        return {"X-CSW-SMART-ACCOUNT-ID": str(tenant.account.pk), "X-CSW-VIRTUAL-ACCOUNT-ID": str(va.pk)}
+
+    @property
     def va_bound(self) -> bool:
         """The URL names something inside a Virtual Account (so a VA-scoped role outside it gets 404)."""
-        return bool(set(self.kwargs) - NOT_VA_BOUND)
+        return self.header_scoped or bool(set(self.kwargs) - NOT_VA_BOUND)
+
+    @property
+    def names_ids(self) -> bool:
+        return self.header_scoped or bool(set(self.kwargs) - NOT_IDS)
 
     def __str__(self):
         return self.name

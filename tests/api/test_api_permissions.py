@@ -84,10 +84,10 @@ def tenant_for(endpoint, label: str):
     return build_partner_tenant(label)
 
 
-def _request(client, method: str, url: str):
+def _request(client, method: str, url: str, headers: dict | None = None):
     if method in ("get", "delete"):
-        return getattr(client, method)(url)
-    return getattr(client, method)(url, {}, format="json")
+        return getattr(client, method)(url, headers=headers)
+    return getattr(client, method)(url, {}, format="json", headers=headers)
 
 
 def _swept():
@@ -96,12 +96,7 @@ def _swept():
 
 
 def _with_ids(endpoints):
-    return [
-        pytest.param(e, m, id=f"{m.upper()} {e.name}")
-        for e in endpoints
-        for m in e.methods
-        if set(e.kwargs) - {"account_id", "va_id", "domain", "va_name"} or "va_id" in e.kwargs or "va_name" in e.kwargs
-    ]
+    return [pytest.param(e, m, id=f"{m.upper()} {e.name}") for e in endpoints for m in e.methods if e.names_ids]
 
 
 # --- nothing escapes the sweep --------------------------------------------------------------------
@@ -154,18 +149,19 @@ def test_role_matrix(endpoint, method, auth_mode):
     auth = auth_mode(tenant)
     action = endpoint.action_for(method)
     url = tenant.url(endpoint.name)
+    headers = endpoint.headers(tenant, tenant.va_a_child)
     problems: list[str] = []
 
-    response = _request(APIClient(), method, url)
+    response = _request(APIClient(), method, url, headers)
     if response.status_code not in (401, 403):
         problems.append(f"anonymous: expected 401, got {describe(response)}")
 
-    response = _request(auth.as_user(tenant.outsider), method, url)
+    response = _request(auth.as_user(tenant.outsider), method, url, headers)
     if response.status_code != 404:
         problems.append(f"outsider: expected 404, got {describe(response)}")
 
     for role in ROLES_ASCENDING:
-        response = _request(auth.as_role(tenant, role), method, url)
+        response = _request(auth.as_role(tenant, role), method, url, headers)
         code = response.status_code
         if not may(role, action):
             if code != 403:
@@ -176,11 +172,13 @@ def test_role_matrix(endpoint, method, auth_mode):
             # The write happened: the next role gets objects of its own.
             tenant.cache.clear()
             url = tenant.url(endpoint.name)
+            headers = endpoint.headers(tenant, tenant.va_a_child)
 
     if endpoint.va_bound:
         outside = tenant.url(endpoint.name, va=tenant.va_b)
+        outside_headers = endpoint.headers(tenant, tenant.va_b)
         for role in VA_SCOPED_ROLES:
-            response = _request(auth.as_role(tenant, role), method, outside)
+            response = _request(auth.as_role(tenant, role), method, outside, outside_headers)
             allowed = (404,) if may(role, action) else (403, 404)
             if response.status_code not in allowed:
                 problems.append(f"{role} on va_b's object ({outside}): expected 404, got {describe(response)}")
@@ -208,9 +206,10 @@ def test_own_account_with_another_tenants_ids_is_404(endpoint, method, auth_mode
     auth = auth_mode(mine)
     action = endpoint.action_for(method)
     url = _my_url_with_their_ids(endpoint, mine, theirs)
+    headers = endpoint.headers(mine, theirs.va_a_child)  # my account, their VA
     problems = []
     for role in ALL_ROLES:
-        response = _request(auth.as_role(mine, role), method, url)
+        response = _request(auth.as_role(mine, role), method, url, headers)
         allowed = (404,) if may(role, action) else (403, 404)
         if response.status_code not in allowed:
             problems.append(f"{role}: expected 404, got {describe(response)}")
@@ -226,9 +225,10 @@ def test_another_tenants_account_is_404_for_everyone(endpoint, method, auth_mode
     theirs = tenant_for(endpoint, "Theirs")
     auth = auth_mode(mine)
     url = theirs.url(endpoint.name)
+    headers = endpoint.headers(theirs, theirs.va_a_child)
     problems = []
     for role in ALL_ROLES:
-        response = _request(auth.as_role(mine, role), method, url)
+        response = _request(auth.as_role(mine, role), method, url, headers)
         if response.status_code != 404:
             problems.append(f"{role}: expected 404, got {describe(response)}")
         text = response_text(response)
