@@ -272,7 +272,7 @@ DEADLINE_BATCH_SIZE = env.int("DEADLINE_BATCH_SIZE", default=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.ApiAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "smartaccounts.api.pagination.CursorPage",
     "PAGE_SIZE": 100,
     # JSON only, read with bounded nesting; every error answered as {"code", "detail", "fields"} (config.api).

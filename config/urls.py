@@ -7,7 +7,7 @@ from rest_framework.permissions import AllowAny
 from smartaccounts.views import PasswordResetView
 
 from . import views
-from .api_schema import ApiDocsView
+from .api_docs import ApiDocsView
 
 # A request a page cannot read (a damaged page cursor, a forged host): 400 in the portal's layout.
 
