@@ -19,7 +19,7 @@ import datetime as dt
 from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -122,13 +122,29 @@ class AccountDetailView(AccountApiView):
 VA_FIELDS = ("id", "smart_account_id", "parent_id", "name", "description", "is_default", "tree_id", "lft", "rght")
 
 
+def _ancestors_of(vas: list[VirtualAccount]) -> Q:
+    """A filter that holds every ancestor of `vas` and few other rows: the VAs themselves, and per tree whose
+    root is not among them, the nodes whose range spans from the first of them to the last (an ancestor of
+    one of them starts before it and ends after it; a node that ended before the first or starts after the
+    last cannot be one). A page in tree order has at most one such tree, a page of siblings one."""
+    spans: dict[int, tuple[int, int]] = {}
+    rooted = {va.tree_id for va in vas if va.lft == 1}
+    for va in vas:
+        if va.tree_id not in rooted:
+            low, high = spans.get(va.tree_id, (va.rght, va.lft))
+            spans[va.tree_id] = (min(low, va.rght), max(high, va.lft))
+    condition = Q(pk__in=[va.pk for va in vas])
+    for tree_id, (min_rght, max_lft) in spans.items():
+        condition |= Q(tree_id=tree_id, lft__lt=max_lft, rght__gt=min_rght)
+    return condition
+
+
 def _placed(vas: list[VirtualAccount], visible: QuerySet[VirtualAccount]) -> list[dict]:
     """The VAs with their place in the part of the tree the caller sees (parent, depth, path of names):
     one query for the ancestors of all of them."""
-    trees = {va.tree_id for va in vas}
     ancestors: dict[int, list[tuple[int, str, int, int]]] = {}
-    if trees:
-        rows = visible.filter(tree_id__in=trees).order_by("tree_id", "lft")
+    if vas:
+        rows = visible.filter(_ancestors_of(vas)).order_by("tree_id", "lft")
         for pk, name, tree_id, lft, rght in rows.values_list("id", "name", "tree_id", "lft", "rght"):
             ancestors.setdefault(tree_id, []).append((pk, name, lft, rght))
     answer = []

@@ -204,6 +204,23 @@ def test_va_list_in_tree_order_with_depth_and_path(api, tenant):
     assert {r["is_default"] for r in rows if r["id"] == tenant.default_va.pk} == {True}
 
 
+def test_va_list_pages_keep_depth_and_path_across_pages(api, tenant):
+    grandchild = make_va(tenant.account, "Deep", parent=tenant.va_a_child)
+    make_va(tenant.account, "Deeper", parent=grandchild)
+    as_(api, tenant.admin)
+    everything = api.get(url("api_virtual_accounts", tenant)).json()["results"]
+    paged, link = [], url("api_virtual_accounts", tenant) + "?page_size=1"
+    while link:
+        answer = api.get(link).json()
+        paged += answer["results"]
+        link = answer["next"]
+    assert paged == everything
+    deeper = next(r for r in paged if r["name"] == "Deeper")
+    assert deeper["path"] == [tenant.va_a.name, tenant.va_a_child.name, "Deep"] and deeper["depth"] == 3
+    siblings = api.get(url("api_virtual_accounts", tenant), {"parent": grandchild.pk}).json()["results"]
+    assert [(r["name"], r["path"], r["parent_id"]) for r in siblings] == [("Deeper", deeper["path"], grandchild.pk)]
+
+
 def test_va_list_for_a_va_scoped_user_starts_at_their_va(api, tenant):
     rows = as_(api, tenant.va_user).get(url("api_virtual_accounts", tenant)).json()["results"]
     assert [(r["id"], r["parent_id"], r["depth"], r["path"]) for r in rows] == [
