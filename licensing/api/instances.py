@@ -59,7 +59,7 @@ class InstanceKeysetPage(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
-        params = read_query(InstancesQuery, request)
+        params = getattr(view, "params", None) or read_query(InstancesQuery, request)
         after = before = ""
         cursor = params.get("cursor", "")
         if cursor:
@@ -132,7 +132,7 @@ class ProductInstancesApiView(AccountApiView):
         responses=ProductInstanceListSerializer(many=True),
     )
     def get(self, request, *args, **kwargs):
-        params = read_query(InstancesQuery, request)
+        self.params = params = read_query(InstancesQuery, request)  # the paginator reads cursor and page_size
         scope = scope_from_query(self, params)
         instances = selectors.instances_in_scope(
             scope,

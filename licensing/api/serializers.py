@@ -2,9 +2,10 @@
 parameters that choose a scope (`virtual_account`, `include_subaccounts`), ids in request bodies, and the
 answers of licenses, lots and product instances (the Cisco-compatible layer reuses them).
 
-Ids the caller names, in the query string or in a body, are read through the same permission-scoped
-selectors as the URL's: a Virtual Account, license, product instance or token the caller cannot see is
-a 404, as it would be in the URL, and says nothing of whether it exists.
+Ids the caller names are read through the same permission-scoped selectors as the URL's: a Virtual
+Account, license or product instance in a body that the caller cannot see is a 404, as it would be in
+the URL; a `virtual_account` list filter naming one is a 400 on that parameter (as every list of the
+API answers it). Neither says whether it exists.
 """
 
 from __future__ import annotations
@@ -83,9 +84,17 @@ def visible_virtual_account(view, va_id: int, action: str = "view"):
 
 
 def scope_from_query(view, params: dict) -> LicensingScope:
-    """The `LicensingScope` the validated `ScopeQuery` parameters name (the Licenses page's scope)."""
+    """The `LicensingScope` the validated `ScopeQuery` parameters name (the Licenses page's scope).
+
+    A `virtual_account` the caller cannot see in the URL's account is a 400 on that parameter, as every
+    list filter of the API answers it (a VA in a body or in the URL is a 404); either way it says
+    nothing of whether the VA exists."""
     va_id = params.get("virtual_account")
-    va = visible_virtual_account(view, va_id) if va_id is not None else None
+    va = None
+    if va_id is not None:
+        va = view.visible_virtual_accounts("view").filter(pk=va_id).first()
+        if va is None:
+            raise serializers.ValidationError({"virtual_account": "Not a Virtual Account you can see in this account."})
     return scope_for(
         view.request.user,
         view.smart_account,

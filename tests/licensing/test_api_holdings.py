@@ -85,7 +85,9 @@ def test_a_va_scoped_user_rolls_up_their_vas_only(api, world):
     row = row_of(api.get(url(world, "api_licenses")), world.cache["lic"])
     assert row["purchased"] == 13  # va_a and its child, not va_b
     response = api.get(url(world, "api_licenses"), {"virtual_account": world.va_b.pk})
-    assert_error(response, 404)
+    assert_error(response, 400, "virtual_account")  # a filter naming a VA out of reach: said the same for any id
+    unknown = api.get(url(world, "api_licenses"), {"virtual_account": 2**62})
+    assert unknown.json() == response.json()
 
 
 def test_alerts_as_the_licenses_page_computes_them(api, world):
@@ -134,7 +136,7 @@ def test_licenses_of_another_tenant_are_not_found(api, world):
     theirs = build_tenant("Theirs")
     api.force_login(world.admin)
     assert_error(api.get(reverse("api_licenses", kwargs={"account_id": theirs.account.pk})), 404)
-    assert_error(api.get(url(world, "api_licenses"), {"virtual_account": theirs.va_a.pk}), 404)
+    assert_error(api.get(url(world, "api_licenses"), {"virtual_account": theirs.va_a.pk}), 400, "virtual_account")
     api.logout()
     assert api.get(url(world, "api_licenses")).status_code in (401, 403)
 
@@ -198,7 +200,7 @@ def test_lots_scope_and_errors(api, world):
     api.force_login(world.va_user)
     mine = api.get(url(world, "api_lots")).json()["results"]
     assert {lot["virtual_account"]["id"] for lot in mine} == {world.va_a.pk, world.va_a_child.pk}
-    assert_error(api.get(url(world, "api_lots"), {"virtual_account": world.va_b.pk}), 404)
+    assert_error(api.get(url(world, "api_lots"), {"virtual_account": world.va_b.pk}), 400, "virtual_account")
     assert_error(api.get(url(world, "api_lots"), {"license": "x"}), 400, "license")
 
 

@@ -107,7 +107,7 @@ def test_keyset_pages_cover_every_instance_once(api, world):
 def test_va_scoped_user_sees_their_subtree_only(api, world):
     api.force_login(world.va_viewer)
     assert hostnames(api.get(url(world, "api_product_instances"))) == ["lab-3", "sw-core-1", "sw-edge-2"]
-    assert_error(api.get(url(world, "api_product_instances"), {"virtual_account": world.va_b.pk}), 404)
+    assert_error(api.get(url(world, "api_product_instances"), {"virtual_account": world.va_b.pk}), 400)
     assert_error(api.get(url(world, "api_product_instance_detail", instance_id=world.cache["fin"].pk)), 404)
 
 
