@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # An API client's permission ceiling never outlives the request that set it.
+    "smartaccounts.api.authentication.CeilingMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -160,6 +162,9 @@ RATE_LIMITS = {
     "pak_claim_address": _rate("RATE_LIMIT_PAK_CLAIM_ADDRESS", "60/hour"),
     "pak_claim_user": _rate("RATE_LIMIT_PAK_CLAIM_USER", "30/hour"),
     "pak_claim_account": _rate("RATE_LIMIT_PAK_CLAIM_ACCOUNT", "60/hour"),
+    # The API: per API client (Bearer token), per person (session), else per address.
+    "api": _rate("RATE_LIMIT_API", "1200/minute"),
+    "api_token": _rate("RATE_LIMIT_API_TOKEN", "60/minute"),
 }
 
 # Login lockout (django-axes, failures kept in the database): after LOGIN_FAILURE_LIMIT wrong
@@ -270,7 +275,13 @@ DEADLINE_BATCH_SIZE = env.int("DEADLINE_BATCH_SIZE", default=0)
 
 # --- REST framework --------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # An API client's Bearer token, or the portal's session (DRF enforces its CSRF check).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "smartaccounts.api.authentication.BearerAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Views that list their own throttle_classes (the device endpoints) keep them.
+    "DEFAULT_THROTTLE_CLASSES": ["smartaccounts.ratelimits.ApiClientThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "config.api_schema.ApiAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "smartaccounts.api.pagination.CursorPage",
@@ -289,6 +300,7 @@ REST_FRAMEWORK = {
 # (its check, oauth2_provider.W002, is silenced below) and is limited by the client's role.
 OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_LIFETIME_SECONDS", default=3600),
+    "OAUTH2_VALIDATOR_CLASS": "smartaccounts.api.oauth.ApiClientValidator",
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
     "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
@@ -299,6 +311,8 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
+# The Application model is django-oauth-toolkit's own (named here because ApiClient points at it).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W002"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "Smart Accounts API",

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
+from smartaccounts.api.oauth import TokenView
 from smartaccounts.views import PasswordResetView
 
 from . import views
@@ -30,6 +31,9 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("password/reset/complete/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    # OAuth2 token endpoints for API clients, at the paths of Cisco's two identity services.
+    path("as/token.oauth2", TokenView.as_view(), name="api_token"),
+    path("oauth2/default/v1/token", TokenView.as_view(), name="api_token_okta"),
     # The native JSON API (docs/api.md). licensing.api.urls is included by licensing.urls.
     path("", include("smartaccounts.api.urls")),
     path("", include("policy.api.urls")),

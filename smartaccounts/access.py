@@ -21,11 +21,20 @@ The entry points (each answers in one query, or adds subqueries to the caller's 
   `with_account_roles(queryset, user)` annotates an account query with the same.
 
 The subtree rule is `_grants_reaching`: every answer above is built from it.
+
+The ceiling (API clients)
+- A request made with an API client's token acts under a `Ceiling`: the client's account, optionally one VA
+  and its subtree, and the client's role. For its user every entry point above answers the intersection
+  of the user's own roles with the ceiling: at most the client's role, only inside the client's scope.
+  The Bearer authentication sets it for the request (`under_ceiling`, reset when the request ends); a
+  token of the `password` grant acts as a person, who so gets no more than the client's role.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
@@ -35,6 +44,7 @@ from django.db.models import Case, Exists, IntegerField, Model, OuterRef, Q, Que
 from . import queries
 from .models import (
     AccessRequest,
+    ApiClient,
     Event,
     Invitation,
     Role,
@@ -47,6 +57,10 @@ from .models import (
 __all__ = [
     "AccessPath",
     "AccountRoles",
+    "Ceiling",
+    "ceiling_for",
+    "current_ceiling",
+    "under_ceiling",
     "UNKNOWN",
     "account_roles",
     "holds_roles",
@@ -85,6 +99,114 @@ def is_operator(actor, permission: str) -> bool:
     under their name. The portal pages never use this: staff without a role still get 404 there.
     """
     return bool(holds_roles(actor) and actor.is_staff and actor.has_perm(permission))
+
+
+# --- the ceiling of an API client's request ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The most a request may do as `user_id`: `role` on account `smart_account_id`, or only on the VA whose
+    tree range is (`tree_id`, `lft`, `rght`) and its subtree when `virtual_account_id` is set.
+    `client_name`: the API client acting, which the event log records."""
+
+    user_id: int
+    smart_account_id: int
+    role: Role
+    client_name: str = ""
+    virtual_account_id: int | None = None
+    tree_id: int | None = None
+    lft: int | None = None
+    rght: int | None = None
+
+    @classmethod
+    def of(cls, user, smart_account_id: int, role: Role | str, virtual_account=None, client_name: str = "") -> Ceiling:
+        va = virtual_account
+        return cls(
+            user_id=user.pk,
+            smart_account_id=smart_account_id,
+            role=Role(role),
+            client_name=client_name,
+            virtual_account_id=va.pk if va is not None else None,
+            tree_id=va.tree_id if va is not None else None,
+            lft=va.lft if va is not None else None,
+            rght=va.rght if va is not None else None,
+        )
+
+    def holds(self, virtual_account) -> bool:
+        """Whether the VA (an instance with its tree fields) lies in the ceiling's scope."""
+        if virtual_account.smart_account_id != self.smart_account_id:
+            return False
+        if self.virtual_account_id is None:
+            return True
+        return (
+            virtual_account.tree_id == self.tree_id
+            and virtual_account.lft >= self.lft
+            and virtual_account.rght <= self.rght
+        )
+
+    def cap(self, role: Role | None) -> Role | None:
+        """The weaker of `role` and the ceiling's role (None stays None)."""
+        if role is None:
+            return None
+        return role if role.rank <= self.role.rank else self.role
+
+    def scope_q(self, prefix: str = "") -> Q:
+        """The live VAs of the scope, for a query over VirtualAccount (`prefix`: through a relation)."""
+        q = Q(**{f"{prefix}smart_account_id": self.smart_account_id})
+        if self.virtual_account_id is not None:
+            q &= Q(**{f"{prefix}tree_id": self.tree_id, f"{prefix}lft__gte": self.lft, f"{prefix}rght__lte": self.rght})
+        return q
+
+
+_ceiling: ContextVar[Ceiling | None] = ContextVar("smartaccounts_access_ceiling", default=None)
+
+
+def current_ceiling() -> Ceiling | None:
+    """The ceiling of the request being served (None: none)."""
+    return _ceiling.get()
+
+
+def ceiling_for(user) -> Ceiling | None:
+    """The ceiling that applies to `user` (the one the request acts as), or None."""
+    ceiling = _ceiling.get()
+    if ceiling is None or user is None or getattr(user, "pk", None) != ceiling.user_id:
+        return None
+    return ceiling
+
+
+def set_ceiling(ceiling: Ceiling | None):
+    """Set the ceiling for the rest of the current context; returns the token `reset_ceiling` takes."""
+    return _ceiling.set(ceiling)
+
+
+def reset_ceiling(token) -> None:
+    _ceiling.reset(token)
+
+
+@contextmanager
+def under_ceiling(ceiling: Ceiling | None) -> Iterator[Ceiling | None]:
+    """Run a block under `ceiling`, restoring the previous one afterwards whatever happens."""
+    token = _ceiling.set(ceiling)
+    try:
+        yield ceiling
+    finally:
+        _ceiling.reset(token)
+
+
+def _ceiling_reach(ceiling: Ceiling, path: AccessPath, action: str) -> Q:
+    """The rows the ceiling lets through for `action` (intersected with the user's own reach)."""
+    if not ceiling.role.allows(action):
+        return Q(pk__in=[])
+    q = Q(**{path.smart_account: ceiling.smart_account_id})
+    if ceiling.virtual_account_id is None:
+        return q
+    if path.any_va:  # the account itself, seen through a role inside it
+        return q
+    if path.virtual_account is None:  # rows of the whole account: beyond a VA-scoped client
+        return Q(pk__in=[])
+    in_scope = VirtualAccount.objects.filter(ceiling.scope_q(), deleted_at__isnull=True).values("pk")
+    return q & Q(**{f"{path.virtual_account}__in": in_scope})
 
 
 # --- how a model's rows reach their account and VA -------------------------------------------------------
@@ -131,6 +253,7 @@ register(VirtualAccount, AccessPath(smart_account="smart_account_id", virtual_ac
 register(Event)
 register(Invitation)
 register(AccessRequest, AccessPath(virtual_account=None))  # decided by the account's Admins only
+register(ApiClient, AccessPath(virtual_account=None))  # managed by the account's Admins only
 
 
 # --- the rule ----------------------------------------------------------------------------------------------
@@ -209,6 +332,14 @@ def reach(
     nothing = Q(pk__in=[])
     if not holds_roles(user):
         return nothing
+    ceiling = ceiling_for(user)
+    if ceiling is not None:
+        return _ceiling_reach(ceiling, path, action) & _reach(path, user, action, smart_account, account_role)
+    return _reach(path, user, action, smart_account, account_role)
+
+
+def _reach(path: AccessPath, user, action: str, smart_account, account_role) -> Q:
+    nothing = Q(pk__in=[])
     base = Q() if smart_account is None else Q(**{path.smart_account: smart_account.pk})
     if account_role is not UNKNOWN:
         if _role_allows(account_role, action):
@@ -279,15 +410,25 @@ def with_va_roles(queryset: QuerySet[VirtualAccount], user) -> QuerySet[VirtualA
     strongest role reaching them through a VA (`role_through_va`): the rule of `roles_for` in the caller's query."""
     on_account = _account_grants(user).filter(content_object_id=OuterRef("smart_account_id"))
     through_va = _grants_reaching(_va_grants(user)).order_by(_by_rank())
-    return queryset.annotate(
+    queryset = queryset.annotate(
         role_on_account=Subquery(on_account.values("permission__codename")[:1]),
         role_through_va=Subquery(through_va.values("permission__codename")[:1]),
     )
+    ceiling = ceiling_for(user)
+    if ceiling is not None:  # `va_role` caps what it reads
+        queryset = queryset.annotate(ceiling_role=Value(ceiling.role.codename))
+    return queryset
 
 
 def va_role(virtual_account: VirtualAccount) -> Role | None:
-    """The role of a VA read through `with_va_roles`."""
-    return strongest(_role(virtual_account.role_on_account), _role(virtual_account.role_through_va))
+    """The role of a VA read through `with_va_roles` (under the request's ceiling, when it applied)."""
+    role = strongest(_role(virtual_account.role_on_account), _role(virtual_account.role_through_va))
+    if getattr(virtual_account, "ceiling_role", None) is None:
+        return role
+    ceiling = current_ceiling()
+    if ceiling is None or ceiling.role.codename != virtual_account.ceiling_role or not ceiling.holds(virtual_account):
+        return None
+    return ceiling.cap(role)
 
 
 def roles_reaching(user, virtual_account_ids: list[int]) -> list[tuple[int, str | None, str | None]]:
@@ -310,6 +451,10 @@ def roles_for(user, virtual_accounts: Iterable[VirtualAccount]) -> dict[int, Rol
         rows = roles_reaching(user, list(roles))
     for pk, on_account, through_va in rows:
         roles[pk] = strongest(_role(on_account), _role(through_va))
+    ceiling = ceiling_for(user)
+    if ceiling is not None:
+        for va in vas:
+            roles[va.pk] = ceiling.cap(roles[va.pk]) if ceiling.holds(va) else None
     return roles
 
 
@@ -325,17 +470,44 @@ def with_account_roles(queryset: QuerySet[SmartAccount], user) -> QuerySet[Smart
     """Accounts annotated with the codenames of `user`'s role on each (`role_on_account`) and of the
     strongest one on its live VAs (`strongest_va_role`); `roles_of(account)` reads them."""
     on_account = _account_grants(user).filter(content_object_id=OuterRef("pk"))
-    on_vas = _va_grants(user).filter(content_object__smart_account_id=OuterRef("pk")).order_by(_by_rank())
-    return queryset.annotate(
+    on_vas = _va_grants(user).filter(content_object__smart_account_id=OuterRef("pk"))
+    ceiling = ceiling_for(user)
+    if ceiling is not None and ceiling.virtual_account_id is not None:
+        # The roles that matter inside the scope: on its VA's ancestors and on VAs within its subtree.
+        above = Q(
+            content_object__tree_id=ceiling.tree_id,
+            content_object__lft__lte=ceiling.lft,
+            content_object__rght__gte=ceiling.rght,
+        )
+        on_vas = on_vas.filter(above | ceiling.scope_q("content_object__"))
+    queryset = queryset.annotate(
         role_on_account=Subquery(on_account.values("permission__codename")[:1]),
-        strongest_va_role=Subquery(on_vas.values("permission__codename")[:1]),
+        strongest_va_role=Subquery(on_vas.order_by(_by_rank()).values("permission__codename")[:1]),
     )
+    if ceiling is not None:
+        queryset = queryset.annotate(
+            ceiling_account_id=Value(ceiling.smart_account_id, output_field=IntegerField()),
+            ceiling_role=Value(ceiling.role.codename),
+            ceiling_on_va=Value(ceiling.virtual_account_id is not None),
+        )
+    return queryset
 
 
 def roles_of(smart_account: SmartAccount) -> AccountRoles:
     """The roles of an account read through `with_account_roles`."""
     on_account = _role(smart_account.role_on_account)
-    return AccountRoles(on_account, strongest(on_account, _role(smart_account.strongest_va_role)))
+    best = strongest(on_account, _role(smart_account.strongest_va_role))
+    ceiling_role = getattr(smart_account, "ceiling_role", None)
+    if ceiling_role is None:
+        return AccountRoles(on_account, best)
+    if smart_account.pk != smart_account.ceiling_account_id:
+        return AccountRoles()
+    role = _role(ceiling_role)
+
+    def cap(found: Role | None) -> Role | None:
+        return None if found is None else found if found.rank <= role.rank else role
+
+    return AccountRoles(None if smart_account.ceiling_on_va else cap(on_account), cap(best))
 
 
 def account_roles(user, smart_account: SmartAccount) -> AccountRoles:

@@ -5,6 +5,7 @@ locks as the portal, and is recorded in the event log under the staff member's n
   and the account's roles (object permissions) on a page of their own.
 - Virtual Accounts: a drag-and-drop tree; a drop "inside" a node makes it the parent, a drop before or
   after a node gives it that node's parent (siblings are shown by name, so there is no sibling order).
+- API clients: created through the service (the secret is shown once), revoked with an action.
 - Events: read only. Invitations and access requests: read only (Admins handle them in the portal).
 
 Every action and page that changes something needs the staff member's model permission (the change
@@ -31,7 +32,7 @@ from mptt.admin import DraggableMPTTAdmin
 
 from . import selectors, services
 from .forms import VAChoiceField
-from .models import AccessRequest, Event, Invitation, Role, SmartAccount, User, VirtualAccount
+from .models import AccessRequest, ApiClient, Event, Invitation, Role, SmartAccount, User, VirtualAccount
 from .params import parse_id
 
 
@@ -465,6 +466,117 @@ class VirtualAccountAdmin(DraggableMPTTAdmin):
 
 
 # --- Read-only records ---------------------------------------------------------------------------
+
+
+class ApiClientRevokedFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    """Scripts' OAuth2 clients. Created through `services.create_api_client` (the secret is shown once, on
+    the answer to the form); revoked with the action. Nothing is edited or deleted here."""
+
+    list_display = ("name", "smart_account", "role", "scope", "client_id", "created_at", "last_used_at", "revoked_at")
+    list_filter = (ApiClientRevokedFilter, "role", "smart_account__kind")
+    list_select_related = ("smart_account", "virtual_account", "application")
+    search_fields = ("name", "application__client_id", "smart_account__name", "smart_account__domain")
+    raw_id_fields = ("smart_account", "virtual_account")
+    ordering = ("smart_account__name", "name")
+    actions = ["revoke_clients"]
+    add_fields = ("name", "smart_account", "role", "virtual_account")
+    readonly_fields = (
+        "name",
+        "smart_account",
+        "virtual_account",
+        "role",
+        "client_id",
+        "service_user",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+
+    @admin.display(description="On")
+    def scope(self, obj):
+        return obj.scope_label
+
+    @admin.display(description="Client id", ordering="application__client_id")
+    def client_id(self, obj):
+        return obj.application.client_id
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the event log names the client; revoke it instead
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except (ValidationError, PermissionDenied) as error:
+            self.message_user(request, _error_text(error), level=messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        api_client, secret = services.create_api_client(
+            actor=request.user,
+            smart_account=form.cleaned_data["smart_account"],
+            name=form.cleaned_data["name"],
+            role=form.cleaned_data["role"],
+            virtual_account=form.cleaned_data.get("virtual_account"),
+        )
+        obj.pk, obj.application, obj.service_user = api_client.pk, api_client.application, api_client.service_user
+        request._api_client_secret = secret
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing else to save."""
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The secret, once, on this answer (never in a message or the session)."""
+        response = TemplateResponse(
+            request,
+            "admin/smartaccounts/apiclient/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": ApiClient.objects.select_related("smart_account", "virtual_account", "application").get(
+                    pk=obj.pk
+                ),
+                "secret": request._api_client_secret,
+                "title": f"API client {obj.name} created",
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke the selected API clients (their tokens stop working)", permissions=["change"])
+    def revoke_clients(self, request, queryset):
+        done = 0
+        for api_client in queryset.filter(revoked_at__isnull=True).select_related("smart_account"):
+            try:
+                services.revoke_api_client(actor=request.user, api_client=api_client)
+                done += 1
+            except (ValidationError, PermissionDenied) as error:
+                self.message_user(request, f"{api_client.name}: {_error_text(error)}", level=messages.ERROR)
+        self.message_user(request, f"{done} API client{'s' if done != 1 else ''} revoked.")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

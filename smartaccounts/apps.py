@@ -30,3 +30,4 @@ class SmartAccountsConfig(AppConfig):
                 badge=selectors.pending_access_request_count,
             )
         )
+        register(NavItem("API clients", "api_clients", action="admin", order=95))

@@ -235,3 +235,13 @@ class ApproveAccessForm(forms.Form):
 
 class DeclineAccessForm(forms.Form):
     reason = forms.CharField(label="Reason", max_length=500)
+
+
+class ApiClientForm(forms.Form):
+    """The *API clients* page's create form: a name, a role and the scope it holds it on."""
+
+    name = forms.CharField(max_length=100, help_text="What the script is, e.g. “Inventory dashboard”.")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+    scope = VAChoiceField(
+        label="On", required=False, help_text="The whole account, or one Virtual Account and its subtree."
+    )

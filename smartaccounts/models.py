@@ -449,3 +449,68 @@ class Event(AppendOnlyModel):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}: {self.message}"
+
+
+class ApiClient(models.Model):
+    """A script's OAuth2 client: a role (Admin, User or Viewer) on an account or on one VA and its subtree.
+
+    Its OAuth2 side is django-oauth-toolkit's Application (`client_id`; the secret is stored hashed).
+    Everything it does with the `client_credentials` grant is done by its *service identity*, a User
+    that holds exactly the client's role (given by `assign_role`), has no usable password, and is left
+    out of member lists, people search, invitations and the Admin count. With the `password` grant the
+    token acts as the person who signed in, never beyond the client's role (`smartaccounts.access`).
+    Revoked clients keep their row (the event log names them) and get no token.
+    """
+
+    name = models.CharField(max_length=100)
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="api_clients")
+    virtual_account = models.ForeignKey(
+        VirtualAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="api_clients",
+        help_text="Empty: the role is on the whole account.",
+    )
+    role = models.CharField(max_length=10, choices=Role.choices)
+    application = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.PROTECT, related_name="api_client"
+    )
+    service_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_client", editable=False
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API client"
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "smart_account",
+                Lower("name"),
+                condition=Q(revoked_at__isnull=True),
+                name="apiclient_name_unique_in_account",
+            ),
+            models.CheckConstraint(condition=Q(role__in=["admin", "user", "viewer"]), name="apiclient_role_valid"),
+            models.CheckConstraint(condition=~Q(name=""), name="apiclient_name_not_empty"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def client_id(self) -> str:
+        return self.application.client_id
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def scope_label(self) -> str:
+        return self.virtual_account.name if self.virtual_account_id else "Entire Smart Account"

@@ -23,6 +23,7 @@ from django.shortcuts import render
 from rest_framework.throttling import SimpleRateThrottle
 
 __all__ = [
+    "ApiClientThrottle",
     "ClientAddressThrottle",
     "DeviceRegistrationThrottle",
     "PakClaimAccountThrottle",
@@ -146,6 +147,23 @@ class PakClaimAccountThrottle(ClientAddressThrottle):
     def key_for(self, request, view):
         account = getattr(view, "smart_account", None)
         return f"account-{account.pk}" if account is not None else None
+
+
+class ApiClientThrottle(ClientAddressThrottle):
+    """The API's default limit: per API client (a Bearer token's), per person (the portal's session), else
+    per address."""
+
+    scope = "api"
+
+    def key_for(self, request, view):
+        token = getattr(request, "auth", None)
+        application_id = getattr(token, "application_id", None)
+        if application_id is not None:
+            return f"client-{application_id}"
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return f"user-{user.pk}"
+        return self.get_ident(request)
 
 
 # --- Pages ------------------------------------------------------------------------------------------------------

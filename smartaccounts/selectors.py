@@ -11,12 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower
 
 from . import access
 from .domains import is_public_suffix
 from .models import (
     AccessRequest,
+    ApiClient,
     Event,
     Invitation,
     Role,
@@ -83,19 +85,25 @@ class Membership:
 
 
 def members_of(smart_account: SmartAccount, *, user_id: int | None = None) -> list[Membership]:
-    """Every role held in the account (only `user_id`'s when given), account-wide first. Two queries,
-    whatever the number of members."""
+    """Every role people hold in the account (only `user_id`'s when given), account-wide first; API clients'
+    service identities are not people (the API clients page lists them). Two queries, whatever the number
+    of members."""
     rows: list[Membership] = []
     person = {} if user_id is None else {"user_id": user_id}
     for grant in (
-        SmartAccountUserObjectPermission.objects.filter(content_object_id=smart_account.pk, **person)
+        SmartAccountUserObjectPermission.objects.filter(
+            content_object_id=smart_account.pk, user__api_client__isnull=True, **person
+        )
         .select_related("user", "permission")
         .order_by("user__email")
     ):
         rows.append(Membership(grant.user, Role(grant.permission.codename.removeprefix("role_")), None))
     for grant in (
         VirtualAccountUserObjectPermission.objects.filter(
-            content_object__smart_account_id=smart_account.pk, content_object__deleted_at__isnull=True, **person
+            content_object__smart_account_id=smart_account.pk,
+            content_object__deleted_at__isnull=True,
+            user__api_client__isnull=True,
+            **person,
         )
         .select_related("user", "permission", "content_object")
         .order_by("user__email", "content_object__name")
@@ -105,8 +113,12 @@ def members_of(smart_account: SmartAccount, *, user_id: int | None = None) -> li
 
 
 def account_admin_count(smart_account: SmartAccount) -> int:
+    """The people holding the Admin role on the account (an API client never counts as its last Admin)."""
     return SmartAccountUserObjectPermission.objects.filter(
-        content_object_id=smart_account.pk, permission__codename=Role.ADMIN.codename, user__is_active=True
+        content_object_id=smart_account.pk,
+        permission__codename=Role.ADMIN.codename,
+        user__is_active=True,
+        user__api_client__isnull=True,
     ).count()
 
 
@@ -133,7 +145,7 @@ def member_count(smart_account: SmartAccount) -> int:
     on_va = VirtualAccountUserObjectPermission.objects.filter(
         user=OuterRef("pk"), content_object__smart_account=smart_account, content_object__deleted_at__isnull=True
     )
-    return User.objects.filter(Exists(on_account) | Exists(on_va)).count()
+    return User.objects.filter(Exists(on_account) | Exists(on_va), api_client__isnull=True).count()
 
 
 def people_admin_virtual_accounts(user, smart_account: SmartAccount) -> QuerySet[VirtualAccount]:
@@ -246,6 +258,16 @@ def my_access_requests(user) -> QuerySet[AccessRequest]:
     return AccessRequest.objects.filter(requester=user).select_related("smart_account").order_by("-created_at")
 
 
+def api_clients_for(user, smart_account: SmartAccount) -> QuerySet[ApiClient]:
+    """The account's API clients as `user` may manage them (account Admins: all, revoked ones too), live
+    ones first, then by name. One query."""
+    clients = ApiClient.objects.filter(smart_account_id=smart_account.pk).select_related(
+        "application", "virtual_account", "created_by"
+    )
+    clients = access.restrict(clients, user, "admin", smart_account=smart_account)
+    return clients.order_by(F("revoked_at").desc(nulls_first=True), Lower("name"), "id")
+
+
 def roles_held(user, smart_account_ids: Iterable[int]) -> dict[int, list[Membership]]:
     """`user`'s own roles in each of the accounts (account-wide first, then per live VA), keyed by account id.
 
@@ -270,7 +292,36 @@ def roles_held(user, smart_account_ids: Iterable[int]) -> dict[int, list[Members
         held[grant.content_object.smart_account_id].append(
             Membership(user, Role(grant.permission.codename.removeprefix("role_")), grant.content_object)
         )
+    ceiling = access.ceiling_for(user)
+    if ceiling is not None:
+        held = _under_ceiling(user, held, ceiling)
     return held
+
+
+def _under_ceiling(user, held: dict[int, list[Membership]], ceiling) -> dict[int, list[Membership]]:
+    """The roles as an API client's request may use them: only in the client's account (and VA subtree), at
+    most the client's role. A role above the client's VA shows as the (capped) role on that VA."""
+    capped: dict[int, list[Membership]] = {pk: [] for pk in held}
+    mine = held.get(ceiling.smart_account_id)
+    if mine is None:
+        return capped
+    rows = []
+    if ceiling.virtual_account_id is None:
+        rows = [Membership(user, ceiling.cap(m.role), m.virtual_account) for m in mine]
+    else:
+        top = live_virtual_accounts().filter(pk=ceiling.virtual_account_id).first()
+        role = access.roles_for(user, [top])[top.pk] if top is not None else None
+        if role is not None:
+            rows.append(Membership(user, role, top))
+        rows += [
+            Membership(user, ceiling.cap(m.role), m.virtual_account)
+            for m in mine
+            if m.virtual_account is not None
+            and m.virtual_account.pk != ceiling.virtual_account_id
+            and ceiling.holds(m.virtual_account)
+        ]
+    capped[ceiling.smart_account_id] = rows
+    return capped
 
 
 def virtual_accounts_in(user, smart_account_ids: Iterable[int], action: str = "view") -> QuerySet[VirtualAccount]:

@@ -65,3 +65,35 @@ class MemberTable(PortalTable):
     class Meta(PortalTable.Meta):
         attrs = {"class": "table", "data-testid": "members"}
         empty_text = "Nobody yet."
+
+
+class ApiClientTable(PortalTable):
+    """The *API clients* page: live clients first, then revoked ones."""
+
+    name = tables.Column(verbose_name="Name")
+    client_id = tables.TemplateColumn(
+        '<code class="mono">{{ record.application.client_id }}</code>', verbose_name="Client id"
+    )
+    role = tables.Column(accessor="get_role_display", verbose_name="Role")
+    scope = tables.Column(accessor="scope_label", verbose_name="On")
+    created_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Created", attrs={"td": {"class": "nowrap"}})
+    last_used_at = tables.DateTimeColumn(
+        format="Y-m-d H:i", verbose_name="Last used", default="never", attrs={"td": {"class": "nowrap"}}
+    )
+    status = tables.TemplateColumn(
+        '{% if record.revoked_at %}<span class="badge badge-bad">Revoked {{ record.revoked_at|date:"Y-m-d" }}</span>'
+        '{% else %}<span class="badge badge-ok">Active</span>{% endif %}',
+        verbose_name="Status",
+    )
+    actions = tables.TemplateColumn(
+        "{% if not record.revoked_at %}"
+        '<form method="post" action="{% url \'api_client_revoke\' smart_account.pk record.pk %}" class="inline-form" '
+        'data-confirm="Revoke the API client {{ record.name }}? Its tokens stop working at once.">{% csrf_token %}'
+        '<button class="btn btn-small btn-danger" type="submit">Revoke</button></form>{% endif %}',
+        verbose_name=mark_safe('<span class="visually-hidden">Actions</span>'),
+        attrs={"td": {"class": "nowrap"}},
+    )
+
+    class Meta(PortalTable.Meta):
+        attrs = {"class": "table", "data-testid": "api-clients"}
+        empty_text = "No API clients yet."

@@ -35,6 +35,8 @@ urlpatterns = [
     path(A + "invitations/<id:invitation_id>/resend/", views.InvitationResendView.as_view(), name="invitation_resend"),
     path(A + "invitations/<id:invitation_id>/cancel/", views.InvitationCancelView.as_view(), name="invitation_cancel"),
     path(A + "access-requests/", views.AccessRequestsView.as_view(), name="access_requests"),
+    path(A + "api-clients/", views.ApiClientsView.as_view(), name="api_clients"),
+    path(A + "api-clients/<id:api_client_id>/revoke/", views.ApiClientRevokeView.as_view(), name="api_client_revoke"),
     path(
         A + "access-requests/<id:request_id>/approve/",
         views.AccessRequestApproveView.as_view(),

@@ -73,6 +73,13 @@ def redis_url() -> str:
 
 
 @pytest.fixture(autouse=True)
+def _token_endpoint_limit_off(settings):
+    """Every test asks the token endpoints from one address (127.0.0.1) in one cache: their per-address
+    limit is off unless a test sets it (tests/api/test_oauth.py does, with an address of its own)."""
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api_token": None}
+
+
+@pytest.fixture(autouse=True)
 def _celery_eager_by_default(request):
     """Tests run tasks in-process unless they ask for the real worker."""
     if {"celery_worker_process", "celery_worker_factory"} & set(request.fixturenames):

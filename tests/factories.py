@@ -59,7 +59,8 @@ def make_account(
 
 def account_admin(account: SmartAccount) -> User:
     return User.objects.get(smartaccountuserobjectpermission__content_object=account,
-                            smartaccountuserobjectpermission__permission__codename=Role.ADMIN.codename)  # fmt: skip
+                            smartaccountuserobjectpermission__permission__codename=Role.ADMIN.codename,
+                            api_client__isnull=True)  # fmt: skip
 
 
 def make_va(account: SmartAccount, name: str, parent: VirtualAccount | None = None, actor: User | None = None):

@@ -23,8 +23,9 @@ import datetime as dt
 from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.utils.functional import cached_property
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -143,10 +144,22 @@ def page(request, body: dict, *, default: int = DEFAULT_LIMIT) -> tuple[int, int
     return limit, offset
 
 
+class _UnreadBody(BaseParser):
+    """Accepts every Content-Type and leaves the body unread: `body` below reads it. DRF still asks a parser
+    when something touches `request.data`/`request.POST` (the Bearer authentication does, looking for a
+    token in a form body); with no parser that would be a 415, and a parser that read the stream would
+    leave nothing for `body`."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return QueryDict()  # what `request.POST` readers (django-oauth-toolkit) expect of a form body
+
+
 class _CssmBase(APIView):
     schema = None  # Cisco's paths are documented by Cisco (CSSM_API.md), not in the native API's OpenAPI document
     renderer_classes = [JSONRenderer]
-    parser_classes: list = []  # bodies are read by `body` below, whatever their Content-Type
+    parser_classes = [_UnreadBody]  # bodies are read by `body` below, whatever their Content-Type
 
     def get_exception_handler(self):
         return cssm_exception_handler

@@ -13,6 +13,7 @@ from django.db.models import F, Q, QuerySet
 
 from smartaccounts.models import VirtualAccount
 
+from ..identifiers import udi_part
 from ..models import LicenseBalance, LicenseLot, ProductInstance, ProductInstanceUsage
 
 __all__ = [
@@ -38,17 +39,27 @@ def balances_in(virtual_accounts: Iterable[VirtualAccount]) -> QuerySet[LicenseB
     )
 
 
-def lots_of_balances(balances: Iterable[LicenseBalance], *, time_bound_only: bool = False) -> QuerySet[LicenseLot]:
-    """The live lots (quantity above 0) behind these balances, with their order line, order and SKU."""
-    pairs = Q(pk__in=[])
-    for balance in balances:
-        pairs |= Q(virtual_account_id=balance.virtual_account_id, license_id=balance.license_id)
-    lots = LicenseLot.objects.filter(pairs, quantity__gt=0, in_transit__isnull=True)
+def lots_of_balances(balances: Iterable[LicenseBalance], *, time_bound_only: bool = False) -> list[LicenseLot]:
+    """The live lots (quantity above 0) behind these balances, with their order line, order and SKU.
+
+    One query on the VAs and licenses of the balances (plain IN lists: an OR per pair would outgrow
+    SQLite's expression depth on a 1,000-row page), narrowed to the exact pairs in Python."""
+    balances = list(balances)
+    pairs = {(b.virtual_account_id, b.license_id) for b in balances}
+    if not pairs:
+        return []
+    lots = LicenseLot.objects.filter(
+        virtual_account_id__in={va for va, _ in pairs},
+        license_id__in={lic for _, lic in pairs},
+        quantity__gt=0,
+        in_transit__isnull=True,
+    )
     if time_bound_only:
         lots = lots.filter(end_date__isnull=False)
-    return lots.select_related("license", "virtual_account", "order_line__order", "order_line__sku").order_by(
+    lots = lots.select_related("license", "virtual_account", "order_line__order", "order_line__sku").order_by(
         "virtual_account__name", "license__name", F("start_date").asc(nulls_first=True), "pk"
     )
+    return [lot for lot in lots if (lot.virtual_account_id, lot.license_id) in pairs]
 
 
 def instances_in(virtual_accounts: Iterable[VirtualAccount], *, hostname: str = "") -> QuerySet[ProductInstance]:
@@ -73,16 +84,18 @@ def usage_of_instances(instance_ids: Iterable[int]) -> dict[int, list[ProductIns
 def instances_by_udi(
     virtual_account: VirtualAccount, udis: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], ProductInstance]:
-    """The live instances of one VA with these (PID, serial number) pairs, keyed by the upper-cased pair."""
-    wanted = {(pid.strip().upper(), serial.strip().upper()) for pid, serial in udis}
+    """The live instances of one VA with these (PID, serial number) pairs, keyed by the pair in its stored
+    (upper-case) form; pairs that are no UDI find nothing. One query (serial numbers in an IN list)."""
+    wanted = set()
+    for pid, serial in udis:
+        pid, serial = udi_part(pid.strip()), udi_part(serial.strip())
+        if pid and serial:
+            wanted.add((pid, serial))
     if not wanted:
         return {}
-    match = Q(pk__in=[])
-    for pid, serial in wanted:
-        match |= Q(pid__iexact=pid, serial_number__iexact=serial)
     rows = (
-        ProductInstance.objects.filter(virtual_account_id=virtual_account.pk)
+        ProductInstance.objects.filter(virtual_account_id=virtual_account.pk, serial_number__in={s for _, s in wanted})
         .exclude(status=ProductInstance.Status.REMOVED)
-        .filter(match)
+        .select_related("virtual_account")
     )
-    return {(row.pid.upper(), row.serial_number.upper()): row for row in rows}
+    return {(row.pid, row.serial_number): row for row in rows if (row.pid, row.serial_number) in wanted}

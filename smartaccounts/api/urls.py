@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import api_clients, views
 
 V1 = "api/v1/"
 A = V1 + "accounts/<id:account_id>/"
@@ -30,4 +30,15 @@ urlpatterns = [
     ),
     path(A + "events/", views.EventListView.as_view(), name="api_events"),
     path(A + "events.csv", views.EventCsvView.as_view(), name="api_events_csv"),
+    # API clients (api_clients.py).
+    path(
+        "api/v1/accounts/<id:account_id>/api-clients/",
+        api_clients.ApiClientListView.as_view(),
+        name="api_api_clients",
+    ),
+    path(
+        "api/v1/accounts/<id:account_id>/api-clients/<id:api_client_id>/revoke/",
+        api_clients.ApiClientRevokeView.as_view(),
+        name="api_api_client_revoke",
+    ),
 ]

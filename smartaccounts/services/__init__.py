@@ -8,6 +8,7 @@ invitations, access requests) and `signup`.
 """
 
 from .accounts import *  # noqa: F403
+from .api_clients import *  # noqa: F403
 from .events import *  # noqa: F403
 from .people import *  # noqa: F403
 from .roles import *  # noqa: F403

@@ -44,7 +44,11 @@ def _event(
     created_at=None,
 ) -> Event:
     """An unsaved event: who (nobody for the system or an anonymous visitor), where, what (the message
-    cut to the column's 1,000 characters)."""
+    cut to the column's 1,000 characters). While an API client's token acts (`access.ceiling_for` the
+    actor), the details name the client (`api_client`)."""
+    ceiling = access.ceiling_for(actor)
+    if ceiling is not None and ceiling.client_name:
+        details = {**(details or {}), "api_client": ceiling.client_name}
     return Event(
         created_at=created_at or timezone.now(),
         actor_id=actor.pk if actor is not None and actor.is_authenticated else None,
@@ -130,7 +134,10 @@ def portal_url(path: str) -> str:
 def account_admin_emails(smart_account: SmartAccount) -> list[str]:
     return list(
         SmartAccountUserObjectPermission.objects.filter(
-            content_object=smart_account, permission__codename=Role.ADMIN.codename, user__is_active=True
+            content_object=smart_account,
+            permission__codename=Role.ADMIN.codename,
+            user__is_active=True,
+            user__api_client__isnull=True,
         ).values_list("user__email", flat=True)
     )
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 from .. import selectors
 from ..models import AccessRequest, Invitation, Role, SmartAccount, User, VirtualAccount
 from ..tokens import invitation_token
+from .api_clients import SERVICE_EMAIL_DOMAIN
 from .events import (
     account_admin_emails,
     is_operator,
@@ -54,6 +55,8 @@ def _normalise_email(email: str) -> str:
         validate_email(email)
     except ValidationError:
         raise ValidationError({"email": f"“{email}” is not an e-mail address."}) from None
+    if email.endswith("@" + SERVICE_EMAIL_DOMAIN):  # API clients' service identities
+        raise ValidationError({"email": "That address belongs to an API client: manage it on the API clients page."})
     return email
 
 

@@ -1,6 +1,7 @@
 """The accounts pages. `apply_validation_error` is shared with the other apps' views."""
 
 from .accounts import AccountHomeView, AccountPropertiesView, AccountRequestView, HomeView, RequestAccessView
+from .api_clients import ApiClientRevokeView, ApiClientsView
 from .base import AccountActionView, apply_validation_error, error_text, safe_next
 from .events import EventCsvView, EventLogView
 from .people import (
@@ -31,6 +32,8 @@ from .virtual_accounts import (
 )
 
 __all__ = [
+    "ApiClientRevokeView",
+    "ApiClientsView",
     "AccessRequestApproveView",
     "AccessRequestDeclineView",
     "AccessRequestsView",

@@ -79,3 +79,17 @@ def confirmation_token(tenant, va):
         tenant.cache[key] = User.objects.get(email=email)
     user = User.objects.get(pk=tenant.cache[key].pk)
     return email_confirmation_token(user)
+
+
+@builds("api_client_id")
+def api_client_id(tenant, va):
+    """A live API client with the Viewer role on `va`; its name never shows to another tenant."""
+    key = ("api_client", va.pk)
+    if key not in tenant.cache:
+        name = f"Script-{secrets.token_hex(3)}"
+        client, _ = services.create_api_client(
+            actor=tenant.admin, smart_account=tenant.account, name=name, role="viewer", virtual_account=va
+        )
+        tenant.remember(name, client.client_id)
+        tenant.cache[key] = client.pk
+    return tenant.cache[key]

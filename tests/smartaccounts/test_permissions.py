@@ -62,6 +62,15 @@ CASES = [
         data={"role": "viewer", "scope": ""},
     ),
     Case("access_request_decline", "post", action="admin", account_admin=True, data={"reason": "Not one of us"}),
+    Case("api_clients", action="admin", account_admin=True),
+    Case(
+        "api_clients",
+        "post",
+        action="admin",
+        account_admin=True,
+        data=lambda tenant, va: {"name": "Inventory script", "role": "viewer", "scope": va.pk},
+    ),
+    Case("api_client_revoke", "post", action="admin", account_admin=True),
 ]
 
 # Pages outside any account: signed in or not, they show nothing of a tenant.

@@ -1,0 +1,107 @@
+"""The API client's ceiling (smartaccounts.access): a token acting as a person never does more than the
+client's role, nor outside the client's scope, through every entry point of the permission module."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from smartaccounts import access, selectors
+from smartaccounts.models import AccessRequest, Event, Role, SmartAccount, VirtualAccount
+from smartaccounts.services.events import record_event
+from tests.factories import default_va, grant, make_account, make_user, make_va
+
+pytestmark = pytest.mark.django_db
+
+ROLES = [Role.ADMIN, Role.USER, Role.VIEWER]
+ACTIONS = ["view", "operate", "admin"]
+
+
+def weaker(a: Role | None, b: Role | None) -> Role | None:
+    if a is None or b is None:
+        return None
+    return a if a.rank <= b.rank else b
+
+
+def _ceiling(user, account, role, va=None):
+    va = VirtualAccount.objects.get(pk=va.pk) if va is not None else None  # fresh tree fields
+    return access.Ceiling.of(user, account.pk, role, virtual_account=va, client_name="Script")
+
+
+@pytest.mark.parametrize("person_role,client_role", list(itertools.product(ROLES, ROLES)))
+def test_account_scope_caps_the_role_everywhere(person_role, client_role):
+    account, other = make_account(), make_account()
+    lab = make_va(account, "Lab")
+    person = grant(make_user(), person_role, account=account)
+    grant(person, "admin", account=other)
+    expected = weaker(person_role, client_role)
+    with access.under_ceiling(_ceiling(person, account, client_role)):
+        roles = access.account_roles(person, account)
+        assert (roles.on_account, roles.strongest) == (expected, expected)
+        assert access.account_roles(person, other) == access.AccountRoles()
+        assert access.roles_for(person, [lab, default_va(other)]) == {lab.pk: expected, default_va(other).pk: None}
+        assert list(selectors.smart_accounts_for(person)) == [account]
+        for action in ACTIONS:
+            reached = set(access.reached_virtual_accounts(person, action).values_list("pk", flat=True))
+            assert reached == ({lab.pk, default_va(account).pk} if expected.allows(action) else set())
+            accounts = access.restrict(SmartAccount.objects.all(), person, action)
+            assert list(accounts) == ([account] if expected.allows(action) else [])
+    # Outside the ceiling the person is themself again.
+    assert access.account_roles(person, other).on_account == Role.ADMIN
+
+
+@pytest.mark.parametrize(
+    "person_role,client_role,person_on", list(itertools.product(ROLES, ROLES, ["account", "lab", "bench", "prod"]))
+)
+def test_va_scope_caps_role_and_subtree(person_role, client_role, person_on):
+    account = make_account()
+    lab = make_va(account, "Lab")
+    bench = make_va(account, "Bench", parent=lab)
+    prod = make_va(account, "Prod")
+    vas = {"lab": lab, "bench": bench, "prod": prod}
+    person = make_user()
+    if person_on == "account":
+        grant(person, person_role, account=account)
+    else:
+        grant(person, person_role, va=vas[person_on])
+    own = access.roles_for(person, [lab, bench, prod])
+    with access.under_ceiling(_ceiling(person, account, client_role, va=lab)):
+        capped = access.roles_for(person, [lab, bench, prod])
+        assert capped[prod.pk] is None  # outside the client's subtree
+        for va in (lab, bench):
+            assert capped[va.pk] == weaker(own[va.pk], client_role)
+        roles = access.account_roles(person, account)
+        assert roles.on_account is None  # a VA-scoped client never acts on the account itself
+        in_scope = [r for r in (capped[lab.pk], capped[bench.pk]) if r is not None]
+        assert roles.strongest == (max(in_scope, key=lambda r: r.rank) if in_scope else None)
+        for action in ACTIONS:
+            reached = access.reached_virtual_accounts(person, action, smart_account=account)
+            allowed = {va.pk for va in (lab, bench) if capped[va.pk] is not None and capped[va.pk].allows(action)}
+            assert set(reached.values_list("pk", flat=True)) == allowed
+            events = access.restrict(Event.objects.filter(smart_account=account), person, action)
+            assert prod.pk not in set(events.values_list("virtual_account_id", flat=True))
+            # rows of the whole account (e.g. access requests) are beyond a VA-scoped client
+            assert not access.restrict(AccessRequest.objects.filter(smart_account=account), person, action).exists()
+        va = access.with_va_roles(VirtualAccount.objects.filter(pk__in=[lab.pk, prod.pk]), person).order_by("pk")
+        assert [access.va_role(v) for v in va] == [capped[lab.pk], None]
+
+
+def test_ceiling_applies_to_its_user_only_and_is_reset():
+    account = make_account()
+    person, colleague = grant(make_user(), "admin", account=account), grant(make_user(), "admin", account=account)
+    with access.under_ceiling(_ceiling(person, account, Role.VIEWER)):
+        assert access.account_roles(person, account).on_account == Role.VIEWER
+        assert access.account_roles(colleague, account).on_account == Role.ADMIN
+    assert access.current_ceiling() is None
+    assert access.account_roles(person, account).on_account == Role.ADMIN
+
+
+def test_event_builder_names_the_client_only_for_the_ceilings_user():
+    account = make_account()
+    person, colleague = make_user(), make_user()
+    with access.under_ceiling(_ceiling(person, account, Role.ADMIN)):
+        mine = record_event(actor=person, smart_account=account, action="x.y", message="m", details={"a": 1})
+        theirs = record_event(actor=colleague, smart_account=account, action="x.y", message="m")
+    assert mine.details == {"a": 1, "api_client": "Script"}
+    assert theirs.details == {}
