@@ -13,7 +13,8 @@
 
   and one person per role and scope: account Admin, User, Viewer; a User on Engineering and a
   Viewer on Branch Offices (VA roles reach the descendants); a pending access request and a
-  pending invitation, so the Admin has something to decide.
+  pending invitation, so the Admin has something to decide; and the API client "Demo automation"
+  (Admin on the whole account) with the fixed id and secret of `DEMO_API_CLIENT`, for the API examples.
 - "Bob's Bike Repairs" (limited use, bob.bikes@gmail.com): only the default Virtual Account.
 - "Globex Distribution" (partner holding, approved) and "Initech Resale Holding" (partner holding,
   still pending approval by staff).
@@ -27,6 +28,7 @@
     "customer_viewer"       Viewer on the whole account
     "customer_va_user"      User on Engineering (and below)
     "customer_va_viewer"    Viewer on Branch Offices (and below)
+    "customer_api_client"   the demo API client of Acme Networks (ApiClient)
     "vas"                   {name: VirtualAccount} of Acme Networks, e.g. vas["Building 7 Lab"], vas["DEFAULT"]
     "limited"               Bob's Bike Repairs (limited use);  "limited_owner" its Admin
     "partner"               Globex Distribution (approved partner holding);  "partner_admin" its Admin
@@ -40,6 +42,12 @@ from dataclasses import dataclass, field
 from .models import AccessRequest, Invitation, SmartAccount, User, VirtualAccount
 
 DEMO_PASSWORD = "demo-password-2026"
+# The demo API client: fixed so that the API walk-through works on the demo data (never use it in production).
+DEMO_API_CLIENT = {
+    "name": "Demo automation",
+    "client_id": "acme-demo-automation",
+    "client_secret": "DemoSecretAcme2026ChangeMeInProduction",
+}
 
 
 @dataclass
@@ -47,6 +55,7 @@ class DemoContext:
     stdout: object
     style: object
     logins: list[tuple[str, str]] = field(default_factory=list)  # (e-mail, what they can do)
+    api_clients: list[tuple[str, str, str]] = field(default_factory=list)  # (client id, secret, what it can do)
     objects: dict = field(default_factory=dict)  # shared between the demo modules
 
     def user(self, email: str, description: str, **extra) -> User:
@@ -64,6 +73,11 @@ class DemoContext:
         self.stdout.write(self.style.SUCCESS(f"\nDemo logins (password for all: {DEMO_PASSWORD})"))
         for email, description in self.logins:
             self.stdout.write(f"  {email.ljust(width)}  {description}")
+        if self.api_clients:
+            heading = "\nDemo API clients (POST /as/token.oauth2, grant client_credentials)"
+            self.stdout.write(self.style.SUCCESS(heading))
+            for client_id, secret, description in self.api_clients:
+                self.stdout.write(f"  client_id={client_id}  client_secret={secret}  {description}")
         self.stdout.write("\nOpen http://127.0.0.1:8000/ and log in with one of them.\n")
 
 
@@ -160,6 +174,7 @@ def _seed_customer(demo: DemoContext) -> None:
         )
         made[email] = person
     _seed_customer_requests(demo, account, admin, vas)
+    demo.objects["customer_api_client"] = _seed_api_client(demo, account, admin)
     demo.objects.update(
         customer=account,
         customer_admin=admin,
@@ -169,6 +184,28 @@ def _seed_customer(demo: DemoContext) -> None:
         customer_va_viewer=made["bianca.branch@acme.example.com"],
         vas=vas,
     )
+
+
+def _seed_api_client(demo: DemoContext, account: SmartAccount, admin: User):
+    """The demo API client (Admin on the whole account) with its fixed id and secret."""
+    from . import services
+    from .models import ApiClient
+
+    spec = DEMO_API_CLIENT
+    api_client = ApiClient.objects.filter(application__client_id=spec["client_id"]).first()
+    if api_client is None:
+        api_client, _ = services.create_api_client(
+            actor=admin,
+            smart_account=account,
+            name=spec["name"],
+            role="admin",
+            client_id=spec["client_id"],
+            client_secret=spec["client_secret"],
+        )
+    demo.api_clients.append(
+        (spec["client_id"], spec["client_secret"], f"{account.name}: {api_client.get_role_display()} (whole account)")
+    )
+    return api_client
 
 
 def _seed_customer_requests(

@@ -36,6 +36,7 @@ import time
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404
 from rest_framework.response import Response
 
@@ -315,13 +316,15 @@ class ReportUsageView(SlupView):
             ):
                 return f"The usage report of PID:{pid} SN:{serial} names another device."
             udis.add((pid.upper(), serial.upper()))
-        known = set()
-        instances = policy_selectors.instances_for(self.request.user, self.smart_account, "operate").filter(
-            virtual_account=self.virtual_account
-        )
+        match = Q()
         for pid, serial in udis:
-            if instances.filter(pid__iexact=pid, serial_number__iexact=serial).exists():
-                known.add((pid, serial))
+            match |= Q(pid__iexact=pid, serial_number__iexact=serial)
+        known = {
+            (pid.upper(), serial.upper())
+            for pid, serial in policy_selectors.instances_for(self.request.user, self.smart_account, "operate")
+            .filter(match, virtual_account=self.virtual_account)
+            .values_list("pid", "serial_number")
+        }
         missing = sorted(udis - known)
         if missing:
             pid, serial = missing[0]

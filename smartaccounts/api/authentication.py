@@ -16,7 +16,9 @@ from datetime import timedelta
 
 from django.db.models import Q
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+from oauth2_provider.oauth2_backends import OAuthLibCore
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -39,16 +41,28 @@ def touch(api_client: ApiClient) -> None:
     api_client.last_used_at = now
 
 
+class _HeaderOnlyCore(OAuthLibCore):
+    """The token is read from the Authorization header only (RFC 9700: never from a URL or a body), so the
+    request's body is left to the view's own parsers (a body it cannot parse is the view's 415, not ours)."""
+
+    def extract_body(self, request):
+        return []
+
+
 class BearerAuthentication(OAuth2Authentication):
     """`Authorization: Bearer <token>` from the token endpoints (see the module docstring)."""
 
     www_authenticate_realm = "api"
 
     def authenticate(self, request):
-        result = super().authenticate(request)
-        if result is None:
-            return None
-        user, token = result
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header[:7].lower() != "bearer ":
+            return None  # not ours: the session (or nobody) then
+        valid, oauth_request = _HeaderOnlyCore().verify_request(request._request, scopes=[])
+        if not valid:
+            request.oauth2_error = getattr(oauth_request, "oauth2_error", {})
+            raise AuthenticationFailed("The access token is invalid, expired or revoked.")
+        user, token = oauth_request.user, oauth_request.access_token
         api_client = getattr(token.application, "api_client", None) or _load_client(token.application)
         if api_client is None or api_client.is_revoked:
             raise AuthenticationFailed("The API client has been revoked.")
@@ -73,3 +87,17 @@ class CeilingMiddleware:
             return self.get_response(request)
         finally:
             access.reset_ceiling(token)
+
+
+class BearerScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI document describes Bearer tokens (drf-spectacular)."""
+
+    target_class = "smartaccounts.api.authentication.BearerAuthentication"
+    name = "bearer"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API client's access token from POST /as/token.oauth2 (or /oauth2/default/v1/token).",
+        }

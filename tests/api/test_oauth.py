@@ -313,3 +313,24 @@ def test_session_auth_still_works_with_csrf_enforced(account):
     api.force_login(account.created_by)
     assert api.get(_list_url(account)).status_code == 200
     assert api.post(_list_url(account), {"name": "X", "role": "viewer"}, format="json").status_code == 403
+
+
+def test_the_demo_client_gets_a_token_with_its_printed_credentials(client):
+    import io
+
+    from django.core.management.base import OutputWrapper
+    from django.core.management.color import no_style
+
+    from smartaccounts.demo import DEMO_API_CLIENT, DemoContext, seed
+
+    out = io.StringIO()
+    demo = DemoContext(stdout=OutputWrapper(out), style=no_style())
+    seed(demo)
+    seed(demo)  # idempotent
+    demo.print_logins()
+    printed = out.getvalue()
+    assert f"client_id={DEMO_API_CLIENT['client_id']}" in printed
+    assert f"client_secret={DEMO_API_CLIENT['client_secret']}" in printed
+    assert ApiClient.objects.filter(name=DEMO_API_CLIENT["name"]).count() == 1
+    token = get_token(client, DEMO_API_CLIENT["client_id"], DEMO_API_CLIENT["client_secret"])
+    _works(demo.objects["customer"], token)

@@ -11,7 +11,8 @@ from licensing.models import LicenseBalance, Reservation
 from licensing.services import authorization_signature
 from tests.licensing.helpers import deposit, make_license
 
-from .helpers import APX, call, client_for, error_json, has_keys, ok_json
+from .helpers import APX, call, error_json, has_keys, ok_json
+from .tokens import token_client
 
 pytestmark = pytest.mark.django_db
 ENTRY_KEYS = ("reservationCode", "status", "statusMessage", "authorizationCode")
@@ -47,7 +48,7 @@ def test_specific_reservation_answers_the_signed_code(enabled, version, quantity
     entry = {"reservationCode": request_code, "reservationType": "SPECIFIC", "licenses": [line]}
     body = {"reservationRequests": [entry]}
     doc = ok_json(
-        call(client_for(enabled.user), "POST", reserve_path(version), body),
+        call(token_client(enabled.account, "user"), "POST", reserve_path(version), body),
         "status",
         "statusMessage",
         "authorizationCodes",
@@ -66,7 +67,7 @@ def test_specific_reservation_answers_the_signed_code(enabled, version, quantity
 def test_universal_reservation_answers_one_entry_with_the_short_key(enabled):
     request_code = code("FCW2125L0BH", pid="C9300-24T")
     body = {"reservationRequests": [{"reservationCode": request_code, "reservationType": "UNIVERSAL"}]}
-    doc = ok_json(call(client_for(enabled.user), "POST", reserve_path("v2"), body), "authorizationCodes")
+    doc = ok_json(call(token_client(enabled.account, "user"), "POST", reserve_path("v2"), body), "authorizationCodes")
     assert doc["status"] == "SUCCESS"
     assert len(doc["authorizationCodes"]) == 1
     entry = doc["authorizationCodes"][0]
@@ -83,7 +84,7 @@ def test_apx_reserve_path_takes_the_same_body(enabled):
     request_code = code("FCW2125L0BX", pid="C9300-24T")
     body = {"reservationRequests": [{"reservationCode": request_code, "reservationType": "UNIVERSAL"}]}
     path = APX + "licensing/v2/account/acme.example.com/virtual-account/VA1/licenses/reserve"
-    doc = ok_json(call(client_for(enabled.user), "POST", path, body), "status", "authorizationCodes")
+    doc = ok_json(call(token_client(enabled.account, "user"), "POST", path, body), "status", "authorizationCodes")
     assert doc["authorizationCodes"][0]["status"] == "SUCCESS"
 
 
@@ -102,7 +103,7 @@ def test_errors_are_http_200_entries_with_the_reason_and_write_nothing(enabled):
              "licenses": [{"entitlementTag": enabled.perpetual.tag, "quantity": 1}]},
         ]
     }  # fmt: skip
-    doc = ok_json(call(client_for(enabled.user), "POST", reserve_path(), body), "authorizationCodes")
+    doc = ok_json(call(token_client(enabled.account, "user"), "POST", reserve_path(), body), "authorizationCodes")
     assert doc["status"] == "ERROR" and "4 of 5" in doc["statusMessage"]
     entries = doc["authorizationCodes"]
     assert [e["status"] for e in entries] == ["ERROR"] * 4 + ["SUCCESS"]
@@ -118,7 +119,7 @@ def test_errors_are_http_200_entries_with_the_reason_and_write_nothing(enabled):
 
 def test_reservation_disabled_is_an_error_entry(estate):
     body = {"reservationRequests": [{"reservationCode": code("OFF00001"), "reservationType": "UNIVERSAL"}]}
-    doc = ok_json(call(client_for(estate.user), "POST", reserve_path(), body), "authorizationCodes")
+    doc = ok_json(call(token_client(estate.account, "user"), "POST", reserve_path(), body), "authorizationCodes")
     assert doc["status"] == "ERROR"
     assert "not enabled" in doc["authorizationCodes"][0]["statusMessage"]
     assert not Reservation.objects.exists()
@@ -126,16 +127,29 @@ def test_reservation_disabled_is_an_error_entry(estate):
 
 @pytest.mark.parametrize("raw", ["null", "{}", '{"reservationRequests": []}', '{"reservationRequests": "x"}'])
 def test_a_body_without_requests_is_an_error_answer(enabled, raw):
-    doc = ok_json(call(client_for(enabled.user), "POST", reserve_path(), raw=raw), "authorizationCodes")
+    doc = ok_json(call(token_client(enabled.account, "user"), "POST", reserve_path(), raw=raw), "authorizationCodes")
     assert doc["status"] == "ERROR" and doc["statusMessage"] and doc["authorizationCodes"] == []
 
 
-def test_rights_and_tenants(enabled):
+APX_RESERVE = APX + "licensing/v2/account/{d}/virtual-account/{va}/licenses/reserve"
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["v1/accounts/{d}/virtual-accounts/{va}/reserve-licenses", "v2/accounts/{d}/virtual-accounts/{va}/reserve-licenses",
+     APX_RESERVE],
+)  # fmt: skip
+def test_rights_and_tenants(enabled, template):
     body = {"reservationRequests": [{"reservationCode": code("RIGHTS01"), "reservationType": "UNIVERSAL"}]}
-    error_json(call(client_for(enabled.viewer), "POST", reserve_path(), body), 403)
-    elsewhere = reserve_path(domain="globex.example.org", va="Secret VA")
-    error_json(call(client_for(enabled.user), "POST", elsewhere, body), 404)
-    error_json(call(client_for(enabled.user), "POST", reserve_path(va="No Such VA"), body), 404)
+    user = token_client(enabled.account, "user")
+    error_json(call(token_client(enabled.account, "viewer"), "POST", template.format(d="acme.example.com", va="VA1"),
+                    body), 403)  # fmt: skip
+    error_json(call(user, "POST", template.format(d="globex.example.org", va="Secret VA"), body), 404)
+    error_json(call(user, "POST", template.format(d="acme.example.com", va="Secret VA"), body), 404)
+    error_json(call(user, "POST", template.format(d="acme.example.com", va="No Such VA"), body), 404)
+    # A User of Lab 02 only: VA1 does not exist for them.
+    lab_only = token_client(enabled.account, "user", enabled.va2)
+    error_json(call(lab_only, "POST", template.format(d="acme.example.com", va="VA1"), body), 404)
     assert not Reservation.objects.exists()
 
 
@@ -144,7 +158,9 @@ def test_search_slr_details_lists_a_family_entitlements(enabled):
     deposit(enabled.va1, hsec, 1)
     other = make_license("ISR 4451 Security", family="ISR 4451")
     body = {"softwareTags": ["Catalyst 9300", "C9300-48P", "regid.unknown"]}
-    doc = ok_json(call(client_for(enabled.viewer), "POST", APX + "licensing/v1/search-slr-details", body), "data")
+    doc = ok_json(
+        call(token_client(enabled.account, "viewer"), "POST", APX + "licensing/v1/search-slr-details", body), "data"
+    )
     assert doc["status"] == "SUCCESS"
     by_tag = {item["softwareTag"]: item for item in doc["data"]}
     assert set(by_tag) == set(body["softwareTags"])
@@ -156,4 +172,6 @@ def test_search_slr_details_lists_a_family_entitlements(enabled):
     assert {enabled.perpetual.tag, enabled.term.tag, hsec.tag} <= tags and other.tag not in tags
     assert {e["entitlementTag"] for e in by_tag["C9300-48P"]["entitlements"]} == tags
     assert by_tag["regid.unknown"]["entitlements"] == []
-    error_json(call(client_for(enabled.viewer), "POST", APX + "licensing/v1/search-slr-details", raw="null"), 400)
+    error_json(
+        call(token_client(enabled.account, "viewer"), "POST", APX + "licensing/v1/search-slr-details", raw="null"), 400
+    )

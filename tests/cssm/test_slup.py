@@ -8,6 +8,8 @@ import json
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from licensing import reservation_codes
@@ -18,7 +20,7 @@ from policy.services import ack_is_authentic, record_device_poll
 from tests.licensing.helpers import deposit, make_license
 from tests.policy.helpers import report
 
-from .helpers import client_for
+from .tokens import token_client
 
 pytestmark = pytest.mark.django_db
 DOUBLED = "/services/api/services/api/smart-accounts-and-licensing/"
@@ -109,7 +111,7 @@ def authrequest_body(hsec, serial="ASDF1234", count="1"):
 
 
 def test_authrequest_poll_complete_and_removal_with_the_return_code(estate, hsec):
-    client = client_for(estate.user)
+    client = token_client(estate.account, "user")
     doc = accepted(slup(client, "v2/devices/authrequest", authrequest_body(hsec), **headers(estate)), "authorizations")
     assert doc["timestamp"] == 1656010025453 and doc["nonce"] == "random1234"
 
@@ -150,7 +152,7 @@ def test_authrequest_poll_complete_and_removal_with_the_return_code(estate, hsec
 
 
 def test_authrequest_device_failures_are_per_device(estate, hsec):
-    client = client_for(estate.user)
+    client = token_client(estate.account, "user")
     body = authrequest_body(hsec)
     body["data"]["licenses"] += [
         {"sudi": {"udi_pid": "C8000V", "udi_serial_number": "TOOMANY1"},
@@ -180,7 +182,7 @@ def test_authrequest_device_failures_are_per_device(estate, hsec):
     ],
 )
 def test_authrequest_bad_input_writes_nothing(estate, hsec, raw):
-    response = slup(client_for(estate.user), "v2/devices/authrequest", None, raw=raw, **headers(estate))
+    response = slup(token_client(estate.account, "user"), "v2/devices/authrequest", None, raw=raw, **headers(estate))
     assert response.status_code == 400
     doc = response.json()
     assert doc["status"] == "FAILED" and doc["message"] and "message_code" in doc
@@ -210,7 +212,7 @@ def device_sudi(estate):
 
 
 def test_reportusage_poll_acknowledgement_and_duplicate_refused(estate):
-    client = client_for(estate.user)
+    client = token_client(estate.account, "user")
     document = report(estate.device, generated_at=timezone.now(), usage={estate.perpetual: 3})
     body = usage_body([(json.dumps(document), "")], device_sudi(estate))
     doc = accepted(slup(client, "v2/devices/reportusage", body, **headers(estate)), "acknowledgements")
@@ -232,12 +234,15 @@ def test_reportusage_takes_the_signature_beside_the_payload(estate):
     document = report(estate.device, generated_at=timezone.now(), usage={estate.perpetual: 1})
     signature = document.pop("signature")
     body = usage_body([(json.dumps(document), signature)], device_sudi(estate))
-    accepted(slup(client_for(estate.user), "v2/devices/reportusage", body, **headers(estate)), "acknowledgements")
+    accepted(
+        slup(token_client(estate.account, "user"), "v2/devices/reportusage", body, **headers(estate)),
+        "acknowledgements",
+    )
     assert UsageReport.objects.filter(report_id=document["report_id"]).exists()
 
 
 def test_reportusage_bad_reports_refuse_the_request_whole(estate):
-    client = client_for(estate.user)
+    client = token_client(estate.account, "user")
     good = report(estate.device, generated_at=timezone.now(), usage={estate.perpetual: 1})
     unsigned = report(estate.device, generated_at=timezone.now(), usage={estate.perpetual: 1}, trust_code="")
     schema = {**report(estate.device, generated_at=timezone.now()), "measurements": "lots"}
@@ -260,7 +265,7 @@ def test_reportusage_bad_reports_refuse_the_request_whole(estate):
 
 def test_headers_name_the_tenant_404_and_role_403(estate, hsec):
     body = authrequest_body(hsec)
-    user = client_for(estate.user)
+    user = token_client(estate.account, "user")
     for account, va in (
         (estate.other.pk, estate.other_va.pk),
         (estate.account.pk, estate.other_va.pk),
@@ -270,8 +275,17 @@ def test_headers_name_the_tenant_404_and_role_403(estate, hsec):
         response = slup(user, "v2/devices/authrequest", body, account=account, va=va)
         assert response.status_code == 404, (account, va, response.content)
         assert response.json()["status"] == "FAILED"
-    response = slup(client_for(estate.viewer), "v2/devices/authrequest", body, **headers(estate))
+    response = slup(token_client(estate.account, "viewer"), "v2/devices/authrequest", body, **headers(estate))
     assert response.status_code == 403
+    # A User of Lab 02 only: VA1 does not exist for them, on every SLUP path.
+    lab_only = token_client(estate.account, "user", estate.va2)
+    for path, payload in (
+        ("v2/devices/authrequest", body),
+        ("v2/devices/reportusage", {"data": {"reports": []}}),
+        ("v2/accounts/poll", {"data": {"poll_id": 1}}),
+        ("v3/licenses/summary", {"data": {"tags": []}}),
+    ):
+        assert slup(lab_only, path, payload, **headers(estate)).status_code == 404, path
     response = user.generic("POST", "/", json.dumps(body), content_type="application/json",
                             PATH_INFO=DOUBLED + "v2/devices/authrequest")  # fmt: skip
     assert response.status_code == 400 and "X-CSW-SMART-ACCOUNT-ID" in response.json()["message"]
@@ -287,7 +301,7 @@ def test_headers_name_the_tenant_404_and_role_403(estate, hsec):
 
 
 def test_license_summary(estate, hsec):
-    client = client_for(estate.viewer)
+    client = token_client(estate.account, "viewer")
     body = {"data": {"timestamp": 1656010025453, "nonce": "n1", "tags": []}}
     response = slup(client, "v3/licenses/summary", body, **headers(estate))
     assert response.status_code == 200
@@ -311,7 +325,7 @@ def test_license_summary(estate, hsec):
 
 
 def test_summary_counts_acknowledgements_not_yet_polled(estate):
-    client = client_for(estate.user)
+    client = token_client(estate.account, "user")
     document = report(estate.device, generated_at=timezone.now(), usage={estate.perpetual: 2})
     doc = accepted(
         slup(client, "v2/devices/reportusage", usage_body([(json.dumps(document), "")], device_sudi(estate)),
@@ -323,3 +337,18 @@ def test_summary_counts_acknowledgements_not_yet_polled(estate):
     poll(client, estate, doc["poll_id"], "acknowledgements")
     assert slup(client, "v3/licenses/summary", summary, **headers(estate)).json()["out_standing_reports"] == 0
     assert ProductInstance.objects.get(pk=estate.device.pk).last_report_received_at is not None
+
+
+def test_summary_queries_do_not_grow_with_the_rows(estate, hsec):
+    client = token_client(estate.account, "viewer")
+    body = {"data": {"tags": []}}
+
+    def summary_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert slup(client, "v3/licenses/summary", body, **headers(estate)).status_code == 200
+        return len(queries)
+
+    few = summary_queries()
+    for n in range(8):
+        deposit(estate.va1, make_license(f"More {n}"), 2)
+    assert summary_queries() <= few
