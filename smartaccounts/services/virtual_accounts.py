@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from .. import selectors
 from ..locks import lock_account_tree
-from ..models import SmartAccount, User, VirtualAccount, VirtualAccountUserObjectPermission
+from ..models import ApiClient, SmartAccount, User, VirtualAccount, VirtualAccountUserObjectPermission
 from ..signals import virtual_account_deleting, virtual_account_holdings_requested
 from .events import is_operator, record_event, require_account_role, require_va_role
 
@@ -193,13 +193,17 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 def virtual_account_holdings(virtual_account: VirtualAccount) -> list[str]:
     """What a VA still holds, in words; empty when it can be deleted.
 
-    Its live children, then what the other apps report through `virtual_account_holdings_requested`
-    (licensing: licenses, product instances, active tokens, orders waiting to be deposited).
+    Its live children and API clients (revoke them first), then what the other apps report through
+    `virtual_account_holdings_requested` (licensing: licenses, product instances, active tokens, orders
+    waiting to be deposited).
     """
     held = []
     children = selectors.live_virtual_accounts().filter(parent=virtual_account).count()
     if children:
         held.append(_plural(children, "child Virtual Account"))
+    clients = ApiClient.objects.filter(virtual_account=virtual_account, revoked_at__isnull=True).count()
+    if clients:
+        held.append(_plural(clients, "API client"))
     for _, holdings in virtual_account_holdings_requested.send(sender=VirtualAccount, virtual_account=virtual_account):
         held.extend(holdings or [])
     return held

@@ -222,3 +222,13 @@ def test_admin_creates_through_the_service_and_revokes(client):
     created.refresh_from_db()
     assert created.is_revoked
     assert site._registry[ApiClient].has_delete_permission(None) is False
+
+
+def test_a_va_with_a_live_client_is_not_deleted_until_the_client_is_revoked():
+    account = make_account()
+    va = make_va(account, "Lab")
+    api_client, _ = make_api_client(account, "viewer", virtual_account=va)
+    with pytest.raises(Exception, match="1 API client"):
+        services.delete_virtual_account(actor=account.created_by, virtual_account=va)
+    services.revoke_api_client(actor=account.created_by, api_client=api_client)
+    services.delete_virtual_account(actor=account.created_by, virtual_account=va)

@@ -6,6 +6,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from django.db import transaction
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from smartaccounts import access, selectors
 from smartaccounts.models import AccessRequest, Event, Role, SmartAccount, VirtualAccount
@@ -105,3 +109,86 @@ def test_event_builder_names_the_client_only_for_the_ceilings_user():
         theirs = record_event(actor=colleague, smart_account=account, action="x.y", message="m")
     assert mine.details == {"a": 1, "api_client": "Script"}
     assert theirs.details == {}
+
+
+# --- a property test: the ceiling against the rule in plain words ----------------------------------------
+
+trees = st.lists(st.integers(min_value=-1, max_value=30), min_size=1, max_size=6)  # parent: an earlier VA or none
+person_grants = st.lists(
+    st.tuples(st.sampled_from(ROLES), st.one_of(st.none(), st.integers(min_value=0, max_value=30))), max_size=4
+)
+
+
+def _reference(va, by_pk, account_role, va_grants) -> Role | None:
+    """The person's own role on a VA, walking parent links: the account role, the VA's and its live ancestors'."""
+    found, node = [account_role], va
+    while node is not None:
+        if node.deleted_at is None:
+            found.append(va_grants.get(node.pk))
+        node = by_pk.get(node.parent_id)
+    return access.strongest(*found)
+
+
+def _under(va, top, by_pk) -> bool:
+    node = va
+    while node is not None:
+        if node.pk == top.pk:
+            return True
+        node = by_pk.get(node.parent_id)
+    return False
+
+
+@pytest.fixture
+def two_accounts(db):
+    return make_account(), make_account()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    parents=trees,
+    granted=person_grants,
+    client_role=st.sampled_from(ROLES),
+    scope=st.one_of(st.none(), st.integers(min_value=0, max_value=30)),
+    deleted=st.lists(st.integers(1, 30), max_size=1),
+)
+def test_ceiling_matches_the_rule_in_plain_words(two_accounts, parents, granted, client_role, scope, deleted):
+    account, other = two_accounts
+    with transaction.atomic():
+        made = [default_va(account)]
+        for i, parent in enumerate(parents):
+            made.append(make_va(account, f"P{i}", parent=made[parent % len(made)] if parent >= 0 else None))
+        person = make_user()
+        grant(person, "admin", account=other)
+        account_role, va_grants = None, {}
+        for role, where in granted:
+            if where is None:
+                grant(person, role.value, account=account)
+                account_role = role
+            else:
+                va = made[where % len(made)]
+                grant(person, role.value, va=va)
+                va_grants[va.pk] = role
+        doomed = {made[i % len(made)].pk for i in deleted} - {made[0].pk}
+        top = made[scope % len(made)] if scope is not None else None
+        if top is not None:
+            doomed.discard(top.pk)  # a client's VA is live (deleting a VA with a client is refused)
+        VirtualAccount.objects.filter(pk__in=doomed).update(deleted_at=timezone.now())
+        current = list(VirtualAccount.objects.filter(smart_account=account))
+        by_pk = {va.pk: va for va in current}
+        expected = {}
+        for va in current:
+            in_scope = top is None or _under(va, top, by_pk)
+            expected[va.pk] = weaker(_reference(va, by_pk, account_role, va_grants), client_role) if in_scope else None
+        with access.under_ceiling(_ceiling(person, account, client_role, va=top)):
+            assert access.roles_for(person, current) == expected
+            live = {va.pk for va in current if va.deleted_at is None}
+            for action in ACTIONS:
+                reached = access.reached_virtual_accounts(person, action, smart_account=account)
+                allowed = {pk for pk in live if expected[pk] is not None and expected[pk].allows(action)}
+                assert set(reached.values_list("pk", flat=True)) == allowed
+            in_scope_roles = [expected[pk] for pk in live if expected[pk] is not None]
+            roles = access.account_roles(person, account)
+            assert roles.strongest == access.strongest(*in_scope_roles)
+            assert roles.on_account == (weaker(account_role, client_role) if top is None else None)
+            assert access.account_roles(person, other) == access.AccountRoles()
+        transaction.set_rollback(True)

@@ -334,3 +334,26 @@ def test_the_demo_client_gets_a_token_with_its_printed_credentials(client):
     assert ApiClient.objects.filter(name=DEMO_API_CLIENT["name"]).count() == 1
     token = get_token(client, DEMO_API_CLIENT["client_id"], DEMO_API_CLIENT["client_secret"])
     _works(demo.objects["customer"], token)
+
+
+def test_api_limit_is_per_client_then_per_person(client, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api": "2/minute"}
+    account = make_account()
+    first, first_secret = make_api_client(account, "admin")
+    second, second_secret = make_api_client(account, "admin")
+    cache.delete_many([f"throttle_api_client-{c.application_id}" for c in (first, second)])
+    cache.delete(f"throttle_api_user-{account.created_by.pk}")
+    token = get_token(client, first.client_id, first_secret)
+    api = APIClient()
+    assert [api.get(_list_url(account), headers=bearer(token)).status_code for _ in range(3)] == [200, 200, 429]
+    other = get_token(client, second.client_id, second_secret)
+    assert api.get(_list_url(account), headers=bearer(other)).status_code == 200  # its own budget
+    session = APIClient()
+    session.force_login(account.created_by)
+    assert [session.get(_list_url(account)).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_device_endpoints_keep_their_own_throttle():
+    from policy.api.views import DeviceAPIView
+
+    assert DeviceAPIView.throttle_classes != [] and DeviceAPIView.authentication_classes == []
