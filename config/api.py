@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
@@ -48,8 +49,21 @@ API_PREFIX = "/api/"
 logger = logging.getLogger(__name__)
 
 
+# A lone UTF-16 surrogate: a JSON body may carry one (escaped), and a message that echoes the value (DRF's
+# "is not a valid choice", a service naming what it did not find) could then not be encoded as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _showable(text):
+    return _SURROGATE.sub("\ufffd", text) if isinstance(text, str) else text
+
+
 def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
-    return {"code": code, "detail": detail, "fields": fields or {}}
+    fields = {
+        name: [_showable(m) for m in messages] if isinstance(messages, list) else _showable(messages)
+        for name, messages in (fields or {}).items()
+    }
+    return {"code": code, "detail": _showable(detail), "fields": fields}
 
 
 def validation_error_body(error: DjangoValidationError) -> dict:

@@ -24,6 +24,7 @@ from smartaccounts.models import SmartAccount
 from smartaccounts.params import MAX_ID
 
 from .. import services
+from ..identifiers import printable
 from ..models import HandOver
 from ..selectors import handover as selectors
 from .workflows import (
@@ -189,7 +190,7 @@ class HandOverCreateSerializer(serializers.Serializer):
             except (TypeError, ValueError):
                 line_id = 0
             if str(line_id) != str(key).strip() or not 1 <= line_id <= MAX_ID:
-                raise serializers.ValidationError(f"“{str(key)[:40]}” is not an order line id.")
+                raise serializers.ValidationError(f"“{printable(str(key), 40)}” is not an order line id.")
             lines[line_id] = quantity
         return lines
 

@@ -21,7 +21,8 @@ from smartaccounts.params import has_control_characters
 from smartaccounts.ratelimits import PakClaimAccountThrottle, PakClaimAddressThrottle, PakClaimUserThrottle
 
 from .. import services
-from ..models import Pak
+from ..identifiers import printable
+from ..models import Pak, Sku
 from ..selectors import paks as selectors
 from .workflows import (
     IdField,
@@ -38,6 +39,7 @@ __all__ = ["PakConvertView", "PakDetailView", "PakListView"]
 PAK_KINDS = (SmartAccount.Kind.CUSTOMER, SmartAccount.Kind.LIMITED_USE)
 CLAIM_THROTTLES = (PakClaimAddressThrottle, PakClaimUserThrottle, PakClaimAccountThrottle)
 MAX_CONVERSIONS_SHOWN = 50
+SKU_CODE_LENGTH = Sku._meta.get_field("code").max_length
 
 
 class PakLineSerializer(serializers.Serializer):
@@ -88,6 +90,13 @@ class ConvertSerializer(serializers.Serializer):
         allow_null=True,
         help_text='{SKU code: units}, e.g. {"L-C9300-48-DNA-A-3Y": 2}. Omitted or null: everything that is left.',
     )
+
+    def validate_lines(self, lines):
+        # The service names a SKU it does not find in its answer: only text a SKU code can be gets that far.
+        for code in lines or {}:
+            if len(code) > SKU_CODE_LENGTH or has_control_characters(code):
+                raise serializers.ValidationError(f"“{printable(code, 40)}” is not a SKU code.")
+        return lines
 
 
 def _line_data(line) -> dict:
