@@ -42,12 +42,19 @@ def test_the_cisco_paths_stay_out_of_the_document(client):
         assert "/" + endpoint.pattern.replace("^", "") not in paths
 
 
-def test_session_security_scheme(client):
+def test_bearer_and_session_security_schemes(client):
     document = _schema(client)
     schemes = document["components"]["securitySchemes"]
     assert schemes["cookieAuth"] == {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
-    operation = document["paths"]["/api/v1/accounts/"]["get"]
-    assert {name for requirement in operation["security"] for name in requirement} >= {"cookieAuth"}
+    flows = schemes["bearer"]["flows"]
+    assert schemes["bearer"]["type"] == "oauth2"
+    assert flows["clientCredentials"]["tokenUrl"] == "/as/token.oauth2"
+    assert flows["password"]["tokenUrl"] == "/as/token.oauth2"
+    for path, item in document["paths"].items():
+        if path.startswith("/api/v1/accounts/"):
+            for method, operation in item.items():
+                names = {name for requirement in operation["security"] for name in requirement}
+                assert names == {"bearer", "cookieAuth"}, (method, path, names)
 
 
 def test_the_document_validates_without_warnings(tmp_path):
