@@ -18,10 +18,12 @@ holding the same role (see `AUTH_MODES`).
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from smartaccounts.models import SmartAccount
+from tests.api.helpers import get_token, make_api_client
 from tests.isolation import build_tenant, load_builders, response_text
 from tests.licensing.workflows.builders import build_partner_tenant
 
@@ -65,13 +67,42 @@ class SessionAuth:
         return self.client
 
 
-AUTH_MODES = [SessionAuth]
-try:  # API clients' Bearer tokens (tests/api/helpers.py), where they exist.
-    from .helpers import BearerAuth  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - a tree without API clients
-    BearerAuth = None
-else:
-    AUTH_MODES.append(BearerAuth)
+class BearerAuth:
+    """An API client's Bearer token (client credentials grant at /as/token.oauth2) holding the role: Admin,
+    User or Viewer on the account, or User or Viewer on va_a for the VA-scoped roles; the outsider's
+    client is an Admin client of the outsider's own account."""
+
+    name = "bearer"
+    SCOPES = {
+        "admin": ("admin", None),
+        "user": ("user", None),
+        "viewer": ("viewer", None),
+        "va_user": ("user", "va_a"),
+        "va_viewer": ("viewer", "va_a"),
+    }
+
+    def __init__(self, tenant):
+        self.tokens: dict[tuple, str] = {}
+
+    def _client_for(self, key, account, role, va=None) -> APIClient:
+        if key not in self.tokens:
+            api_client, secret = make_api_client(account, role, virtual_account=va)
+            self.tokens[key] = get_token(Client(), api_client.application.client_id, secret)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.tokens[key]}")
+        return client
+
+    def as_role(self, tenant, role: str) -> APIClient:
+        level, va = self.SCOPES[role]
+        return self._client_for((tenant.account.pk, role), tenant.account, level, getattr(tenant, va) if va else None)
+
+    def as_user(self, user) -> APIClient:
+        account = SmartAccount.objects.filter(created_by=user).first()
+        assert account is not None, f"{user} administers no account of their own"
+        return self._client_for((account.pk, "admin"), account, "admin")
+
+
+AUTH_MODES = [SessionAuth, BearerAuth]
 
 
 def tenant_for(endpoint, label: str):
