@@ -55,6 +55,10 @@ EXEMPT = {
     "api_device_register": "Devices register with a registration token in the body, not a portal role.",
     "api_usage_reports": "Devices push usage reports signed by their own certificates, not a portal role.",
     "api_change_notices": "Devices pull change notices with their own credentials, not a portal role.",
+    "api_token": "The OAuth2 token endpoint: authenticates API clients by their credentials (tests/api/test_oauth.py).",
+    "api_token_okta": "The same token endpoint at the path Okta-style clients use.",
+    "api_clients": "The API clients page (HTML), in the pages' permission matrix and tenant sweeps.",
+    "api_client_revoke": "The API clients page's revoke form (HTML), in the pages' permission matrix.",
 }
 
 
