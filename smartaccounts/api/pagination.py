@@ -3,7 +3,7 @@ DRF can import it while its own modules load)."""
 
 from __future__ import annotations
 
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.pagination import BasePagination, CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -22,6 +22,15 @@ class CursorPage(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
     ordering = "-pk"
+
+    def decode_cursor(self, request):
+        # DRF answers a cursor it cannot read with 404; it is a bad request, as for KeysetCursorPage.
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ParseError(
+                "The cursor is not one the API wrote: use the next / previous links.", code="bad_cursor"
+            ) from None
 
     def get_ordering(self, request, queryset, view):
         # DRF reads only the paginator's own `ordering` (or an ordering filter's): the view's comes first here.
