@@ -340,7 +340,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "vendor/swagger-ui/favicon-32x32.png",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False, "displayOperationId": False},
-    # One name for each choice set shared by several fields ("role", "status"), instead of hashed ones.
+    # One name per choice set, whatever the field that carries it (role, strongest_role; the "status" of
+    # hand-overs and of reservations), instead of hashed names.
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "smartaccounts.models.Role",
         "HandOverStatusEnum": "licensing.models.HandOver.Status",
