@@ -24,6 +24,7 @@ import math
 import re
 from urllib.parse import unquote_plus
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpResponse, JsonResponse, QueryDict
 from django.utils.datastructures import MultiValueDict
 from django.utils.decorators import method_decorator
@@ -51,7 +52,7 @@ def _client_of(application):
     """The API client behind a django-oauth-toolkit Application (None: not one of ours)."""
     try:
         return application.api_client
-    except Exception:  # RelatedObjectDoesNotExist
+    except ObjectDoesNotExist:
         return None
 
 
@@ -129,7 +130,7 @@ def is_service_identity(user) -> bool:
     """Whether `user` is an API client's service identity (which never signs in with a password)."""
     try:
         return user.api_client is not None
-    except Exception:  # RelatedObjectDoesNotExist
+    except ObjectDoesNotExist:
         return False
 
 
