@@ -70,3 +70,18 @@ def test_a_revoked_client_is_refused_in_the_envelope(estate):
     response = call(client, "GET", "v2/accounts/search")
     assert response.status_code == 401
     assert response.json()["status"] == "ERROR"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/x-www-form-urlencoded", "text/plain", "multipart/form-data"]
+)
+def test_the_json_body_is_read_whatever_the_content_type_says(estate, content_type):
+    client, _ = _client(estate.account, "viewer")
+    response = client.generic(
+        "POST",
+        "/services/api/smart-accounts-and-licensing/v1/accounts/acme.example.com/licenses",
+        '{"virtualAccounts": ["Lab 02"]}',
+        content_type=content_type,
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["licenses"] == []  # Lab 02 holds nothing: the body was read (VA1 holds two)
