@@ -9,7 +9,8 @@ accepted and not interpreted.
 - `v2/devices/authrequest`: each device of `data.licenses` asks for the enforced or
   export-controlled licenses in `keys` (entitlement tag, count). That is a SPECIFIC reservation in
   the VA for the device's UDI (`licensing.services.reserve_licenses`, with the request code the
-  device would print); `"keys": []` with `remove_code` releases the device's reservation with
+  device would print; a device asking again gets its current code, or its reservation updated to the
+  licenses it now asks for); `"keys": []` with `remove_code` releases the device's reservation with
   that return code (`release_reservation`). Each device succeeds or fails on its own.
 - `v2/devices/reportusage`: each `usage[].payload` is a usage report in the portal's format (a
   JSON string; `policy/schemas/usage-report.schema.json`), signed with the device's trust code in
@@ -219,18 +220,29 @@ class AuthRequestView(SlupView):
                         f"instead): {', '.join(plain)}.",
                         code="not_enforced",
                     )
-                reservation = licensing_services.reserve_licenses(
-                    actor=self.request.user,
-                    virtual_account=self.virtual_account,
-                    request_code=make_request_code(pid=pid.upper(), serial_number=serial.upper(), prefix="SL"),
-                    reservation_type="specific",
-                    licenses=wanted,
-                )
+                reservation = self._reserve(pid, serial, wanted)
                 entry["smart_license"] = b64(reservation.authorization_code)
             entry["product_instance_identifier"] = str(reservation.product_instance_id)
         except ValidationError as error:
             entry.update(status="FAILED", error_code=_code(error), status_message=_messages(error))
         return entry
+
+    def _reserve(self, pid: str, serial: str, wanted: dict):
+        """A new reservation for the device; a device asking again gets its current code, or, when it asks
+        for other licenses, the reservation updated to them (a new code)."""
+        current = reservation_selectors.active_reservation_of(self.virtual_account, pid=pid, serial_number=serial)
+        if current is None:
+            return licensing_services.reserve_licenses(
+                actor=self.request.user,
+                virtual_account=self.virtual_account,
+                request_code=make_request_code(pid=pid.upper(), serial_number=serial.upper(), prefix="SL"),
+                reservation_type="specific",
+                licenses=wanted,
+            )
+        held = dict(reservation_selectors.reservation_lines(current).values_list("license_id", "quantity"))
+        if current.reservation_type == "specific" and held == {lic.pk: n for lic, n in wanted.items()}:
+            return current
+        return licensing_services.update_reservation(actor=self.request.user, reservation=current, licenses=wanted)
 
 
 class ReportUsageView(SlupView):

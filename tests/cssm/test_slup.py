@@ -352,3 +352,23 @@ def test_summary_queries_do_not_grow_with_the_rows(estate, hsec):
     for n in range(8):
         deposit(estate.va1, make_license(f"More {n}"), 2)
     assert summary_queries() <= few
+
+
+def test_a_device_asking_again_gets_its_code_or_an_updated_reservation(estate, hsec):
+    client = token_client(estate.account, "user")
+
+    def ask(count) -> dict:
+        body = authrequest_body(hsec, count=count)
+        doc = accepted(slup(client, "v2/devices/authrequest", body, **headers(estate)), "authorizations")
+        (auth,) = poll(client, estate, doc["poll_id"], "authorizations")["data"]["authorizations"]
+        assert auth["status"] == "SUCCESS", auth
+        return reservation_codes.verify_authorization(base64.b64decode(auth["smart_license"]).decode())
+
+    first = ask("1")
+    assert ask(1) == first  # the same code again, nothing written
+    assert Reservation.objects.count() == 1
+    assert LicenseBalance.objects.get(virtual_account=estate.va1, license=hsec).reserved == 1
+    updated = ask("2")
+    assert updated["sequence"] == first["sequence"] + 1 and updated["licenses"][0]["count"] == 2
+    assert Reservation.objects.count() == 1
+    assert LicenseBalance.objects.get(virtual_account=estate.va1, license=hsec).reserved == 2
