@@ -335,7 +335,7 @@ SPECTACULAR_SETTINGS = {
     "OAUTH2_TOKEN_URL": "/as/token.oauth2",
     "OAUTH2_REFRESH_URL": None,
     "OAUTH2_SCOPES": {},
-    # The docs page (/api/docs/, config.api_schema.ApiDocsView) runs on the vendored Swagger UI in
+    # The docs page (/api/docs/, config.api_docs.ApiDocsView) runs on the vendored Swagger UI in
     # static/vendor/swagger-ui, served as the portal's other static files (never a CDN).
     "SWAGGER_UI_DIST": "vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "vendor/swagger-ui/favicon-32x32.png",
