@@ -26,7 +26,7 @@ from licensing import services as licensing_services
 from licensing.selectors.paks import paks_of
 
 from .base import CssmView, as_int, ok
-from .reservations import _messages
+from .reservations import error_text
 
 MAX_DEVICES = 100
 
@@ -90,7 +90,7 @@ class DlcConvertView(CssmView):
                     lines = self._sku_lines(pak, skus)
                     licensing_services.convert_pak(actor=self.request.user, pak=pak, virtual_account=va, lines=lines)
         except ValidationError as error:
-            device.update(conversionStatus="CONVERT_FAILED", statusMessage=_messages(error))
+            device.update(conversionStatus="CONVERT_FAILED", statusMessage=error_text(error))
         return device
 
     @staticmethod

@@ -33,9 +33,10 @@ TYPES = {"SPECIFIC": Reservation.Type.SPECIFIC, "UNIVERSAL": Reservation.Type.UN
 MAX_REQUESTS = 100
 
 
-def _messages(error: ValidationError) -> str:
+def error_text(error: ValidationError) -> str:
+    """A service's refusal as one sentence for a Cisco `statusMessage` (field names left out)."""
     if hasattr(error, "error_dict"):
-        return " ".join(f"{' '.join(messages)}" for messages in error.message_dict.values())
+        return " ".join(" ".join(messages) for messages in error.message_dict.values())
     return " ".join(error.messages)
 
 
@@ -105,7 +106,7 @@ class ReserveLicensesView(CssmView):
                 licenses=licenses,
             )
         except ValidationError as error:
-            result["statusMessage"] = _messages(error)
+            result["statusMessage"] = error_text(error)
             return result
         result.update(status="SUCCESS", authorizationCode=authorization_text(reservation))
         return result

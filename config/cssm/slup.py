@@ -52,7 +52,7 @@ from policy import services as policy_services
 from policy.models import DevicePoll
 
 from .base import CssmView, as_int, cssm_exception_handler
-from .reservations import _messages, requested_licenses
+from .reservations import error_text, requested_licenses
 
 POLL_INTERVAL = 300
 MAX_DEVICES = 100
@@ -224,7 +224,7 @@ class AuthRequestView(SlupView):
                 entry["smart_license"] = b64(reservation.authorization_code)
             entry["product_instance_identifier"] = str(reservation.product_instance_id)
         except ValidationError as error:
-            entry.update(status="FAILED", error_code=_code(error), status_message=_messages(error))
+            entry.update(status="FAILED", error_code=_code(error), status_message=error_text(error))
         return entry
 
     def _reserve(self, pid: str, serial: str, wanted: dict):
