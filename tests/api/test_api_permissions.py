@@ -22,6 +22,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from config.cssm.base import AccountlessCssmView
 from smartaccounts.models import SmartAccount
 from tests.api.helpers import get_token, make_api_client
 from tests.isolation import build_tenant, load_builders, response_text
@@ -295,3 +296,29 @@ def test_lists_outside_an_account_show_only_ones_own(endpoint, method, auth_mode
         response = _request(auth.as_role(tenant, role), method, url)
         assert response.status_code == 200, f"{role}: {describe(response)}"
         assert tenant.account.name in response_text(response), f"{role} does not see their account"
+
+
+def _accountless_cssm():
+    return [
+        pytest.param(e, m, id=f"{m.upper()} {e.name}")
+        for e in api_endpoints()
+        if issubclass(e.view_class, AccountlessCssmView)
+        for m in e.methods
+    ]
+
+
+@pytest.mark.parametrize("auth_mode", AUTH_MODES, ids=lambda a: a.name)
+@pytest.mark.parametrize(("endpoint", "method"), _accountless_cssm())
+def test_cisco_paths_without_an_account_show_nothing_of_another_tenant(endpoint, method, auth_mode):
+    """The account lists and searches name no account in the URL: the outsider's answer names nothing of
+    the tenant, and the tenant's people are answered (neither 403, 404 nor 5xx)."""
+    tenant = build_tenant("Sweep")
+    auth = auth_mode(tenant)
+    url = reverse(endpoint.name)
+    response = _request(auth.as_user(tenant.outsider), method, url)
+    assert response.status_code < 500, describe(response)
+    text = response_text(response)
+    assert not [s for s in tenant.secret_names if s in text], f"the outsider sees the tenant: {text[:300]}"
+    for role in ALL_ROLES:
+        response = _request(auth.as_role(tenant, role), method, url)
+        assert response.status_code not in (403, 404) and response.status_code < 500, f"{role}: {describe(response)}"
