@@ -15,6 +15,8 @@ import secrets
 import pytest
 import schemathesis
 from django.conf import settings
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, given
@@ -47,6 +49,17 @@ def _operations() -> list[tuple[str, str]]:
         for method in item
         if method in {"get", "post", "put", "patch", "delete"}
     )
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """The WSGI app, like Django's test client, must not close the test's database connection at the end
+    of each request (on PostgreSQL that ends the test's transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @functools.cache
