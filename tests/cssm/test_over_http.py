@@ -50,9 +50,9 @@ def test_cisco_clients_quirks_over_http(live_server, estate):
                                        f"&client_secret={secret}")  # fmt: skip
     assert status == 200, answer
     assert answer["token_type"] == "Bearer" and answer["expires_in"] > 0 and answer["access_token"]
-    # CiscoSE: HTTP Basic, only the grant in the body.
+    # CiscoSE: HTTP Basic, only the grant in the body (and a base URL ending in "/").
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    status, basic_answer = send(url, "POST", "/oauth2/default/v1/token", b"grant_type=client_credentials",
+    status, basic_answer = send(url, "POST", "//oauth2/default/v1/token", b"grant_type=client_credentials",
                                 {"Authorization": f"Basic {basic}",
                                  "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"})  # fmt: skip
     assert status == 200 and basic_answer["access_token"], basic_answer
