@@ -356,10 +356,10 @@ def render(results: dict) -> str:
             )
     if "growth" in results:
         g = results["growth"]
+        within = "not comparable (1 worker: none)" if g["p95_under_target"] is None else f"×{g['p95_under_target']}"
         rows += [
             "",
-            f"From 1 to 2 workers: requests/s with p95 < 200 ms ×{g['p95_under_target']}, "
-            f"peak requests/s ×{g['peak']}.",
+            f"From 1 to 2 workers: requests/s with p95 < 200 ms {within}, peak requests/s ×{g['peak']}.",
         ]
     return "\n".join(rows) + "\n"
 
@@ -419,9 +419,12 @@ def main(argv=None) -> int:
     if 1 in by_workers and 2 in by_workers:
         one, two = by_workers[1], by_workers[2]
         results["growth"] = {
+            # None when no step of the 1-worker run met the target: there is no rate to compare.
             "p95_under_target": round(
-                two["requests_per_second_p95_under_target"] / max(one["requests_per_second_p95_under_target"], 0.1), 2
-            ),
+                two["requests_per_second_p95_under_target"] / one["requests_per_second_p95_under_target"], 2
+            )
+            if one["requests_per_second_p95_under_target"]
+            else None,
             "peak": round(two["peak_requests_per_second"] / max(one["peak_requests_per_second"], 0.1), 2),
         }
     results["total_seconds"] = round(time.perf_counter() - started, 1)
