@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev migrate seed worker beat lint format bench bench-smoke screenshots clean
+.PHONY: run test install install-dev migrate seed worker beat lint format bench bench-smoke loadtest screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -70,3 +70,7 @@ screenshots: install-dev
 ## make bench-smoke: the same benchmarks on a tiny estate, in seconds (CI runs it)
 bench-smoke: install-dev
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
+
+## make loadtest: Locust (headless, 50 users, 60 s) against gunicorn with 1 then 2 workers, in about 4 minutes
+loadtest: install-dev
+	$(BIN)/python -m bench.loadtest $(LOADTEST_ARGS)

@@ -10,7 +10,8 @@
   other exception (500, logged with its traceback).
 - `JSONParser` reads request bodies with `config.jsondoc.load_json` (bounded nesting, no NaN).
 - `not_found`, `bad_request`, `server_error` (the project's `handler404/400/500`) answer paths under
-  /api/ in the same shape, and every other path with Django's pages.
+  /api/ in the same shape, the Cisco-compatible paths in Cisco's envelope, and every other path with
+  Django's pages.
 """
 
 from __future__ import annotations
@@ -169,30 +170,41 @@ class JSONParser(parsers.JSONParser):
             raise exceptions.ParseError(str(error), code=error.code) from None
 
 
-# --- Django's error views, in JSON under /api/ ---------------------------------------------------------
+# --- Django's error views, in JSON under /api/ and the Cisco-compatible paths ----------------------------
+
+# Cisco's API clients (Ansible's `uri`, scripts) read only JSON answers: an unknown path, an unreadable
+# request or a crash under these prefixes answers in Cisco's envelope, not with an HTML page.
+CISCO_PREFIXES = ("/services/api/", "/v1/software/apis/")
 
 
 def _is_api(request) -> bool:
-    return request.path.startswith(API_PREFIX)
+    return request.path.startswith(API_PREFIX) or request.path.startswith(CISCO_PREFIXES)
+
+
+def _json_error(request, body: dict, status: int) -> JsonResponse:
+    if request.path.startswith(CISCO_PREFIXES):
+        from config.cssm.base import envelope_error  # the Cisco layer imports this module
+
+        body = envelope_error(body["detail"], body["code"])
+    return JsonResponse(body, status=status)
 
 
 def not_found(request, exception=None):
     if _is_api(request):
-        return JsonResponse(error_body("not_found", "There is no API endpoint at this address."), status=404)
+        return _json_error(request, error_body("not_found", "There is no API endpoint at this address."), 404)
     return defaults.page_not_found(request, exception)
 
 
 def bad_request(request, exception=None):
     if _is_api(request):
         if isinstance(exception, RequestDataTooBig):
-            return JsonResponse(_too_large(), status=413)
-        return JsonResponse(error_body("bad_request", "The request is not one the portal accepts."), status=400)
+            return _json_error(request, _too_large(), 413)
+        return _json_error(request, error_body("bad_request", "The request is not one the portal accepts."), 400)
     return pages.bad_request(request, exception)
 
 
 def server_error(request):
     if _is_api(request):
-        return JsonResponse(
-            error_body("server_error", "The portal could not process this request. It has been logged."), status=500
-        )
+        body = error_body("server_error", "The portal could not process this request. It has been logged.")
+        return _json_error(request, body, 500)
     return defaults.server_error(request)

@@ -296,7 +296,7 @@ REST_FRAMEWORK = {
     # Views that list their own throttle_classes (the device endpoints) keep them.
     "DEFAULT_THROTTLE_CLASSES": ["smartaccounts.ratelimits.ApiClientThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.ApiAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "smartaccounts.api.pagination.CursorPage",
     "PAGE_SIZE": 100,
     # JSON only, read with bounded nesting; every error answered as {"code", "detail", "fields"} (config.api).
@@ -329,9 +329,30 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W002"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "Smart Accounts API",
-    "DESCRIPTION": "Devices and scripts: registration, usage reports, change notices.",
+    "DESCRIPTION": (
+        "The Smart Accounts portal's native API (`/api/v1/`): accounts, Virtual Accounts, members and roles, "
+        "licenses, lots, product instances, registration tokens, transfers, hand-overs, PAKs, reservations, "
+        "usage reports and ACKs, alerts and events; and the device endpoints (registration, usage reports, "
+        "change notices).\n\n"
+        "Authenticate with an API client's Bearer token (OAuth2 client credentials at `/as/token.oauth2`) "
+        "or the portal's session (with its CSRF token). Another tenant's object is a 404, a role too low a "
+        '403; every error is `{"code", "detail", "fields"}`. Lists page with opaque `next` / '
+        "`previous` links. The Cisco-compatible paths (`/services/api/smart-accounts-and-licensing/`) follow "
+        "Cisco's shapes and are not described here."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Bearer tokens of API clients (django-oauth-toolkit): the client credentials grant, and the password
+    # grant that scripts written for Cisco's API use.
+    "OAUTH2_FLOWS": ["clientCredentials", "password"],
+    "OAUTH2_TOKEN_URL": "/as/token.oauth2",
+    "OAUTH2_REFRESH_URL": None,
+    "OAUTH2_SCOPES": {},
+    # The docs page (/api/docs/, config.api_docs.ApiDocsView) runs on the vendored Swagger UI in
+    # static/vendor/swagger-ui, served as the portal's other static files (never a CDN).
+    "SWAGGER_UI_DIST": "vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": "vendor/swagger-ui/favicon-32x32.png",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False, "displayOperationId": False},
     # One name per choice set, whatever the field that carries it (role, strongest_role; the "status" of
     # hand-overs and of reservations), instead of hashed names.
     "ENUM_NAME_OVERRIDES": {

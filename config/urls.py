@@ -8,6 +8,7 @@ from smartaccounts.api.oauth import TokenView
 from smartaccounts.views import PasswordResetView
 
 from . import views
+from .api_docs import ApiDocsView
 
 # A request a page cannot read (a damaged page cursor, a forged host): 400 in the portal's layout.
 
@@ -18,6 +19,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The device API's OpenAPI document (YAML; ?format=json for JSON). It describes, it grants nothing.
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="api_schema"),
+    # The browsable docs of that document (Swagger UI from static/vendor/swagger-ui).
+    path("api/docs/", ApiDocsView.as_view(permission_classes=[AllowAny]), name="api_docs"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/change/", auth_views.PasswordChangeView.as_view(), name="password_change"),

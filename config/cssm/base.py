@@ -10,8 +10,9 @@
   (plus `totalRecords` for lists), HTTP 200, compact JSON (`application/json`). Errors keep the envelope:
   `{"status": "ERROR", "statusMessage": <what to fix>, "errorCode": <the native API's code>}` with the
   native API's HTTP status (400/401/403/404/429), built from `config.api.exception_handler`'s answer.
-- Bodies: `self.body` is the request's JSON object whatever the Content-Type says; an empty body or the
-  literal `null` (Ansible sends it on GETs and deletes) is `{}`; unknown keys are ignored by the views.
+- Bodies: `self.body` is the request's JSON object whatever the Content-Type says (a UTF-8 byte order mark
+  is skipped); an empty body or the literal `null` (Ansible sends it on GETs and deletes) is `{}`; unknown
+  keys are ignored by the views. Answers are JSON whatever the Accept header asks for (no 406).
 - Values: `as_int` takes 1, "1", 1.0 and "1.0"; `as_bool` takes true/"true"/"yes"/"allowed"/...;
   `cisco_bool` writes "true"/"false" (clients compare strings); `iso_z` writes `2023-01-01T00:00:00Z`.
 - `page(request, body)`: `limit`/`offset` from the body or the query string, or the defaults.
@@ -25,6 +26,7 @@ from collections.abc import Iterable
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, QueryDict
 from django.utils.functional import cached_property
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -156,10 +158,22 @@ class _UnreadBody(BaseParser):
         return QueryDict()  # what `request.POST` readers (django-oauth-toolkit) expect of a form body
 
 
+class _AlwaysJson(BaseContentNegotiation):
+    """Cisco's API answers JSON whatever the Accept header says; scripts send `text/plain`, `application/xml`
+    or a browser's list, and a 406 would stop them. The body is read by `body` (the parser is a stand-in)."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class _CssmBase(APIView):
     schema = None  # Cisco's paths are documented by Cisco (CSSM_API.md), not in the native API's OpenAPI document
     renderer_classes = [JSONRenderer]
     parser_classes = [_UnreadBody]  # bodies are read by `body` below, whatever their Content-Type
+    content_negotiation_class = _AlwaysJson
 
     def get_exception_handler(self):
         return cssm_exception_handler
@@ -170,7 +184,7 @@ class _CssmBase(APIView):
         if not raw.strip():
             return {}
         try:
-            document = load_json(raw.decode("utf-8"))
+            document = load_json(raw.decode("utf-8-sig"))  # a byte order mark (Windows tools write one) is no error
         except (UnicodeDecodeError, DocumentError) as error:
             raise ValidationError(f"The request body is not JSON: {error}", code="parse_error") from None
         if document is None:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.settings import spectacular_settings
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.oauth2_backends import OAuthLibCore
 from rest_framework.authentication import SessionAuthentication
@@ -96,8 +97,12 @@ class BearerScheme(OpenApiAuthenticationExtension):
     name = "bearer"
 
     def get_security_definition(self, auto_schema):
+        # OAuth2 flows (rather than a plain bearer scheme) so that the docs page's "Authorize" fetches a token.
+        token = {"tokenUrl": spectacular_settings.OAUTH2_TOKEN_URL, "scopes": spectacular_settings.OAUTH2_SCOPES or {}}
+        flows = {flow: dict(token) for flow in spectacular_settings.OAUTH2_FLOWS}
         return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "An API client's access token from POST /as/token.oauth2 (or /oauth2/default/v1/token).",
+            "type": "oauth2",
+            "description": "An API client's access token from POST /as/token.oauth2 (or /oauth2/default/v1/token), "
+            "sent as `Authorization: Bearer <token>`.",
+            "flows": flows,
         }

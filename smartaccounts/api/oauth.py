@@ -188,6 +188,12 @@ class TokenView(DotTokenView):
 
     http_method_names = ["post", "options"]
 
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        """A GET (a script that lost its method on a redirect, a browser) gets an OAuth error, in JSON."""
+        response = _oauth_error("invalid_request", 405, "The token endpoint takes POST requests only.")
+        response["Allow"] = "POST, OPTIONS"
+        return response
+
     def post(self, request, *args, **kwargs):
         throttle = ApiTokenThrottle()
         if not throttle.allow_request(request, self):

@@ -3,7 +3,8 @@ DRF can import it while its own modules load)."""
 
 from __future__ import annotations
 
-from rest_framework.exceptions import ParseError, ValidationError
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.pagination import BasePagination, CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -22,6 +23,25 @@ class CursorPage(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
     ordering = "-pk"
+
+    BAD_CURSOR = "The cursor is not one the API wrote: use the next / previous links."
+
+    def decode_cursor(self, request):
+        # DRF answers a cursor it cannot read with 404; it is a bad request, as for KeysetCursorPage.
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ParseError(self.BAD_CURSOR, code="bad_cursor") from None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # A cursor that decodes but holds a position the ordering column cannot take (text for a number or
+        # a date): the database would refuse it; the same 400.
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (ValueError, TypeError, DjangoValidationError):
+            if request.query_params.get(self.cursor_query_param) is None:
+                raise
+            raise ParseError(self.BAD_CURSOR, code="bad_cursor") from None
 
     def get_ordering(self, request, queryset, view):
         # DRF reads only the paginator's own `ordering` (or an ordering filter's): the view's comes first here.

@@ -136,6 +136,17 @@ def test_wrong_secret_is_401_invalid_client(client, api_client, path):
     assert response.json()["error_description"]
 
 
+@pytest.mark.parametrize("method", ["get", "put", "delete"])
+def test_other_methods_are_a_json_405(client, api_client, method):
+    _, secret = api_client
+    query = f"?grant_type=client_credentials&client_id={api_client[0].application.client_id}&client_secret={secret}"
+    response = getattr(client, method)(PATHS[0] + query)
+    assert response.status_code == 405 and response["Allow"] == "POST, OPTIONS"
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "invalid_request" and "POST" in response.json()["error_description"]
+    assert response["Cache-Control"] == "no-store"
+
+
 def test_unknown_client_is_401(client):
     body = urlencode({"grant_type": "client_credentials", "client_id": "nobody-here", "client_secret": "y" * 48})
     response = client.post(PATHS[0], body, content_type=FORM)

@@ -34,6 +34,20 @@ def test_doubled_slashes_and_prefixes_reach_the_single_prefix(path):
     assert seen == {"path_info": BASE, "path": BASE}
 
 
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("//as/token.oauth2", "/as/token.oauth2"),
+        ("///oauth2/default/v1/token", "/oauth2/default/v1/token"),
+        ("//v1/software/apis/pnp/v2/accounts", "/v1/software/apis/pnp/v2/accounts"),
+    ],
+)
+def test_leading_slashes_on_the_other_cisco_entry_points_are_collapsed(path, expected):
+    seen = {}
+    CssmPathMiddleware(lambda r: seen.setdefault("p", (r.path_info, r.path)))(RequestFactory().get("/", PATH_INFO=path))
+    assert seen["p"] == (expected, expected)
+
+
 def test_other_paths_are_left_alone():
     seen = {}
     request = RequestFactory().get("/", PATH_INFO="//accounts/1/")
