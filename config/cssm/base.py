@@ -37,6 +37,7 @@ from config.jsondoc import DocumentError, load_json
 from smartaccounts import selectors
 from smartaccounts.mixins import SAFE_METHODS, AccountScopeMixin
 from smartaccounts.models import VirtualAccount
+from smartaccounts.params import MAX_ID
 
 __all__ = [
     "AccountlessCssmView",
@@ -83,8 +84,9 @@ def cssm_exception_handler(exc, context):
     return response
 
 
-def as_int(value, field: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """An integer from a number or a numeric string (clients send both); a clear error otherwise."""
+def as_int(value, field: str, *, minimum: int | None = None, maximum: int = MAX_ID) -> int:
+    """An integer from a number or a numeric string of ASCII digits (clients send both); a clear error
+    otherwise. Never past the largest bigint, so no value read here can overflow a query."""
     number = None
     if isinstance(value, bool):
         number = None
@@ -92,7 +94,7 @@ def as_int(value, field: str, *, minimum: int | None = None, maximum: int | None
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and value.isascii():
         text = value.strip()
         try:
             number = int(text)

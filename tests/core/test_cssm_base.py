@@ -60,7 +60,8 @@ def test_as_int_takes_numbers_and_numeric_strings(value, number):
     assert as_int(value, "quantity") == number
 
 
-@pytest.mark.parametrize("value", [None, True, "one", 1.5, "1.5", [], {}])
+# Odd unicode digits ("١٢" is 12 to Python's int) and numbers past the largest bigint are refused.
+@pytest.mark.parametrize("value", [None, True, "one", 1.5, "1.5", [], {}, "١٢", "１２", 2**63, str(2**64), 1e30])
 def test_as_int_refuses_the_rest_naming_the_field(value):
     with pytest.raises(ValidationError) as error:
         as_int(value, "quantity")

@@ -44,3 +44,18 @@ def test_a_body_with_a_byte_order_mark_is_read(estate):
     )
     document = ok_json(response, "licenses")
     assert {row["virtualAccount"] for row in document["licenses"]} == {estate.va1.name}
+
+
+@pytest.mark.parametrize("value", [str(2**64), "9" * 40, "١٢"])
+def test_numbers_past_a_bigint_or_in_other_scripts_are_refused_not_a_500(estate, value):
+    client = client_for(estate.admin)
+    # A limit/offset past the largest bigint would overflow the query's OFFSET.
+    body = json.dumps({"virtualAccounts": [], "limit": 10, "offset": value})
+    response = client.generic("POST", BASE + f"v1/accounts/{estate.account.domain}/devices", body, "application/json")
+    assert response.status_code == 400 and response.json()["status"] == "ERROR"
+    # The SLUP headers name ids: one past a bigint is no account of anyone's.
+    response = client.generic(
+        "POST", BASE + "v3/licenses/summary", json.dumps({"data": {"tags": []}}), "application/json",
+        HTTP_X_CSW_SMART_ACCOUNT_ID=value, HTTP_X_CSW_VIRTUAL_ACCOUNT_ID=str(estate.va1.pk),
+    )  # fmt: skip
+    assert response.status_code == 404
