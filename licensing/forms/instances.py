@@ -15,7 +15,9 @@ __all__ = ["InstanceTransferForm", "TokenForm"]
 class InstanceTransferForm(forms.Form):
     """Move product instances to another VA. `targets`: VAs the user may operate on (from the selectors)."""
 
-    target = VirtualAccountField(label="Move to Virtual Account")
+    target = VirtualAccountField(
+        label="Move to Virtual Account", error_messages={"required": "Choose the Virtual Account to move them to."}
+    )
     instances = forms.TypedMultipleChoiceField(coerce=parse_id, choices=(), required=True)
 
     def __init__(self, *args, targets, **kwargs):

@@ -120,9 +120,13 @@ class InstanceDetailView(LicensingMixin, TemplateView):
             reservation=reservation,
             can_change=can_change and instance.status == instance.Status.ACTIVE,
             transfer_targets=(
-                list(operable.exclude(pk=instance.virtual_account_id).order_by("tree_id", "lft").only("pk", "name"))
+                va_options(
+                    operable.exclude(pk=instance.virtual_account_id)
+                    .order_by("tree_id", "lft")
+                    .values_list("pk", "name", "level")
+                )
                 if can_change
-                else []
+                else ""
             ),
         )
         return context

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from smartaccounts.forms import PLACEHOLDER
 from tests.isolation import build_tenant
-from tests.licensing.helpers import deposit, make_license
+from tests.licensing.helpers import deposit, make_license, register
 from tests.licensing.workflows.builders import hand_over_id
 
 pytestmark = pytest.mark.django_db
@@ -53,3 +53,19 @@ def test_pickers_share_one_placeholder(client, tenant):
         options = _options(page, field)
         assert options[0] == PLACEHOLDER, url
         assert options[1:] == [n for n in _tree_order(tenant) if n in options[1:]], url
+
+
+def test_the_instance_move_picker_has_the_placeholder_and_tree_order(client, tenant):
+    instance = register(tenant.va_a, hostname="router-1")
+    client.force_login(tenant.admin)
+    page = client.get(reverse("instance_detail", args=[tenant.account.pk, instance.pk])).content.decode()
+    options = _options(page, "target")
+    assert options[0] == PLACEHOLDER
+    assert options[1:] == [n for n in _tree_order(tenant) if n != tenant.va_a.name]  # not the VA it is in
+    # Moving without choosing a VA is refused with a message, and nothing moves.
+    response = client.post(
+        reverse("instances_transfer", args=[tenant.account.pk]), {"instances": [instance.pk], "target": ""}, follow=True
+    )
+    assert "Choose the Virtual Account to move them to." in response.content.decode()
+    instance.refresh_from_db()
+    assert instance.virtual_account_id == tenant.va_a.pk
