@@ -40,3 +40,21 @@ def get_token(client, client_id: str, secret: str, **fields) -> str:
 def bearer(token: str) -> dict[str, str]:
     """Headers for a test client's request: ``client.get(url, headers=bearer(token))``."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def account_url(name: str, account: SmartAccount, **kwargs) -> str:
+    """The path of an account's API endpoint `name` (other URL arguments as keywords)."""
+    return reverse(name, kwargs={"account_id": account.pk, **kwargs})
+
+
+def assert_error(response, status: int, code: str | None = None, field: str | None = None) -> dict:
+    """The response is the API's one error shape `{code, detail, fields}` with `status`; `code` and a
+    `field` named in `fields` checked when given. Returns the body."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"code", "detail", "fields"}, body
+    if code:
+        assert body["code"] == code, body
+    if field:
+        assert field in body["fields"], body
+    return body

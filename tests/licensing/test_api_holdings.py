@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from licensing.models import LedgerEntry
+from tests.api.helpers import assert_error
 from tests.factories import grant, make_user, make_va
 from tests.isolation import build_tenant
 
@@ -40,15 +41,6 @@ def world():
 
 def url(tenant, name, **kwargs):
     return reverse(name, kwargs={"account_id": tenant.account.pk, **kwargs})
-
-
-def assert_error(response, status: int, field: str | None = None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"code", "detail", "fields"}
-    if field:
-        assert field in body["fields"], body
-    return body
 
 
 def row_of(response, lic):
@@ -85,7 +77,7 @@ def test_a_va_scoped_user_rolls_up_their_vas_only(api, world):
     row = row_of(api.get(url(world, "api_licenses")), world.cache["lic"])
     assert row["purchased"] == 13  # va_a and its child, not va_b
     response = api.get(url(world, "api_licenses"), {"virtual_account": world.va_b.pk})
-    assert_error(response, 400, "virtual_account")  # a filter naming a VA out of reach: said the same for any id
+    assert_error(response, 400, field="virtual_account")  # a filter naming a VA out of reach: said the same for any id
     unknown = api.get(url(world, "api_licenses"), {"virtual_account": 2**62})
     assert unknown.json() == response.json()
 
@@ -129,14 +121,14 @@ def test_alerts_as_the_licenses_page_computes_them(api, world):
 )
 def test_licenses_refuse_unknown_values(api, world, params, field):
     api.force_login(world.viewer)
-    assert_error(api.get(url(world, "api_licenses"), params), 400, field)
+    assert_error(api.get(url(world, "api_licenses"), params), 400, field=field)
 
 
 def test_licenses_of_another_tenant_are_not_found(api, world):
     theirs = build_tenant("Theirs")
     api.force_login(world.admin)
     assert_error(api.get(reverse("api_licenses", kwargs={"account_id": theirs.account.pk})), 404)
-    assert_error(api.get(url(world, "api_licenses"), {"virtual_account": theirs.va_a.pk}), 400, "virtual_account")
+    assert_error(api.get(url(world, "api_licenses"), {"virtual_account": theirs.va_a.pk}), 400, field="virtual_account")
     api.logout()
     assert api.get(url(world, "api_licenses")).status_code in (401, 403)
 
@@ -200,8 +192,8 @@ def test_lots_scope_and_errors(api, world):
     api.force_login(world.va_user)
     mine = api.get(url(world, "api_lots")).json()["results"]
     assert {lot["virtual_account"]["id"] for lot in mine} == {world.va_a.pk, world.va_a_child.pk}
-    assert_error(api.get(url(world, "api_lots"), {"virtual_account": world.va_b.pk}), 400, "virtual_account")
-    assert_error(api.get(url(world, "api_lots"), {"license": "x"}), 400, "license")
+    assert_error(api.get(url(world, "api_lots"), {"virtual_account": world.va_b.pk}), 400, field="virtual_account")
+    assert_error(api.get(url(world, "api_lots"), {"license": "x"}), 400, field="license")
 
 
 def test_lots_pages(api, world):
@@ -292,7 +284,7 @@ def test_transfer_moves_licenses_and_answers_both_balances(api, world):
 )
 def test_transfer_refuses_bad_input_and_writes_nothing(api, world, body, field):
     api.force_login(world.user)
-    error = assert_error(transfer(api, world, **body), 400, field)
+    error = assert_error(transfer(api, world, **body), 400, field=field)
     if body.get("quantity") == 9:
         assert "Only 8" in error["fields"]["quantity"][0]
     assert balance(world.va_a, world.cache["lic"]).purchased == 10
@@ -301,7 +293,7 @@ def test_transfer_refuses_bad_input_and_writes_nothing(api, world, body, field):
 
 def test_transfer_to_the_same_va_names_the_field(api, world):
     api.force_login(world.user)
-    assert_error(transfer(api, world, target_virtual_account_id=world.va_a.pk), 400, "target_virtual_account_id")
+    assert_error(transfer(api, world, target_virtual_account_id=world.va_a.pk), 400, field="target_virtual_account_id")
 
 
 def test_transfer_permissions(api, world):

@@ -9,6 +9,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from licensing.models import ProductInstance, RegistrationToken
+from tests.api.helpers import assert_error
 from tests.factories import grant, make_user
 from tests.isolation import build_tenant
 
@@ -41,15 +42,6 @@ def world():
 
 def url(tenant, name, **kwargs):
     return reverse(name, kwargs={"account_id": tenant.account.pk, **kwargs})
-
-
-def assert_error(response, status: int, field: str | None = None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"code", "detail", "fields"}
-    if field:
-        assert field in body["fields"], body
-    return body
 
 
 def hostnames(response) -> list[str]:
@@ -127,7 +119,7 @@ def test_va_scoped_user_sees_their_subtree_only(api, world):
 )
 def test_list_refuses_unknown_values(api, world, params, field):
     api.force_login(world.viewer)
-    assert_error(api.get(url(world, "api_product_instances"), params), 400, field)
+    assert_error(api.get(url(world, "api_product_instances"), params), 400, field=field)
 
 
 def test_detail_with_usage(api, world):
@@ -210,10 +202,10 @@ def test_transfer_permissions_and_errors(api, world):
     api.force_login(world.admin)
     assert_error(move(api, world, [their_device.pk], world.va_a), 404)
     assert_error(move(api, world, [core.pk], theirs.va_a), 404)
-    assert_error(move(api, world, [], world.va_b), 400, "product_instance_ids")
-    assert_error(move(api, world, ["x"], world.va_b), 400, "product_instance_ids")
+    assert_error(move(api, world, [], world.va_b), 400, field="product_instance_ids")
+    assert_error(move(api, world, ["x"], world.va_b), 400, field="product_instance_ids")
     bad = api.post(url(world, "api_instance_transfers"), {"product_instance_ids": [core.pk]}, format="json")
-    assert_error(bad, 400, "target_virtual_account_id")
+    assert_error(bad, 400, field="target_virtual_account_id")
     assert ProductInstance.objects.get(pk=core.pk).virtual_account_id == world.va_a.pk
 
 
@@ -249,7 +241,7 @@ def test_create_token_refuses_bad_input(api, world, body, field):
     api.force_login(world.user)
     before = RegistrationToken.objects.count()
     data = {"virtual_account_id": world.va_b.pk, **body}
-    assert_error(api.post(url(world, "api_registration_tokens"), data, format="json"), 400, field)
+    assert_error(api.post(url(world, "api_registration_tokens"), data, format="json"), 400, field=field)
     assert RegistrationToken.objects.count() == before
 
 

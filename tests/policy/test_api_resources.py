@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -15,6 +14,8 @@ from licensing.models import ProductInstance
 from policy.models import Alert, UsageReport, UsageUpload
 from policy.services import ack_is_authentic, ingest_usage_report
 from smartaccounts.models import Event
+from tests.api.helpers import account_url as url
+from tests.api.helpers import assert_error
 from tests.factories import default_va, grant, make_account, make_user, make_va
 
 from .helpers import make_instance, make_license, report
@@ -50,18 +51,6 @@ def world():
         "plant_device": plant_device,
         "other": other,
     }
-
-
-def url(name, account, **kwargs):
-    return reverse(name, kwargs={"account_id": account.pk, **kwargs})
-
-
-def assert_error(response, status, code=None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"code", "detail", "fields"}
-    if code:
-        assert body["code"] == code, body
 
 
 def ingest(w, instance, *, at=None):

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from smartaccounts import services
 from smartaccounts.models import Event, Invitation, Role, VirtualAccount
 from smartaccounts.services.roles import role_on_scope
+from tests.api.helpers import assert_error
 from tests.factories import grant, make_account, make_user, make_va
 from tests.isolation import build_tenant
 
@@ -42,16 +43,6 @@ def url(name, tenant=None, **kwargs):
     if tenant is not None:
         kwargs.setdefault("account_id", tenant.account.pk)
     return reverse(name, kwargs=kwargs)
-
-
-def assert_error(response, status: int, code: str | None = None, field: str | None = None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"code", "detail", "fields"}, body
-    if code:
-        assert body["code"] == code, body
-    if field:
-        assert field in body["fields"], body
 
 
 def count_queries(api, path, **params) -> int:

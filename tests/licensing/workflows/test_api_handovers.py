@@ -3,11 +3,12 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from rest_framework.test import APIClient
 
 from licensing.models import HandOver
 from licensing.services import NO_ELIGIBLE_CUSTOMER, transfer_to_customer
+from tests.api.helpers import account_url as url
+from tests.api.helpers import assert_error
 from tests.factories import default_va, grant, make_account, make_user, make_va
 
 from .helpers import assert_ledger_consistent, balance, held, make_license, make_order, make_partner, make_sku
@@ -46,22 +47,10 @@ def world():
     }
 
 
-def url(name, account, **kwargs):
-    return reverse(name, kwargs={"account_id": account.pk, **kwargs})
-
-
 def hand_over(w, quantity=4):
     return transfer_to_customer(
         actor=w["partner_admin"], order_lines={w["line"]: quantity}, customer_account=w["customer"]
     )
-
-
-def assert_error(response, status, code=None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"code", "detail", "fields"}
-    if code:
-        assert body["code"] == code, body
 
 
 # --- Creating -------------------------------------------------------------------------------------------

@@ -5,10 +5,11 @@ import secrets
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from rest_framework.test import APIClient
 
 from licensing.models import LedgerEntry, Pak
+from tests.api.helpers import account_url as url
+from tests.api.helpers import assert_error
 from tests.factories import default_va, grant, make_account, make_user, make_va
 
 from .helpers import assert_ledger_consistent, balance, make_license, make_pak, make_partner, make_sku
@@ -56,18 +57,6 @@ def world():
         "pak": pak,
         "other": other,
     }
-
-
-def url(name, account, **kwargs):
-    return reverse(name, kwargs={"account_id": account.pk, **kwargs})
-
-
-def assert_error(response, status, code=None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"code", "detail", "fields"}
-    if code:
-        assert body["code"] == code, body
 
 
 def test_the_list_shows_each_pak_with_what_is_left_per_sku(api, world):

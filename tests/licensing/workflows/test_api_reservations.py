@@ -6,12 +6,13 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from rest_framework.test import APIClient
 
 from licensing import reservation_codes as codes
 from licensing.models import ProductInstance, Reservation
 from licensing.services import reserve_licenses
+from tests.api.helpers import account_url as url
+from tests.api.helpers import assert_error
 from tests.factories import default_va, grant, make_account, make_user, make_va
 
 from .helpers import assert_ledger_consistent, balance, deposit, enable_reservations, make_license, request_code
@@ -50,18 +51,6 @@ def world():
         "user": user,
         "other": other,
     }
-
-
-def url(name, account, **kwargs):
-    return reverse(name, kwargs={"account_id": account.pk, **kwargs})
-
-
-def assert_error(response, status, code=None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"code", "detail", "fields"}
-    if code:
-        assert body["code"] == code, body
 
 
 def reserve(w, va=None, quantity=2, serial=None):
