@@ -8,7 +8,8 @@ PAGE_RATIO = 3
 INGEST_PER_SECOND = 500
 INGEST_COPY_RATIO = 10
 EVALUATION_SECONDS = 60
-EVALUATION_RATIO = 3
+EVALUATION_RATIO = 1.5  # to the computation alone (the same deadlines into a scratch table)
+EVALUATION_MB = 300
 TRANSFERS_PER_SECOND = 200
 PERMISSION_MS = 20
 WEB_MB = 300
@@ -48,15 +49,18 @@ def targets(r: dict) -> list[dict]:
             ing["reports_per_second_batch"] >= INGEST_PER_SECOND and ing["batch_ratio_to_copy"] <= INGEST_COPY_RATIO,
             f"{ing['reports_per_second_batch']}/s, {ing['batch_ratio_to_copy']}× COPY",
         )
-    last = r["deadlines"][-1]
+    last = {**r["deadlines"][-1], "ratio_to_computation": computation_ratio(r["deadlines"][-1])}
+    memory = r["memory_evaluation"]["peak_rss_mb"]
     add(
         "evaluation",
         f"evaluation of {last['instances']:,} instances < {EVALUATION_SECONDS} s, "
-        f"within {EVALUATION_RATIO}× of one UPDATE, same results",
+        f"within {EVALUATION_RATIO}× of the computation alone, same results, peak memory < {EVALUATION_MB} MB",
         last["evaluation_seconds"] < EVALUATION_SECONDS
-        and last["ratio_to_update"] <= EVALUATION_RATIO
-        and last["mismatches"] == 0,
-        f"{last['evaluation_seconds']} s, {last['ratio_to_update']}×, {last['mismatches']} mismatches",
+        and last["ratio_to_computation"] <= EVALUATION_RATIO
+        and last["mismatches"] == 0
+        and memory < EVALUATION_MB,
+        f"{last['evaluation_seconds']} s, {last['ratio_to_computation']}× of {last['computation_only_seconds']} s, "
+        f"{last['mismatches']} mismatches, {memory} MB",
     )
     t = r["transfers"]
     add(
@@ -167,31 +171,39 @@ def _ingestion(r: dict) -> list[str]:
 def _evaluation(r: dict) -> list[str]:
     caption = (
         "**Deadline evaluation** (every deadline recomputed and written, alerts opened; then the hourly re-run), "
-        "against one hand-written UPDATE of the instances that computes the same deadlines (the computation "
-        "alone: the same statement into a scratch table, whose results the evaluation's are checked against):"
+        "against its floor: one hand-written UPDATE computing the same deadlines into a narrow scratch table "
+        "(the computation alone, whose results the evaluation's are checked against); the same UPDATE in place "
+        "on the deadline table (its indexes and counting triggers) for context:"
     )
     headers = [
         "Instances",
         "Evaluation s",
+        "Computation alone s",
+        "Ratio",
         "Second run s (rows written)",
         "One UPDATE in place s",
-        "Ratio",
-        "The UPDATE's computation alone s",
         "Mismatches",
     ]
     rows = [
         [
             f"{d['instances']:,}",
             d["evaluation_seconds"],
+            d.get("computation_only_seconds", ""),
+            f"{computation_ratio(d)}×",
             f"{d['second_run_seconds']} ({d['second_run_rows_written']})",
             d["reference_update_seconds"],
-            f"{d['ratio_to_update']}×",
-            d.get("computation_only_seconds", ""),
             d["mismatches"],
         ]
         for d in r["deadlines"]
     ]
     return [caption, "", *_table(headers, rows)]
+
+
+def computation_ratio(d: dict) -> float:
+    """The evaluation's seconds over the computation alone's (its floor), as the run wrote it or worked out."""
+    return d.get("ratio_to_computation") or round(
+        d["evaluation_seconds"] / max(d["computation_only_seconds"], 0.001), 2
+    )
 
 
 def _transfers(r: dict) -> list[str]:

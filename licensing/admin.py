@@ -174,9 +174,9 @@ class LicenseBalanceAdmin(ReadOnlyAdmin):
 @admin.register(ProductInstance)
 class ProductInstanceAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "pid", "serial_number", "smart_account", "virtual_account", "status", "reporting_status")
-    list_filter = ("status", "reporting_status", "smart_account__kind")
+    list_filter = ("status", "deadline__reporting_status", "smart_account__kind")
     search_fields = ("serial_number", "pid", "hostname", "smart_account__name", "smart_account__domain")
-    list_select_related = ("smart_account", "virtual_account")
+    list_select_related = ("smart_account", "virtual_account", "deadline")
     exclude = ("trust_code",)
 
 

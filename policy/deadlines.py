@@ -48,7 +48,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, Min
 from django.utils import timezone
 
-from licensing.models import ProductInstance, ProductInstanceUsage
+from licensing.models import InstanceDeadline, ProductInstance, ProductInstanceUsage
 from smartaccounts.models import Event, VirtualAccount
 
 from . import queries
@@ -110,7 +110,7 @@ def evaluate_reporting_deadlines(
     else:
         counts = dict(
             ProductInstance.objects.exclude(status=ProductInstance.Status.REMOVED)
-            .values_list("reporting_status")
+            .values_list("deadline__reporting_status")
             .annotate(n=Count("pk"))
             .order_by()
         )
@@ -276,8 +276,8 @@ def _recompute_sql(scope: str, scope_params: dict, params: dict) -> _Batch:
 
 _RECOMPUTE_FIELDS = (
     "pk", "smart_account_id", "virtual_account_id", "status", "first_use_at", "registered_at", "last_report_at",
-    "pending_change_at", "next_due_at", "reporting_status", "reporting_status_changed_at", "hostname", "pid",
-    "serial_number",
+    "pending_change_at", "hostname", "pid", "serial_number", "deadline__next_due_at", "deadline__reporting_status",
+    "deadline__reporting_status_changed_at", "deadline__virtual_account_id",
 )  # fmt: skip
 
 
@@ -285,7 +285,9 @@ def _recompute_reference(scope: _Scope, plan: _Plan) -> list[ProductInstance]:
     """The rules of `policy.rules` for the scope's instances: their deadline and status written where
     they differ (`changed` set on each). Returns every instance of the scope, removed ones included
     (their alerts are resolved)."""
-    instances = list(ProductInstance.objects.filter(**scope.orm("pk")).only(*_RECOMPUTE_FIELDS))
+    instances = list(
+        ProductInstance.objects.filter(**scope.orm("pk")).select_related("deadline").only(*_RECOMPUTE_FIELDS)
+    )
     classes: dict[int, set[str]] = defaultdict(set)
     usage = (
         ProductInstanceUsage.objects.filter(**scope.orm("product_instance_id"), count__gt=0)
@@ -313,12 +315,13 @@ def _recompute_reference(scope: _Scope, plan: _Plan) -> list[ProductInstance]:
             pending_change_at=instance.pending_change_at,
         )
         status = policy_rules.status_for(due, plan.now)
-        if due != instance.next_due_at or status != instance.reporting_status:
-            if status != instance.reporting_status:
-                instance.reporting_status_changed_at = plan.now
-            instance.next_due_at, instance.reporting_status, instance.changed = due, status, True
-            changed.append(instance)
-    ProductInstance.objects.bulk_update(
+        deadline = instance.deadline
+        if due != deadline.next_due_at or status != deadline.reporting_status:
+            if status != deadline.reporting_status:
+                deadline.reporting_status_changed_at = plan.now
+            deadline.next_due_at, deadline.reporting_status, instance.changed = due, status, True
+            changed.append(deadline)
+    InstanceDeadline.objects.bulk_update(
         changed, ["next_due_at", "reporting_status", "reporting_status_changed_at"], batch_size=500
     )
     return instances

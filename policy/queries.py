@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from licensing.models import License, ProductInstance, ProductInstanceUsage
+from licensing.models import InstanceDeadline, License, ProductInstance, ProductInstanceUsage
 from smartaccounts.models import Event, SmartAccount, VirtualAccount
 
 from .models import AccountPolicy, Alert
@@ -33,6 +33,7 @@ def _col(model, name: str) -> str:
 
 
 INSTANCE = ProductInstance._meta.db_table
+DEADLINE = InstanceDeadline._meta.db_table
 USAGE = ProductInstanceUsage._meta.db_table
 LICENSE = License._meta.db_table
 ALERT = Alert._meta.db_table
@@ -94,11 +95,12 @@ classes(license_class, bit) AS (
     SELECT * FROM unnest(%(class_names)s::text[], %(class_bits)s::int[])
 ),
 batch AS (
-    SELECT i.id, i.status, i.smart_account_id, i.virtual_account_id, i.first_use_at, i.registered_at,
-           i.last_report_at, i.pending_change_at, i.next_due_at, i.reporting_status,
+    SELECT i.id, i.status, i.smart_account_id, d.virtual_account_id, i.first_use_at, i.registered_at,
+           i.last_report_at, i.pending_change_at, d.next_due_at, d.reporting_status,
            CASE WHEN ap.{_col(AccountPolicy, "policy")} IS NULL THEN %(default_version)s::bigint
                 ELSE v.version_id END AS version_id
     FROM {INSTANCE} i
+    JOIN {DEADLINE} d ON d.instance_id = i.id
     LEFT JOIN {ACCOUNT_POLICY} ap ON ap.{_col(AccountPolicy, "smart_account")} = i.smart_account_id
     LEFT JOIN versions v ON v.policy_id = ap.{_col(AccountPolicy, "policy")}
     WHERE {scope.format(column="i.id")}
@@ -145,21 +147,17 @@ pending AS MATERIALIZED (
     FROM due d
     WHERE d.next_due_at IS DISTINCT FROM d.new_due OR d.reporting_status <> {status_of_new_due}
 ),
-changed AS (
-    UPDATE {INSTANCE} i
+changed AS (  -- only the narrow row is written, and only while it still holds what was read
+    UPDATE {DEADLINE} d
     SET next_due_at = c.new_due,
         reporting_status = c.new_status,
-        reporting_status_changed_at = CASE WHEN i.reporting_status <> c.new_status THEN %(now)s
-                                           ELSE i.reporting_status_changed_at END
+        reporting_status_changed_at = CASE WHEN d.reporting_status <> c.new_status THEN %(now)s
+                                           ELSE d.reporting_status_changed_at END
     FROM pending c
-    WHERE i.id = c.id AND {scope.format(column="i.id")}
-      AND (i.next_due_at IS DISTINCT FROM c.new_due OR i.reporting_status <> c.new_status)
-      AND i.status = c.status AND i.smart_account_id = c.smart_account_id
-      AND i.registered_at = c.registered_at
-      AND i.first_use_at IS NOT DISTINCT FROM c.first_use_at
-      AND i.last_report_at IS NOT DISTINCT FROM c.last_report_at
-      AND i.pending_change_at IS NOT DISTINCT FROM c.pending_change_at
-    RETURNING i.id, i.reporting_status, i.virtual_account_id, i.next_due_at
+    WHERE d.instance_id = c.id AND {scope.format(column="d.instance_id")}
+      AND d.next_due_at IS NOT DISTINCT FROM c.next_due_at AND d.reporting_status = c.reporting_status
+      AND d.virtual_account_id = c.virtual_account_id
+    RETURNING d.instance_id AS id, d.reporting_status, d.virtual_account_id, d.next_due_at
 ),
 final AS (  -- each instance of the batch as it stands now: as written here, else as read
     SELECT b.id, b.status,
@@ -206,9 +204,9 @@ def resolve_alerts_statement(scope: str) -> str:
 UPDATE {ALERT} SET resolved_at = %(now)s
 WHERE resolved_at IS NULL AND {scope.format(column="product_instance_id")}
   AND EXISTS (
-    SELECT 1 FROM {INSTANCE} i
-    WHERE i.id = {ALERT}.product_instance_id
-      AND (i.status = {Q["removed"]}
+    SELECT 1 FROM {DEADLINE} i
+    WHERE i.instance_id = {ALERT}.product_instance_id
+      AND (i.removed
            OR ({ALERT}.kind IN {DEADLINE_KINDS}
                AND (i.reporting_status <> {ALERT}.kind
                     OR i.virtual_account_id <> {ALERT}.virtual_account_id
@@ -224,9 +222,10 @@ def open_alerts_statement(scope: str) -> str:
     """The deadline alert a status asks for (`policy.rules.wanted_alert`) opened where none is open."""
     return f"""
 WITH batch AS MATERIALIZED (
-    SELECT id, smart_account_id, virtual_account_id, reporting_status, next_due_at, hostname, pid, serial_number
-    FROM {INSTANCE}
-    WHERE {scope.format(column="id")} AND status <> {Q["removed"]}
+    SELECT i.id, i.smart_account_id, i.virtual_account_id, d.reporting_status, d.next_due_at, i.hostname, i.pid,
+           i.serial_number
+    FROM {INSTANCE} i JOIN {DEADLINE} d ON d.instance_id = i.id
+    WHERE {scope.format(column="i.id")} AND i.status <> {Q["removed"]}
 )
 INSERT INTO {ALERT} (smart_account_id, virtual_account_id, product_instance_id, kind, severity, message, due_at,
                      opened_at)
@@ -284,14 +283,18 @@ _INSTANCE_FIELDS = [f for f in ProductInstance._meta.concrete_fields if not geta
 _INSTANCE_NAMES = [f.attname for f in _INSTANCE_FIELDS]
 _ACCOUNT_FIELDS = ("kind", "name", "status")
 _VA_FIELDS = ("name", "tree_id", "lft", "rght", "level")
+_DEADLINE_FIELDS = list(InstanceDeadline._meta.concrete_fields)
+_DEADLINE_NAMES = [f.attname for f in _DEADLINE_FIELDS]
 LOCK_LIVE_INSTANCES = (
     "SELECT "
     + ", ".join(
         [f"i.{f.column}" for f in _INSTANCE_FIELDS]
         + [f"a.{_col(SmartAccount, name)}" for name in _ACCOUNT_FIELDS]
         + [f"va.{_col(VirtualAccount, name)}" for name in _VA_FIELDS]
+        + [f"d.{f.column}" for f in _DEADLINE_FIELDS]
     )
     + f" FROM {INSTANCE} i"
+    f" JOIN {DEADLINE} d ON d.{_col(InstanceDeadline, 'instance')} = i.id"
     f" JOIN {ACCOUNT} a ON a.id = i.{_col(ProductInstance, 'smart_account')}"
     f" JOIN {VA} va ON va.id = i.{_col(ProductInstance, 'virtual_account')}"
     " JOIN unnest(%s::varchar[], %s::varchar[]) AS u(pid, serial_number)"
@@ -309,7 +312,7 @@ def lock_live_instances(udis) -> list[ProductInstance]:
         cursor.execute(LOCK_LIVE_INSTANCES, [[p for p, _ in udis], [s for _, s in udis]])
         rows = cursor.fetchall()
     found = []
-    n, m = len(_INSTANCE_NAMES), len(_ACCOUNT_FIELDS)
+    n, m, v = len(_INSTANCE_NAMES), len(_ACCOUNT_FIELDS), len(_VA_FIELDS)
     for row in rows:
         instance = ProductInstance.from_db(connection.alias, _INSTANCE_NAMES, row[:n])
         instance.smart_account = SmartAccount(
@@ -318,7 +321,8 @@ def lock_live_instances(udis) -> list[ProductInstance]:
         instance.virtual_account = VirtualAccount(
             id=instance.virtual_account_id,
             smart_account_id=instance.smart_account_id,
-            **dict(zip(_VA_FIELDS, row[n + m :], strict=True)),
+            **dict(zip(_VA_FIELDS, row[n + m : n + m + v], strict=True)),
         )
+        instance.deadline = InstanceDeadline.from_db(connection.alias, _DEADLINE_NAMES, row[n + m + v :])
         found.append(instance)
     return found

@@ -311,7 +311,7 @@ def lock_live_instances(udis: Iterable[tuple[str, str]]) -> list[ProductInstance
     for pid, serial_number in udis:
         condition |= Q(pid=pid, serial_number=serial_number)
     return list(
-        ProductInstance.objects.select_related("smart_account", "virtual_account")
+        ProductInstance.objects.select_related("smart_account", "virtual_account", "deadline")
         .filter(condition)
         .exclude(status=ProductInstance.Status.REMOVED)
         .order_by("pk")

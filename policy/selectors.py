@@ -46,11 +46,11 @@ def reporting_instances(
     within: QuerySet | None = None,
 ) -> QuerySet[ProductInstance]:
     """`within`: only the instances of these VAs (a Virtual Account's page: the VA, or it and its subtree)."""
-    instances = instances_for(user, smart_account).select_related("virtual_account")
+    instances = instances_for(user, smart_account).select_related("virtual_account", "deadline")
     if within is not None:
         instances = instances.filter(virtual_account_id__in=within.values("pk"))
     if status:
-        instances = instances.filter(reporting_status=status)
+        instances = instances.filter(deadline__reporting_status=status)
     if virtual_account_id:
         instances = instances.filter(virtual_account_id=virtual_account_id)
     if q:
@@ -60,7 +60,7 @@ def reporting_instances(
             | instances.filter(hostname__icontains=q)
             | (instances.filter(pid__icontains=q))
         )
-    return instances.order_by("next_due_at", "pk")
+    return instances.order_by("deadline__next_due_at", "pk")
 
 
 def reporting_counts(
@@ -81,7 +81,7 @@ def instance_for(user: User, smart_account: SmartAccount, instance_id: int, acti
     """One instance the user may `action` on (DoesNotExist otherwise, also for another tenant's id)."""
     return (
         instances_for(user, smart_account, action)
-        .select_related("virtual_account", "smart_account")
+        .select_related("virtual_account", "smart_account", "deadline")
         .get(pk=instance_id)
     )
 

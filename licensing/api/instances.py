@@ -234,7 +234,7 @@ class InstanceTransfersApiView(AccountApiView):
             raise PermissionDenied("You need the User role on the Virtual Accounts of these product instances.")
         with renamed_fields({"target": "target_virtual_account_id"}):
             moved = services.transfer_product_instances(actor=request.user, product_instances=operable, target=target)
-        after = ProductInstance.objects.filter(pk__in=ids).select_related("virtual_account").order_by("pk")
+        after = ProductInstance.objects.filter(pk__in=ids).select_related("virtual_account", "deadline").order_by("pk")
         answer = {"moved": moved, "target_virtual_account": target, "product_instances": list(after)}
         return Response(InstanceTransferSerializer(answer).data)
 

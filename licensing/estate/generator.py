@@ -228,7 +228,6 @@ class Generator:
                 first_use_at=registered,
                 trust_code=f"{rng.getrandbits(128):032x}",
                 trust_code_issued_at=registered,
-                reporting_status="not_required",
             )
             for lic_id, count in counts:
                 usage_writer.add(product_instance_id=pk, license_id=lic_id, count=count, updated_at=registered)

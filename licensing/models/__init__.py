@@ -1,7 +1,7 @@
 from .catalog import License, LicenseClass, Sku
 from .counters import InstanceCount
 from .handover import HandOver, HandOverLine
-from .instances import ProductInstance, ProductInstanceUsage, RegistrationToken
+from .instances import InstanceDeadline, ProductInstance, ProductInstanceUsage, RegistrationToken
 from .ledger import LedgerEntry, LicenseAccountTotal, LicenseBalance, LicenseLot
 from .orders import Order, OrderLine
 from .paks import Pak, PakLine
@@ -11,6 +11,7 @@ __all__ = [
     "HandOver",
     "HandOverLine",
     "InstanceCount",
+    "InstanceDeadline",
     "LedgerEntry",
     "License",
     "LicenseAccountTotal",

@@ -1,10 +1,11 @@
 """Materialised counts of product instances per Virtual Account and reporting status.
 
 The VA tree, the account home and the reporting page show how many devices each VA holds and how
-many are overdue. Counting them from `ProductInstance` reads every device of the account (200,000 in
+many are overdue. Counting them from the instances reads every device of the account (200,000 in
 a large one) on every page view. These rows hold the same numbers, kept by database triggers in the
-same transaction as every write to `licensing_productinstance` (ORM saves, `update()`, raw SQL, COPY),
-so no code path can forget them and a rolled-back write rolls its counts back.
+same transaction as every write to `licensing_instancedeadline` (each instance's status row, which
+itself follows its instance's account, VA and removal by trigger: ORM saves, `update()`, raw SQL,
+COPY), so no code path can forget them and a rolled-back write rolls its counts back.
 
 Only live instances (status other than `removed`) are counted. A key (account, VA, reporting status)
 may have several rows whose `count`s add up to the number: on PostgreSQL a statement-level trigger
@@ -55,10 +56,10 @@ def verify_instance_counts() -> list[tuple[int, int, str, int, int]]:
         .annotate(n=Sum("count"))
     }
     actual = {
-        (row["smart_account_id"], row["virtual_account_id"], row["reporting_status"]): row["n"]
+        (row["smart_account_id"], row["virtual_account_id"], row["deadline__reporting_status"]): row["n"]
         for row in ProductInstance.objects.exclude(status=ProductInstance.Status.REMOVED)
         .order_by()
-        .values("smart_account_id", "virtual_account_id", "reporting_status")
+        .values("smart_account_id", "virtual_account_id", "deadline__reporting_status")
         .annotate(n=Count("pk"))
     }
     return sorted(

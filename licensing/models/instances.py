@@ -119,11 +119,8 @@ class ProductInstance(models.Model):
     pending_change_at = models.DateTimeField(
         null=True, blank=True, help_text="Earliest change (upgrade, feature change) not yet covered by a report."
     )
-    next_due_at = models.DateTimeField(null=True, blank=True)
-    reporting_status = models.CharField(
-        max_length=12, choices=ReportingStatus.choices, default=ReportingStatus.NOT_REQUIRED
-    )
-    reporting_status_changed_at = models.DateTimeField(null=True, blank=True)
+    # The reporting deadline and status the evaluation works out live in `InstanceDeadline` (one narrow
+    # row per instance): read them here through `deadline`.
 
     class Meta:
         ordering = ["hostname", "pid", "serial_number"]
@@ -141,15 +138,10 @@ class ProductInstance(models.Model):
                 condition=Q(pid__regex=STORED_UDI_PART) & Q(serial_number__regex=STORED_UDI_PART),
                 name="instance_udi_stored_form",
             ),
-            models.CheckConstraint(
-                condition=Q(reporting_status__in=["ok", "due_soon", "overdue", "not_required"]),
-                name="instance_reporting_status_valid",
-            ),
         ]
         indexes = [
             models.Index(fields=["virtual_account", "status", "id"], name="instance_va_status"),
             models.Index(fields=["smart_account", "status", "id"], name="instance_account_status"),
-            models.Index(fields=["smart_account", "reporting_status"], name="instance_account_reporting"),
             models.Index(fields=["serial_number"], name="instance_serial"),
             models.Index(fields=["smart_account", "hostname"], name="instance_account_hostname"),
             # Keyset pagination of the product instance pages: (hostname, id) after a cursor.
@@ -163,6 +155,66 @@ class ProductInstance(models.Model):
     @property
     def udi(self) -> str:
         return f"PID:{self.pid} SN:{self.serial_number}"
+
+    # The evaluation's outputs, read through the instance's `InstanceDeadline` (select_related("deadline")
+    # where many are shown). Written only by `policy.deadlines` and the services that report usage.
+    @property
+    def next_due_at(self):
+        return self.deadline.next_due_at
+
+    @property
+    def reporting_status(self) -> str:
+        return self.deadline.reporting_status
+
+    @property
+    def reporting_status_changed_at(self):
+        return self.deadline.reporting_status_changed_at
+
+    def get_reporting_status_display(self) -> str:
+        return self.deadline.get_reporting_status_display()
+
+
+class InstanceDeadline(models.Model):
+    """An instance's reporting deadline and status: the deadline evaluation's output, one narrow row per instance.
+
+    Kept apart from the wide instance row (a dozen indexes, a long tuple) so that writing a deadline
+    rewrites a short row with two index entries, mostly in place (HOT, fillfactor below). The row is
+    created by a database trigger when its instance is inserted (ORM, bulk_create, COPY alike) and
+    follows the instance's account, VA and removal by trigger too; the instance counts per VA and
+    status (`InstanceCount`) are kept from this table. See licensing/migrations/0014_instance_deadlines.py.
+    """
+
+    instance = models.OneToOneField(
+        ProductInstance, primary_key=True, on_delete=models.CASCADE, related_name="deadline"
+    )
+    # Copies of the instance's own columns, kept by trigger: the counts and the tenant scope.
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
+    virtual_account = models.ForeignKey(
+        VirtualAccount, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    removed = models.BooleanField(default=False)
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    reporting_status = models.CharField(
+        max_length=12,
+        choices=ProductInstance.ReportingStatus.choices,
+        default=ProductInstance.ReportingStatus.NOT_REQUIRED,
+    )
+    reporting_status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reporting_status__in=["ok", "due_soon", "overdue", "not_required"]),
+                name="deadline_reporting_status_valid",
+            ),
+        ]
+        indexes = [
+            # The reporting page's filter: an account's instances in one status.
+            models.Index(fields=["smart_account", "reporting_status"], name="deadline_account_reporting"),
+        ]
+
+    def __str__(self):
+        return f"{self.instance_id}: {self.reporting_status} {self.next_due_at}"
 
 
 class ProductInstanceUsage(models.Model):

@@ -69,7 +69,7 @@ def instances_in(virtual_accounts: Iterable[VirtualAccount], *, hostname: str = 
     )
     if hostname:
         qs = qs.filter(hostname__iexact=hostname)
-    return qs.select_related("virtual_account").order_by("registered_at", "pk")
+    return qs.select_related("virtual_account", "deadline").order_by("registered_at", "pk")
 
 
 def usage_of_instances(instance_ids: Iterable[int]) -> dict[int, list[ProductInstanceUsage]]:

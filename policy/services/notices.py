@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from licensing.models import ProductInstance
+from licensing.models import InstanceDeadline, ProductInstance
 from smartaccounts.services import record_event
 
 from ..formats import Refusal, iso, parse_notice, signature_matches
@@ -60,12 +60,15 @@ def record_change_notice(*, payload) -> dict:
         )
         if new:
             Change.objects.bulk_create(new)
-            fields = {"pending_change_at": earliest, "next_due_at": state.next_due_at, "reporting_status": state.status}
-            if state.status != instance.reporting_status:
+            ProductInstance.objects.filter(pk=instance.pk).update(last_contact_at=now, pending_change_at=earliest)
+            instance.pending_change_at = earliest
+            deadline = instance.deadline
+            fields = {"next_due_at": state.next_due_at, "reporting_status": state.status}
+            if state.status != deadline.reporting_status:
                 fields["reporting_status_changed_at"] = now
-            ProductInstance.objects.filter(pk=instance.pk).update(last_contact_at=now, **fields)
+            InstanceDeadline.objects.filter(pk=instance.pk).update(**fields)
             for name, value in fields.items():
-                setattr(instance, name, value)
+                setattr(deadline, name, value)
             reconcile_deadline_alerts(instance, now=now, resolve_late=False)
             record_event(
                 actor=None,

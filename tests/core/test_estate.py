@@ -29,8 +29,8 @@ def test_generated_estate_is_consistent_and_evaluated(postgres):
         )
         assert balance.in_use == used
     # The deadlines were evaluated: no device still waits for its first evaluation.
-    assert instances.exclude(next_due_at__isnull=False).count() == 0
-    assert set(instances.values_list("reporting_status", flat=True)) <= {"ok", "due_soon", "overdue"}
+    assert instances.exclude(deadline__next_due_at__isnull=False).count() == 0
+    assert set(instances.values_list("deadline__reporting_status", flat=True)) <= {"ok", "due_soon", "overdue"}
 
 
 def test_tree_written_by_copy_is_a_valid_mptt_tree(postgres):

@@ -23,7 +23,7 @@ def main(account_id: int, worker: int, workers: int, count: int) -> int:
     django.setup()
     from django.db import DatabaseError, connection, transaction
 
-    from licensing.models import ProductInstance
+    from licensing.models import InstanceDeadline, ProductInstance
     from smartaccounts.models import VirtualAccount
 
     rng = random.Random(worker)
@@ -42,7 +42,7 @@ def main(account_id: int, worker: int, workers: int, count: int) -> int:
                     what = rng.random()
                     rows = ProductInstance.objects.filter(pk__in=chosen)
                     if what < 0.5:
-                        rows.update(reporting_status=rng.choice(statuses))
+                        InstanceDeadline.objects.filter(pk__in=chosen).update(reporting_status=rng.choice(statuses))
                     elif what < 0.8:
                         rows.update(virtual_account_id=rng.choice(vas))
                     else:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.db import connection, transaction
 
-from licensing.models import InstanceCount, ProductInstance
+from licensing.models import InstanceCount, InstanceDeadline, ProductInstance
 from licensing.models.counters import verify_instance_counts
 from licensing.selectors import instance_counts, instance_counts_by_va, scope_for
 from tests.factories import default_va, make_account, make_va
@@ -39,9 +39,9 @@ def test_counts_follow_registrations_status_changes_moves_removals_and_deletes(a
     assert counts(account)["not_required"] == 5
     assert instance_counts_by_va(account) == {home.pk: 3, lab.pk: 2}
 
-    ProductInstance.objects.filter(pk=devices[0].pk).update(reporting_status=Status.OVERDUE)
-    devices[1].reporting_status = Status.DUE_SOON
-    devices[1].save(update_fields=["reporting_status"])
+    InstanceDeadline.objects.filter(pk=devices[0].pk).update(reporting_status=Status.OVERDUE)
+    devices[1].deadline.reporting_status = Status.DUE_SOON
+    devices[1].deadline.save(update_fields=["reporting_status"])
     ProductInstance.objects.filter(pk=devices[3].pk).update(virtual_account=home)  # moved to another VA
     ProductInstance.objects.filter(pk=devices[4].pk).update(status=ProductInstance.Status.REMOVED)
     assert counts(account) == {"ok": 0, "due_soon": 1, "overdue": 1, "not_required": 2}
@@ -59,7 +59,7 @@ def test_raw_sql_writes_are_counted_too(account):
     device = register(va)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {ProductInstance._meta.db_table} SET reporting_status = %s WHERE id = %s",
+            f"UPDATE {InstanceDeadline._meta.db_table} SET reporting_status = %s WHERE instance_id = %s",
             [Status.OK, device.pk],
         )
     assert counts(account)["ok"] == 1 and counts(account)["not_required"] == 0
@@ -70,7 +70,7 @@ def test_a_rolled_back_write_leaves_the_counts_as_they_were(account):
     va = default_va(account)
     device = register(va)
     with pytest.raises(RuntimeError), transaction.atomic():
-        ProductInstance.objects.filter(pk=device.pk).update(reporting_status=Status.OVERDUE)
+        InstanceDeadline.objects.filter(pk=device.pk).update(reporting_status=Status.OVERDUE)
         register(va)
         raise RuntimeError("changed my mind")
     assert counts(account) == {"ok": 0, "due_soon": 0, "overdue": 0, "not_required": 1}
@@ -108,13 +108,14 @@ def test_a_writer_never_waits_for_another_ones_count_rows_on_postgresql(postgres
     try:
         with other.cursor() as cursor:  # a transaction that holds the VA's count rows
             cursor.execute(
-                f"UPDATE {ProductInstance._meta.db_table} SET reporting_status = 'overdue' WHERE id = %s", [first.pk]
+                f"UPDATE {InstanceDeadline._meta.db_table} SET reporting_status = 'overdue' WHERE instance_id = %s",
+                [first.pk],
             )
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '2s'")  # waiting would fail the test, not hang it
             started = time.monotonic()
-            ProductInstance.objects.filter(pk=second.pk).update(reporting_status=Status.OVERDUE)
-            ProductInstance.objects.filter(pk=third.pk).update(reporting_status=Status.OK)
+            InstanceDeadline.objects.filter(pk=second.pk).update(reporting_status=Status.OVERDUE)
+            InstanceDeadline.objects.filter(pk=third.pk).update(reporting_status=Status.OK)
             assert time.monotonic() - started < 1.5
         other.commit()
     finally:
@@ -122,7 +123,7 @@ def test_a_writer_never_waits_for_another_ones_count_rows_on_postgresql(postgres
     assert counts(account) == {"ok": 1, "due_soon": 0, "overdue": 2, "not_required": 0}
     assert verify_instance_counts() == []
     # Each transaction left its own row for the keys the other held; the next write to a key folds them.
-    ProductInstance.objects.filter(pk=second.pk).update(reporting_status=Status.NOT_REQUIRED)
+    InstanceDeadline.objects.filter(pk=second.pk).update(reporting_status=Status.NOT_REQUIRED)
     rows = list(InstanceCount.objects.filter(virtual_account=va).values_list("reporting_status", "count"))
     assert sorted(status for status, _ in rows if status in ("overdue", "not_required")) == ["not_required", "overdue"]
     assert counts(account) == {"ok": 1, "due_soon": 0, "overdue": 1, "not_required": 1}

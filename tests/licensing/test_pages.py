@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from licensing.models import Pak, PakLine, ProductInstance
+from licensing.models import InstanceDeadline, Pak, PakLine, ProductInstance
 from licensing.services import expire_term_lots
 from smartaccounts.tree import build_tree
 from tests.factories import default_va, make_account
@@ -170,7 +170,8 @@ def fleet(tenant):
     register(tenant.va_b, {tenant.flex: 1}, hostname="phone-17", pid="CP-8865-K9", serial="PUC1717",
              product_family="Collaboration")  # fmt: skip
     reserved = register(tenant.va_b, hostname="air-gapped-01", pid="C9300-24T", serial="FOC88RES")
-    ProductInstance.objects.filter(pk=reserved.pk).update(status="reserved", reporting_status="overdue")
+    ProductInstance.objects.filter(pk=reserved.pk).update(status="reserved")
+    InstanceDeadline.objects.filter(pk=reserved.pk).update(reporting_status="overdue")
     return tenant
 
 

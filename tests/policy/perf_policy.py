@@ -73,14 +73,14 @@ def fill(account, va, licenses, n: int) -> None:
             """
             INSERT INTO licensing_productinstance (pid, serial_number, hostname, product_family, software_version,
                 status, registered_at, export_controlled_allowed, trust_code, first_use_at, last_report_at,
-                pending_change_at, reporting_status, smart_account_id, virtual_account_id)
+                pending_change_at, smart_account_id, virtual_account_id)
             SELECT 'C9300-48P', 'PERF' || %(tag)s || lpad(g::text, 9, '0'), 'sw-' || g, 'Catalyst', '17.9.4',
                 CASE WHEN g %% 50 = 0 THEN 'reserved' WHEN g %% 97 = 0 THEN 'removed' ELSE 'active' END,
                 now() - (g %% 900) * interval '1 day', false, '',
                 now() - (g %% 800) * interval '1 day',
                 CASE WHEN g %% 10 < 7 THEN now() - (g %% 500) * interval '1 day' END,
                 CASE WHEN g %% 20 = 0 THEN now() - (g %% 120) * interval '1 day' END,
-                'not_required', %(account)s, %(va)s
+                %(account)s, %(va)s
             FROM generate_series(1, %(n)s) g
             """,
             {"tag": str(account.pk), "account": account.pk, "va": va.pk, "n": n},
@@ -112,10 +112,10 @@ def single_update(now) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            UPDATE licensing_productinstance SET reporting_status = CASE
+            UPDATE licensing_instancedeadline SET reporting_status = CASE
                 WHEN next_due_at IS NULL THEN 'not_required' WHEN next_due_at < %(now)s THEN 'overdue'
                 WHEN next_due_at <= %(soon)s THEN 'due_soon' ELSE 'ok' END
-            WHERE status <> 'removed'
+            WHERE NOT removed
             """,
             {"now": now, "soon": now + timedelta(days=14)},
         )

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from licensing.models import ProductInstance
+from licensing.models import InstanceDeadline, ProductInstance
 from policy.deadlines import evaluate_reporting_deadlines
 from policy.models import Policy
 from policy.services import assign_policy, create_policy, ingest_usage_report, record_change_notice
@@ -109,7 +109,8 @@ def test_a_reserved_instance_needs_no_report_and_a_removed_one_is_ignored(accoun
     va = default_va(account)
     reserved = make_instance(va, first_use_at=T0, status=ProductInstance.Status.RESERVED)
     removed = make_instance(va, usage={perpetual: 1}, first_use_at=T0)
-    ProductInstance.objects.filter(pk=removed.pk).update(status="removed", reporting_status="ok")
+    InstanceDeadline.objects.filter(pk=removed.pk).update(reporting_status="ok")
+    ProductInstance.objects.filter(pk=removed.pk).update(status="removed")
     counts = evaluate_reporting_deadlines(now=T0 + 400 * D)
     assert due(reserved) is None
     reserved.refresh_from_db()

@@ -17,7 +17,7 @@ def test_seed_demo_fills_reporting_and_running_it_again_changes_nothing():
     assert reports >= 50
     assert UsageReport.objects.filter(signed=True).exists() and UsageReport.objects.filter(signed=False).exists()
     assert UsageUpload.objects.filter(file_name="substation-routers-usage.json").exists()
-    statuses = set(ProductInstance.objects.values_list("reporting_status", flat=True))
+    statuses = set(ProductInstance.objects.values_list("deadline__reporting_status", flat=True))
     assert {"ok", "due_soon", "overdue"} <= statuses
     assert Alert.objects.filter(kind="late_change", resolved_at__isnull=True).count() == 1
     assert Change.objects.filter(source="notice").count() == 1

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from licensing.models import ProductInstance
+from licensing.models import InstanceDeadline, ProductInstance
 from policy.deadlines import evaluate_reporting_deadlines
 from policy.models import Alert
 from smartaccounts.models import Event
@@ -102,7 +102,7 @@ def test_the_evaluation_runs_a_fixed_number_of_queries_per_batch(account, lic):
     small = queries(3, batch_size=10_000)
     big = queries(57, batch_size=10_000)  # 60 instances, one batch: same statements
     assert small == big
-    ProductInstance.objects.update(reporting_status="not_required", next_due_at=None)
+    InstanceDeadline.objects.update(reporting_status="not_required", next_due_at=None)
     Alert.objects.update(resolved_at=timezone.now())
     with CaptureQueriesContext(connection) as ctx:
         evaluate_reporting_deadlines(now=T0, batch_size=20)  # the same 60 rows in 3+ batches
@@ -127,9 +127,8 @@ def test_an_instance_whose_report_arrives_during_the_batch_keeps_the_reports_val
     def report_arrives():
         try:
             with transaction.atomic():  # what the ingest writes, holding the row until it commits
-                ProductInstance.objects.filter(pk=instance.pk).update(
-                    last_report_at=reported_at, next_due_at=reported_due, reporting_status="ok"
-                )
+                ProductInstance.objects.filter(pk=instance.pk).update(last_report_at=reported_at)
+                InstanceDeadline.objects.filter(pk=instance.pk).update(next_due_at=reported_due, reporting_status="ok")
                 locked.set()
                 release.wait(10)
         finally:

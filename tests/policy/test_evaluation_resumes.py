@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from config.celery import app as celery_app
-from licensing.models import ProductInstance
+from licensing.models import InstanceDeadline, ProductInstance
 from policy import models as policy_models
 from policy.deadlines import evaluate_reporting_deadlines
 from policy.models import Alert
@@ -41,7 +41,7 @@ def state(events_after: int) -> dict:
     written after event `events_after`: the log is append-only)."""
     return {
         "instances": sorted(
-            ProductInstance.objects.values_list("pk", "next_due_at", "reporting_status", "reporting_status_changed_at")
+            InstanceDeadline.objects.values_list("pk", "next_due_at", "reporting_status", "reporting_status_changed_at")
         ),
         "alerts": sorted(
             Alert.objects.values_list("product_instance_id", "kind", "virtual_account_id", "due_at", "resolved_at")
@@ -161,7 +161,7 @@ def cold_estate() -> None:
     generate(EstateSpec().scaled(0.03), seed=11)
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE licensing_productinstance SET next_due_at = NULL, reporting_status = 'not_required', "
+            "UPDATE licensing_instancedeadline SET next_due_at = NULL, reporting_status = 'not_required', "
             "reporting_status_changed_at = NULL"
         )
     Alert.objects.all().delete()
@@ -170,7 +170,7 @@ def cold_estate() -> None:
 def uninterrupted_from_cold(now, batch_size: int) -> tuple[dict, dict]:
     """An uninterrupted run from the cold estate, as of `now` (rolled back afterwards)."""
     with transaction.atomic():
-        cold = ProductInstance.objects.all()
+        cold = InstanceDeadline.objects.all()
         cold.update(next_due_at=None, reporting_status="not_required", reporting_status_changed_at=None)
         Alert.objects.all().delete()
         mark = last_event()
@@ -205,7 +205,9 @@ def test_a_worker_killed_mid_evaluation_is_replaced_and_the_run_ends_as_an_unint
     total = math.ceil((ProductInstance.objects.latest("pk").pk - ProductInstance.objects.earliest("pk").pk + 1) / 100)
     assert run.batches < total
     rest = ProductInstance.objects.filter(pk__gte=run.next_id)
-    assert not rest.filter(next_due_at__isnull=False).exists()  # nothing past the committed batches was written
+    assert not rest.filter(
+        deadline__next_due_at__isnull=False
+    ).exists()  # nothing past the committed batches was written
 
     # The message is still unacknowledged in Redis; a worker with a short visibility timeout takes it back.
     celery_worker_factory(env={"DEADLINE_BATCH_SIZE": str(batch_size), "CELERY_VISIBILITY_TIMEOUT": "3",
@@ -217,4 +219,4 @@ def test_a_worker_killed_mid_evaluation_is_replaced_and_the_run_ends_as_an_unint
     expected_result, expected = uninterrupted_from_cold(run.now, batch_size)
     assert counts == expected_result
     assert state(mark) == expected
-    assert rest.filter(next_due_at__isnull=False).count() > 1000  # what the second worker did
+    assert rest.filter(deadline__next_due_at__isnull=False).count() > 1000  # what the second worker did

@@ -15,7 +15,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from licensing.models import ProductInstance
+from licensing.models import InstanceDeadline, ProductInstance
 from policy import deadlines, queries
 from policy import rules as policy_rules
 from policy.models import AccountPolicy, Alert, Policy, PolicyRule, PolicyVersion
@@ -113,8 +113,9 @@ def _build(estate: dict, world) -> list[int]:
         ProductInstance.objects.filter(pk=instance.pk).update(
             last_report_at=None if spec["last_report"] is None else NOW - spec["last_report"] * D,
             pending_change_at=None if spec["pending_change"] is None else NOW - spec["pending_change"] * D,
-            reporting_status=spec["stored_status"],
-            next_due_at=stored_due,
+        )
+        InstanceDeadline.objects.filter(pk=instance.pk).update(
+            reporting_status=spec["stored_status"], next_due_at=stored_due
         )
         Alert.objects.bulk_create(
             [
@@ -139,7 +140,7 @@ def _state() -> dict:
     """The outcome, without the ids the two runs give new rows differently."""
     return {
         "instances": list(
-            ProductInstance.objects.order_by("pk").values_list(
+            InstanceDeadline.objects.order_by("pk").values_list(
                 "pk", "next_due_at", "reporting_status", "reporting_status_changed_at"
             )
         ),

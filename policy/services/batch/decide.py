@@ -315,13 +315,14 @@ def _ack_document(report: ParsedReport, instance: ProductInstance, state, ack_uu
 def _update_instance(batch: BatchState, instance: ProductInstance, report: ParsedReport, state, pending_change_at):
     """The instance as the accepted report leaves it (written in the batch's write step)."""
     now = batch.now
-    if state.status != instance.reporting_status:
-        instance.reporting_status_changed_at = now
+    deadline = instance.deadline
+    if state.status != deadline.reporting_status:
+        deadline.reporting_status_changed_at = now
     instance.last_report_at = report.generated_at
     instance.last_report_received_at = now
     instance.pending_change_at = pending_change_at
-    instance.next_due_at = state.next_due_at
-    instance.reporting_status = state.status
+    deadline.next_due_at = state.next_due_at
+    deadline.reporting_status = state.status
     if report.software_version:
         instance.software_version = report.software_version
     if report.hostname:

@@ -29,7 +29,8 @@ from ..common import (
 Source = UsageReport.Source
 
 
-# What an accepted report writes on its instance (from the state the batch leaves it in).
+# What an accepted report writes on its instance (from the state the batch leaves it in); the names of
+# `DEADLINE_UPDATE` are written on its `InstanceDeadline` row.
 INSTANCE_UPDATE = (
     "first_use_at",
     "last_report_at",
@@ -42,6 +43,7 @@ INSTANCE_UPDATE = (
     "hostname",
     "last_contact_at",
 )
+DEADLINE_UPDATE = ("next_due_at", "reporting_status", "reporting_status_changed_at")
 
 
 def aware(value) -> datetime | None:

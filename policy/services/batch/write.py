@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from licensing import ledger
-from licensing.models import ProductInstance
+from licensing.models import InstanceDeadline, ProductInstance
 from smartaccounts.models import Event
 
 from ... import rules as policy_rules
@@ -15,7 +15,7 @@ from ...models import (
     UsageReport,
 )
 from .. import rows
-from .state import INSTANCE_UPDATE, Accepted, BatchState, Slot
+from .state import DEADLINE_UPDATE, INSTANCE_UPDATE, Accepted, BatchState, Slot
 
 Source = UsageReport.Source
 
@@ -68,12 +68,17 @@ def write(batch: BatchState) -> None:
     columns = [
         i for i in range(len(INSTANCE_UPDATE)) if any(final[slot.instance.pk][i] != slot.initial[i] for slot in slots)
     ]
-    if columns:
-        statements.update(
-            ProductInstance,
-            tuple(INSTANCE_UPDATE[i] for i in columns),
-            [(slot.instance.pk, *(final[slot.instance.pk][i] for i in columns)) for slot in slots],
-        )
+    for model, names in (
+        (ProductInstance, set(INSTANCE_UPDATE) - set(DEADLINE_UPDATE)),
+        (InstanceDeadline, DEADLINE_UPDATE),
+    ):
+        written = [i for i in columns if INSTANCE_UPDATE[i] in names]
+        if written:
+            statements.update(
+                model,
+                tuple(INSTANCE_UPDATE[i] for i in written),
+                [(slot.instance.pk, *(final[slot.instance.pk][i] for i in written)) for slot in slots],
+            )
     write_alerts(batch, statements, slots)
     statements.insert(
         Event,
