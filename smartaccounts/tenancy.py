@@ -3,7 +3,8 @@ through a parent (a usage row through its instance, an order line through its or
 account too, so that every query can be constrained by the account and a distributed PostgreSQL can keep
 an account's rows together.
 
-`AccountFromParent` is the model mixin of those rows: saving one without an account takes the parent's.
+`AccountFromParent` is the model mixin of those rows: saving one takes the parent's account (when the
+parent is loaded, or the row has none).
 Bulk writes (COPY, `bulk_create`, the ingestion's statements) name the account themselves.
 `parent_mismatches()` counts the rows whose account differs from their parent's; a test checks it after
 the services wrote.
@@ -29,7 +30,9 @@ class AccountFromParent(models.Model):
         abstract = True
 
     def save(self, *args, **kwargs):
-        if self.smart_account_id is None:
+        # The parent's account whenever the parent is at hand (a form saving a line after its order's
+        # account changed must not write the old one back); loaded only when the row has none.
+        if self.smart_account_id is None or self._meta.get_field(self.account_parent).is_cached(self):
             parent = getattr(self, self.account_parent)
             self.smart_account_id = getattr(parent, f"{self.parent_account}_id")
             fields = kwargs.get("update_fields")

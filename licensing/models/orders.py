@@ -53,9 +53,10 @@ class Order(models.Model):
         return self.number
 
     def save(self, *args, **kwargs):
+        adding = self._state.adding
         super().save(*args, **kwargs)
         fields = kwargs.get("update_fields")
-        if fields is None or "smart_account" in fields or "smart_account_id" in fields:
+        if not adding and (fields is None or "smart_account" in fields or "smart_account_id" in fields):
             # The lines carry the order's account (an account is assigned while the order waits for one).
             self.lines.exclude(smart_account_id=self.smart_account_id).update(smart_account_id=self.smart_account_id)
 

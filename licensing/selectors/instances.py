@@ -115,6 +115,7 @@ def _with_license_counts(rows: list[ProductInstance]) -> list[ProductInstance]:
         counts.update(
             ReservationLine.objects.filter(
                 smart_account_id__in=accounts,
+                reservation__smart_account_id__in=accounts,
                 reservation__product_instance_id__in=reserved,
                 reservation__status=Reservation.Status.ACTIVE,
             )
