@@ -59,7 +59,7 @@ def _deposited_order(number: str, account: SmartAccount, va: VirtualAccount | No
         )
         OrderLine.objects.bulk_create(
             [
-                OrderLine(order=order, line_number=n, sku=skus[code], quantity=units)
+                OrderLine(order=order, smart_account=account, line_number=n, sku=skus[code], quantity=units)
                 for n, (code, units) in enumerate(lines, start=1)
             ]
         )

@@ -44,25 +44,17 @@ def virtual_account_holdings(sender, virtual_account, **kwargs) -> list[str]:
     from .models import LicenseLot, Order, ProductInstance, RegistrationToken
 
     held = []
-    licenses = (
-        LicenseLot.objects.filter(virtual_account=virtual_account, quantity__gt=0).aggregate(n=Sum("quantity"))["n"]
-        or 0
-    )
+    mine = {"smart_account_id": virtual_account.smart_account_id, "virtual_account": virtual_account}
+    licenses = LicenseLot.objects.filter(**mine, quantity__gt=0).aggregate(n=Sum("quantity"))["n"] or 0
     if licenses:
         held.append(_plural(licenses, "license"))
-    instances = (
-        ProductInstance.objects.filter(virtual_account=virtual_account)
-        .exclude(status=ProductInstance.Status.REMOVED)
-        .count()
-    )
+    instances = ProductInstance.objects.filter(**mine).exclude(status=ProductInstance.Status.REMOVED).count()
     if instances:
         held.append(_plural(instances, "product instance"))
-    tokens = RegistrationToken.objects.filter(
-        virtual_account=virtual_account, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).count()
+    tokens = RegistrationToken.objects.filter(**mine, revoked_at__isnull=True, expires_at__gt=timezone.now()).count()
     if tokens:
         held.append(_plural(tokens, "active registration token"))
-    orders = Order.objects.filter(virtual_account=virtual_account).exclude(status=Order.Status.DEPOSITED).count()
+    orders = Order.objects.filter(**mine).exclude(status=Order.Status.DEPOSITED).count()
     if orders:
         held.append(_plural(orders, "order waiting to be deposited", "orders waiting to be deposited"))
     return held

@@ -8,6 +8,7 @@ from django.utils import timezone
 from licensing.limits import MAX_INSTANCE_USAGE
 from licensing.models import License, LicenseClass, ProductInstance
 from smartaccounts.models import SmartAccount, VirtualAccount
+from smartaccounts.tenancy import AccountFromParent
 
 
 class Policy(models.Model):
@@ -79,11 +80,16 @@ class AccountPolicy(models.Model):
         return f"{self.smart_account} → {self.policy}"
 
 
-class Acknowledgement(models.Model):
+class Acknowledgement(AccountFromParent):
     """The signed answer to one accepted usage report."""
+
+    account_parent = "product_instance"
 
     ack_id = models.UUIDField(unique=True)
     product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="acknowledgements")
+    # The instance's account: every tenant table carries it (docs/scaling.md). Found by instance or report,
+    # so no index of its own (one more write per report).
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
     policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
     next_due_at = models.DateTimeField(null=True, blank=True)
     document = models.JSONField(help_text="The ACK as sent, signature included.")
@@ -147,8 +153,10 @@ class UsageMeasurement(models.Model):
         return f"{self.count} × {self.license_id}"
 
 
-class Change(models.Model):
+class Change(AccountFromParent):
     """A software upgrade or a feature change, reported or announced by a change notice."""
+
+    account_parent = "product_instance"
 
     class Kind(models.TextChoices):
         SOFTWARE_UPGRADE = "software_upgrade", "Software upgrade"
@@ -160,6 +168,9 @@ class Change(models.Model):
         USAGE = "usage", "Derived from reported usage"
 
     product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="changes")
+    # The instance's account: every tenant table carries it (docs/scaling.md). Found by instance, so no
+    # index of its own (one more write per change).
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     occurred_at = models.DateTimeField()
     from_value = models.CharField(max_length=64, blank=True)

@@ -177,7 +177,11 @@ def report_for(user: User, smart_account: SmartAccount, report_id: int) -> Usage
 
 
 def changes_of(instance: ProductInstance) -> QuerySet[Change]:
-    return Change.objects.filter(product_instance=instance).select_related("license").order_by("-occurred_at", "-pk")
+    return (
+        Change.objects.filter(smart_account_id=instance.smart_account_id, product_instance=instance)
+        .select_related("license")
+        .order_by("-occurred_at", "-pk")
+    )
 
 
 def usage_series(instance: ProductInstance, limit: int = 500) -> dict[str, list[dict]]:
@@ -195,7 +199,7 @@ def usage_series(instance: ProductInstance, limit: int = 500) -> dict[str, list[
 
 def current_usage(instance: ProductInstance) -> list[ProductInstanceUsage]:
     return list(
-        ProductInstanceUsage.objects.filter(product_instance=instance)
+        ProductInstanceUsage.objects.filter(smart_account_id=instance.smart_account_id, product_instance=instance)
         .select_related("license")
         .order_by("license__name")
     )
@@ -213,9 +217,9 @@ def upload_acks(user: User, smart_account: SmartAccount, upload: UsageUpload) ->
     report_ids = [row["report"] for row in upload.results if row.get("report")]
     visible = instances_for(user, smart_account).values("pk")
     acks = dict(
-        Acknowledgement.objects.filter(report__pk__in=report_ids, product_instance__in=visible).values_list(
-            "report__pk", "document"
-        )
+        Acknowledgement.objects.filter(
+            smart_account=smart_account, report__pk__in=report_ids, product_instance__in=visible
+        ).values_list("report__pk", "document")
     )
     return [acks[pk] for pk in report_ids if pk in acks]
 

@@ -181,7 +181,7 @@ class Generator:
         devices = self._instances(account, vas, held, instances=instances, label=label)
         self._holdings(account, vas, licenses, held, devices.in_use, label=label)
         last_report = self._reports(devices, instances=instances, measurements=measurements)
-        pending = self._pending_changes(devices, instances=instances)
+        pending = self._pending_changes(account, devices, instances=instances)
         self._update_instances("estate_last", last_report, LAST_REPORT_COLUMNS)
         self._update_instances("estate_pending", pending, PENDING_CHANGE_COLUMNS)
         self._events(account, vas, events=events, admin=admin)
@@ -230,7 +230,13 @@ class Generator:
                 trust_code_issued_at=registered,
             )
             for lic_id, count in counts:
-                usage_writer.add(product_instance_id=pk, license_id=lic_id, count=count, updated_at=registered)
+                usage_writer.add(
+                    product_instance_id=pk,
+                    smart_account_id=account.pk,
+                    license_id=lic_id,
+                    count=count,
+                    updated_at=registered,
+                )
             if n % 20000 == 0:
                 self.progress("instances", n)
         instance_writer.flush()
@@ -278,6 +284,7 @@ class Generator:
             line_writer.add(
                 id=line_id,
                 order_id=order_id,
+                smart_account_id=account.pk,
                 line_number=line_numbers[order_id],
                 sku_id=self.skus[lic_id].pk,
                 quantity=purchased,
@@ -411,7 +418,7 @@ class Generator:
         self.counts["usage_measurements"] += measurement_writer.written
         return last_report
 
-    def _pending_changes(self, devices: _Devices, *, instances: int) -> dict[int, datetime]:
+    def _pending_changes(self, account: SmartAccount, devices: _Devices, *, instances: int) -> dict[int, datetime]:
         """One device in fifty upgraded since its last report (a pending change); returns {instance id: when}."""
         writer = CopyWriter(Change)
         pending = {}
@@ -421,6 +428,7 @@ class Generator:
             pending[pk] = at
             writer.add(
                 product_instance_id=pk,
+                smart_account_id=account.pk,
                 kind="software_upgrade",
                 occurred_at=at,
                 from_value="17.9.4",

@@ -99,7 +99,7 @@ class UsageChanges:
     applied: dict[int, dict[int, int]] = field(default_factory=dict)
     dropped: list[int] = field(default_factory=list)
     changed: dict[int, int] = field(default_factory=dict)
-    added: list[tuple[int, int, int]] = field(default_factory=list)  # (instance, license, count)
+    added: list[tuple[int, int, int, int]] = field(default_factory=list)  # (instance, account, license, count)
     in_use: dict[tuple[int, int, int], int] = field(default_factory=dict)
 
 
@@ -147,7 +147,7 @@ def _decide_usage(wanted, locked, current, *, replace: bool) -> UsageChanges:
             elif lic in rows:
                 changes.changed[rows[lic][0]] = count
             else:
-                changes.added.append((pk, lic, count))
+                changes.added.append((pk, account, lic, count))
             if status != ProductInstance.Status.REMOVED:
                 key = (account, va, lic)
                 changes.in_use[key] = changes.in_use.get(key, 0) + delta
@@ -158,8 +158,9 @@ def _decide_usage(wanted, locked, current, *, replace: bool) -> UsageChanges:
 def _write_usage(changes: UsageChanges, balances: LockedBalances) -> None:
     """Write the usage rows and move the balances' `in_use` and the account totals (rule 3)."""
     now = timezone.now()
-    added = [ProductInstanceUsage(product_instance_id=pk, license_id=lic, count=n, updated_at=now)
-             for pk, lic, n in changes.added]  # fmt: skip
+    added = [ProductInstanceUsage(product_instance_id=pk, smart_account_id=account, license_id=lic, count=n,
+                                  updated_at=now)
+             for pk, account, lic, n in changes.added]  # fmt: skip
     moves = [(balances[(va, lic)], {"in_use": delta}) for (_, va, lic), delta in sorted(changes.in_use.items())]
     queries.perform(
         queries.usage_writes(

@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from smartaccounts.models import SmartAccount, VirtualAccount
+from smartaccounts.tenancy import AccountFromParent
 
 from .catalog import License
 
@@ -18,7 +19,11 @@ class HandOver(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         EXPIRED = "expired", "Declined automatically after 30 days"
 
-    partner_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="hand_overs_out")
+    # The partner's account owns the row (its order lines are what moves), so its column is the
+    # tenant column every tenant table carries (docs/scaling.md); the customer's id is kept beside it.
+    partner_account = models.ForeignKey(
+        SmartAccount, on_delete=models.PROTECT, related_name="hand_overs_out", db_column="smart_account_id"
+    )
     customer_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="hand_overs_in")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -51,8 +56,12 @@ class HandOver(models.Model):
         return f"Hand-over {self.pk}"
 
 
-class HandOverLine(models.Model):
+class HandOverLine(AccountFromParent):
+    account_parent, parent_account = "hand_over", "partner_account"
+
     hand_over = models.ForeignKey(HandOver, on_delete=models.CASCADE, related_name="lines")
+    # The hand-over's partner account (`HandOver.partner_account`), which owns the order line too.
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+")
     order_line = models.ForeignKey("licensing.OrderLine", on_delete=models.PROTECT, related_name="hand_over_lines")
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField()

@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from smartaccounts.models import SmartAccount, VirtualAccount
+from smartaccounts.tenancy import AccountFromParent
 
 from ..identifiers import STORED_UDI_PART_PATTERN
 from ..limits import MAX_INSTANCE_USAGE
@@ -20,7 +21,11 @@ _udi_part_validator = RegexValidator(
 )
 
 
-class RegistrationToken(models.Model):
+class RegistrationToken(AccountFromParent):
+    account_parent = "virtual_account"
+
+    # The account of `virtual_account`, on the row: every tenant table carries it (docs/scaling.md).
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+")
     virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.PROTECT, related_name="registration_tokens")
     token = models.CharField(max_length=128, unique=True)
     description = models.CharField(max_length=255, blank=True)
@@ -217,10 +222,15 @@ class InstanceDeadline(models.Model):
         return f"{self.instance_id}: {self.reporting_status} {self.next_due_at}"
 
 
-class ProductInstanceUsage(models.Model):
+class ProductInstanceUsage(AccountFromParent):
     """How many of a license an instance uses now (the last report or registration says)."""
 
+    account_parent = "product_instance"
+
     product_instance = models.ForeignKey(ProductInstance, on_delete=models.CASCADE, related_name="usage")
+    # The instance's account (an instance never changes account): every tenant table carries it. No index
+    # of its own: rows are found by instance, and one more index would be one more write per usage row.
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="usage")
     count = models.PositiveIntegerField()
     updated_at = models.DateTimeField(default=timezone.now)

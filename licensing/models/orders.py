@@ -6,6 +6,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from smartaccounts.models import SmartAccount, VirtualAccount
+from smartaccounts.tenancy import AccountFromParent
 
 from ..limits import MAX_LINE_NUMBER, MAX_LINE_UNITS
 from .catalog import Sku
@@ -51,9 +52,21 @@ class Order(models.Model):
     def __str__(self):
         return self.number
 
+    def save(self, *args, **kwargs):
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        fields = kwargs.get("update_fields")
+        if not adding and (fields is None or "smart_account" in fields or "smart_account_id" in fields):
+            # The lines carry the order's account (an account is assigned while the order waits for one).
+            self.lines.exclude(smart_account_id=self.smart_account_id).update(smart_account_id=self.smart_account_id)
 
-class OrderLine(models.Model):
+
+class OrderLine(AccountFromParent):
+    account_parent = "order"
+
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    # The order's account, set with it (empty while the order waits for one, like the order's).
+    smart_account = models.ForeignKey(SmartAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     line_number = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_LINE_NUMBER)])
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="order_lines")
     quantity = models.PositiveIntegerField(

@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from smartaccounts.models import SmartAccount
+from smartaccounts.tenancy import AccountFromParent
 
 from ..limits import MAX_LINE_UNITS
 from .catalog import Sku
@@ -14,6 +15,7 @@ from .catalog import Sku
 
 class Pak(models.Model):
     number = models.CharField("PAK number", max_length=64, unique=True)
+    # The tenant column every tenant table carries (docs/scaling.md), named `owner` here.
     owner = models.ForeignKey(
         SmartAccount,
         null=True,
@@ -21,6 +23,7 @@ class Pak(models.Model):
         on_delete=models.PROTECT,
         related_name="paks",
         help_text="Empty: the first account that enters the number claims it.",
+        db_column="smart_account_id",
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.ForeignKey(
@@ -36,8 +39,12 @@ class Pak(models.Model):
         return self.number
 
 
-class PakLine(models.Model):
+class PakLine(AccountFromParent):
+    account_parent, parent_account = "pak", "owner"
+
     pak = models.ForeignKey(Pak, on_delete=models.CASCADE, related_name="lines")
+    # The PAK's owner, set when an account claims it (empty until then, like the owner).
+    smart_account = models.ForeignKey(SmartAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="pak_lines")
     quantity = models.PositiveIntegerField(
         help_text=f"Units of the SKU (at most {MAX_LINE_UNITS:,}).",

@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from smartaccounts.models import SmartAccount, VirtualAccount
+from smartaccounts.tenancy import AccountFromParent
 
 from ..limits import MAX_INSTANCE_USAGE
 from .catalog import License
@@ -62,8 +63,12 @@ class Reservation(models.Model):
         return f"{self.get_reservation_type_display()} reservation {self.pk}"
 
 
-class ReservationLine(models.Model):
+class ReservationLine(AccountFromParent):
+    account_parent = "reservation"
+
     reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="lines")
+    # The reservation's account: every tenant table carries it (docs/scaling.md).
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+")
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField()
 

@@ -44,7 +44,7 @@ def held_order_lines(smart_account: SmartAccount, virtual_accounts: QuerySet) ->
     )
     zero = Value(0, output_field=IntegerField())
     return (
-        OrderLine.objects.filter(order__smart_account=smart_account)
+        OrderLine.objects.filter(smart_account=smart_account)
         .select_related("order", "sku__license")
         .annotate(
             held=Coalesce(Sum("lots__quantity", filter=live), zero),

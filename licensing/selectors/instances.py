@@ -104,8 +104,9 @@ def instance_counts_by_va(smart_account: SmartAccount, reporting_status: str = "
 def _with_license_counts(rows: list[ProductInstance]) -> list[ProductInstance]:
     """How many licenses each row uses, in one grouped query over the page's ids only (an aggregate
     joined into the page query would have to count every instance before the LIMIT)."""
+    accounts = {r.smart_account_id for r in rows}
     counts = dict(
-        ProductInstanceUsage.objects.filter(product_instance_id__in=[r.pk for r in rows])
+        ProductInstanceUsage.objects.filter(smart_account_id__in=accounts, product_instance_id__in=[r.pk for r in rows])
         .order_by()
         .values_list("product_instance_id")
         .annotate(n=Count("pk"))
@@ -114,7 +115,10 @@ def _with_license_counts(rows: list[ProductInstance]) -> list[ProductInstance]:
     if reserved:  # an offline device uses what its active reservation holds: one more query, only then
         counts.update(
             ReservationLine.objects.filter(
-                reservation__product_instance_id__in=reserved, reservation__status=Reservation.Status.ACTIVE
+                smart_account_id__in=accounts,
+                reservation__smart_account_id__in=accounts,
+                reservation__product_instance_id__in=reserved,
+                reservation__status=Reservation.Status.ACTIVE,
             )
             .order_by()
             .values_list("reservation__product_instance_id")
@@ -160,11 +164,17 @@ def instances_for_ids(user, smart_account: SmartAccount, ids, action: str = "ope
 
 
 def instance_usage(instance: ProductInstance) -> list[ProductInstanceUsage]:
-    return list(instance.usage.select_related("license").order_by("license__name"))
+    return list(
+        instance.usage.filter(smart_account_id=instance.smart_account_id)
+        .select_related("license")
+        .order_by("license__name")
+    )
 
 
 def tokens_of(virtual_account: VirtualAccount) -> QuerySet[RegistrationToken]:
-    return RegistrationToken.objects.filter(virtual_account=virtual_account).select_related("created_by", "revoked_by")
+    return RegistrationToken.objects.filter(
+        smart_account_id=virtual_account.smart_account_id, virtual_account=virtual_account
+    ).select_related("created_by", "revoked_by")
 
 
 def token_for(virtual_account: VirtualAccount, token_id: int) -> RegistrationToken:
@@ -179,7 +189,7 @@ def tokens_in_scope(scope: LicensingScope) -> QuerySet[RegistrationToken]:
     """The registration tokens of the scope's live VAs: one VA, a VA and its subtree, or every VA of the
     account the user may see."""
     tokens = RegistrationToken.objects.filter(
-        virtual_account__smart_account_id=scope.smart_account.pk, virtual_account__deleted_at__isnull=True
+        smart_account_id=scope.smart_account.pk, virtual_account__deleted_at__isnull=True
     ).select_related("virtual_account", "created_by", "revoked_by")
     va = scope.virtual_account
     if va is not None and not scope.include_subtree:

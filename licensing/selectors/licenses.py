@@ -392,9 +392,9 @@ def license_detail(scope: LicensingScope, license: License, *, limit: int = 50) 
         ).order_by(F("end_date").asc(nulls_last=True), "virtual_account__name", "pk")[: limit * 2]
     )
     lots_count = lots_qs.count() if len(lots) == limit * 2 else len(lots)
-    usage = ProductInstanceUsage.objects.filter(scope.q("product_instance__"), license=license).exclude(
-        product_instance__status=ProductInstance.Status.REMOVED
-    )
+    usage = ProductInstanceUsage.objects.filter(
+        scope.q("product_instance__"), smart_account_id=scope.smart_account.pk, license=license
+    ).exclude(product_instance__status=ProductInstance.Status.REMOVED)
     instances = list(
         usage.select_related("product_instance__virtual_account").order_by("-count", "product_instance__hostname")[
             :limit

@@ -20,7 +20,14 @@ def paks_of(smart_account: SmartAccount, search: str = "") -> QuerySet[Pak]:
             units=Coalesce(Sum("lines__quantity"), zero),
             converted_units=Coalesce(Sum("lines__converted_quantity"), zero),
         )
-        .prefetch_related(Prefetch("lines", queryset=PakLine.objects.select_related("sku__license").order_by("pk")))
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=PakLine.objects.filter(smart_account=smart_account)
+                .select_related("sku__license")
+                .order_by("pk"),
+            )
+        )
         .order_by("number")
     )
     if search:
@@ -30,7 +37,7 @@ def paks_of(smart_account: SmartAccount, search: str = "") -> QuerySet[Pak]:
 
 def pak_lines(pak: Pak) -> QuerySet[PakLine]:
     return (
-        PakLine.objects.filter(pak=pak)
+        PakLine.objects.filter(smart_account_id=pak.owner_id, pak=pak)
         .select_related("sku__license")
         .annotate(left=F("quantity") - F("converted_quantity"))
         .order_by("pk")

@@ -8,10 +8,16 @@ from django.db.models.functions import Coalesce
 from ..models import License, LicenseBalance, Reservation, ReservationLine
 
 
-def reservations_in(virtual_accounts: QuerySet, status: str | None = None) -> QuerySet[Reservation]:
-    """Reservations held in `virtual_accounts` (a permission-scoped VA queryset), newest first."""
+def reservations_in(
+    virtual_accounts: QuerySet, status: str | None = None, *, smart_account=None
+) -> QuerySet[Reservation]:
+    """Reservations held in `virtual_accounts` (a permission-scoped VA queryset), newest first; `smart_account`
+    names the VAs' account in the query too (docs/scaling.md)."""
+    reservations = Reservation.objects.all()
+    if smart_account is not None:
+        reservations = reservations.filter(smart_account=smart_account)
     reservations = (
-        Reservation.objects.filter(virtual_account__in=virtual_accounts.values("pk"))
+        reservations.filter(virtual_account__in=virtual_accounts.values("pk"))
         .select_related("virtual_account", "product_instance", "created_by")
         .annotate(
             license_count=Count("lines"),

@@ -229,7 +229,13 @@ def _put_lines_in_transit(hand_over: HandOver, actor: User, lines, wanted, balan
     note = f"Hand-over {hand_over.pk} to {hand_over.customer_account.name}"
     for line_id, quantity in sorted(wanted.items()):
         line = lines[line_id]
-        HandOverLine.objects.create(hand_over=hand_over, order_line=line, license=line.sku.license, quantity=quantity)
+        HandOverLine.objects.create(
+            hand_over=hand_over,
+            smart_account_id=hand_over.partner_account_id,
+            order_line=line,
+            license=line.sku.license,
+            quantity=quantity,
+        )
         remaining = quantity
         for va_id, available in held[line_id]:
             if remaining == 0:

@@ -116,6 +116,7 @@ def create_registration_token(
         raise ValidationError({"description": "Keep the description to 255 characters or fewer."})
     now = timezone.now()
     token = RegistrationToken.objects.create(
+        smart_account_id=va.smart_account_id,
         virtual_account=va,
         token=secrets.token_urlsafe(48),
         description=description,

@@ -440,6 +440,7 @@ def import_orders(
             [
                 OrderLine(
                     order=order,
+                    smart_account=parsed.account,
                     line_number=ln.line_number,
                     sku=ln.sku,
                     quantity=ln.quantity,

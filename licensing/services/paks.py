@@ -71,6 +71,7 @@ def _claim(pak: Pak, account: SmartAccount, actor: User) -> None:
     """Make an unowned (locked) PAK the account's, once."""
     now = timezone.now()
     Pak.objects.filter(pk=pak.pk, owner__isnull=True).update(owner=account, claimed_at=now, claimed_by=actor)
+    PakLine.objects.filter(pak_id=pak.pk).update(smart_account=account)
     pak.owner, pak.claimed_at, pak.claimed_by = account, now, actor
     pak.claimed_now = True  # for the page that says so
     record_event(
@@ -345,7 +346,7 @@ def _create_paks(paks: _PakRows, new: list[str], skus: dict, owners: dict) -> in
     )
     by_number = {pak.number: pak for pak in Pak.objects.filter(number__in=new)} if created else {}
     pak_lines = [
-        PakLine(pak=by_number[number], sku=skus[key], quantity=units)
+        PakLine(pak=by_number[number], smart_account_id=by_number[number].owner_id, sku=skus[key], quantity=units)
         for number in new
         for key, (_code, units, _) in paks[number]["lines"].items()
     ]

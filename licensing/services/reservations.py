@@ -367,7 +367,12 @@ def reserve_licenses(
         actor=actor, va=va, request=request, reservation_type=reservation_type, instance=instance
     )
     ReservationLine.objects.bulk_create(
-        [ReservationLine(reservation=reservation, license_id=lic, quantity=q) for lic, q in sorted(wanted.items())]
+        [
+            ReservationLine(
+                reservation=reservation, smart_account_id=reservation.smart_account_id, license_id=lic, quantity=q
+            )
+            for lic, q in sorted(wanted.items())
+        ]
     )
     movement = ledger.new_movement()
     for license_id, quantity in sorted(wanted.items()):
@@ -445,7 +450,12 @@ def update_reservation(
         elif license_id in current:
             ReservationLine.objects.filter(reservation=reservation, license_id=license_id).update(quantity=new)
         else:
-            ReservationLine.objects.create(reservation=reservation, license_id=license_id, quantity=new)
+            ReservationLine.objects.create(
+                reservation=reservation,
+                smart_account_id=reservation.smart_account_id,
+                license_id=license_id,
+                quantity=new,
+            )
     sequence = _sequence(reservation) + 1
     reservation.authorization_code = _authorization(reservation, instance, sequence)
     reservation.updated_at = timezone.now()
@@ -582,7 +592,10 @@ def rehost_reservation(*, actor: User, reservation: Reservation, request_code: s
         actor=actor, va=va, request=request, reservation_type=reservation.reservation_type, instance=new_instance
     )
     ReservationLine.objects.bulk_create(
-        [ReservationLine(reservation=new, license_id=lic, quantity=q) for lic, q in lines]
+        [
+            ReservationLine(reservation=new, smart_account_id=new.smart_account_id, license_id=lic, quantity=q)
+            for lic, q in lines
+        ]
     )
     balances = ledger.lock_balances((va.smart_account_id, va.pk, lic) for lic, _ in lines)
     movement = ledger.new_movement()

@@ -46,7 +46,9 @@ class ReservationListView(ListPageMixin, AccountScopedMixin, TemplateView):
         status = self.request.GET.get("status", Reservation.Status.ACTIVE)
         if status not in Reservation.Status.values:
             status = ""
-        reservations = selectors.reservations_in(self.page_virtual_accounts(), status or None)
+        reservations = selectors.reservations_in(
+            self.page_virtual_accounts(), status or None, smart_account=self.smart_account
+        )
         page = offset_page(reservations, self.request.GET, 25)
         context.update(
             page=page,

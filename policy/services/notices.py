@@ -144,6 +144,7 @@ def _new_changes(notice, instance: ProductInstance, pending: set, known: dict, n
         new.append(
             Change(
                 product_instance=instance,
+                smart_account_id=instance.smart_account_id,
                 kind=change.kind,
                 occurred_at=change.at,
                 from_value=key[3],

@@ -198,10 +198,16 @@ def virtual_account_holdings(virtual_account: VirtualAccount) -> list[str]:
     waiting to be deposited).
     """
     held = []
-    children = selectors.live_virtual_accounts().filter(parent=virtual_account).count()
+    children = (
+        selectors.live_virtual_accounts()
+        .filter(smart_account_id=virtual_account.smart_account_id, parent=virtual_account)
+        .count()
+    )
     if children:
         held.append(_plural(children, "child Virtual Account"))
-    clients = ApiClient.objects.filter(virtual_account=virtual_account, revoked_at__isnull=True).count()
+    clients = ApiClient.objects.filter(
+        smart_account_id=virtual_account.smart_account_id, virtual_account=virtual_account, revoked_at__isnull=True
+    ).count()
     if clients:
         held.append(_plural(clients, "API client"))
     for _, holdings in virtual_account_holdings_requested.send(sender=VirtualAccount, virtual_account=virtual_account):

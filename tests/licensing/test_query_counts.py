@@ -54,7 +54,8 @@ def populate(tenant, *, instances: int, licenses: int, vas: int):
         for n in range(instances)
     )
     ProductInstanceUsage.objects.bulk_create(
-        ProductInstanceUsage(product_instance=i, license=lics[n % len(lics)][0], count=1) for n, i in enumerate(made)
+        ProductInstanceUsage(product_instance=i, smart_account=tenant.account, license=lics[n % len(lics)][0], count=1)
+        for n, i in enumerate(made)
     )
     for n, (lic, va) in enumerate(lics):
         used = len(range(n, instances, len(lics)))

@@ -119,6 +119,7 @@ class Accepted:
             id=self.ack_pk,
             ack_id=self.ack_uuid,
             product_instance_id=self.slot.instance.pk,
+            smart_account_id=self.slot.instance.smart_account_id,
             policy_version_id=self.version_id,
             next_due_at=self.next_due_at,
             document=self.ack_document,

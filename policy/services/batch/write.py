@@ -47,11 +47,11 @@ def write(batch: BatchState) -> None:
         Change,
         (
             "product_instance_id", "kind", "occurred_at", "from_value", "to_value", "license_id", "report_id",
-            "reported_at", "late", "source",
+            "reported_at", "late", "source", "smart_account_id",
         ),
         [
             (a.slot.instance.pk, c.kind, c.occurred_at, c.from_value, c.to_value, c.license_id, a.report_pk, now,
-             c.late, c.source)
+             c.late, c.source, a.slot.instance.smart_account_id)
             for a in accepted
             for c in a.new_changes
         ],
@@ -115,14 +115,20 @@ def _write_acks_and_reports(batch: BatchState, statements: rows.Statements, acce
     are needed by the rows that follow)."""
     now = batch.now
     actor_id = batch.actor.pk if batch.actor is not None else None
-    ack_names = ("ack_id", "product_instance_id", "policy_version_id", "next_due_at", "document", "created_at")
+    ack_names = (
+        "ack_id", "product_instance_id", "policy_version_id", "next_due_at", "document", "created_at",
+        "smart_account_id",
+    )  # fmt: skip
     report_names = (
         "report_id", "product_instance_id", "source", "actor_id", "generated_at", "received_at", "signed",
         "software_version", "payload", "acknowledgement_id",
     )  # fmt: skip
 
     def ack_row(a: Accepted):
-        return (a.ack_uuid, a.slot.instance.pk, a.version_id, a.next_due_at, a.ack_document, now)
+        return (
+            a.ack_uuid, a.slot.instance.pk, a.version_id, a.next_due_at, a.ack_document, now,
+            a.slot.instance.smart_account_id,
+        )  # fmt: skip
 
     def report_row(a: Accepted):
         r = a.report
