@@ -111,7 +111,7 @@ class UsageReport(models.Model):
     report_id = models.UUIDField(unique=True)
     product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="usage_reports")
     # The instance's account, copied: a tenant column (every query of a distributed database names it).
-    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+")
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
     source = models.CharField(max_length=10, choices=Source.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -127,7 +127,11 @@ class UsageReport(models.Model):
 
     class Meta:
         ordering = ["-generated_at"]
-        indexes = [models.Index(fields=["product_instance", "-generated_at"], name="report_instance_time")]
+        indexes = [
+            models.Index(fields=["product_instance", "-generated_at"], name="report_instance_time"),
+            # An account's reports newest first (the usage-report API list): one index per month partition.
+            models.Index(fields=["smart_account", "-generated_at", "-id"], name="report_account_time"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(source__in=["device", "upload", "command"]), name="report_source_valid")
         ]
@@ -142,7 +146,8 @@ class UsageMeasurement(models.Model):
 
     report = models.ForeignKey(UsageReport, on_delete=models.CASCADE, related_name="measurements", db_constraint=False)
     product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="+")
-    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+")
+    # A tenant column, not a search key: no index (one fewer to write per measurement).
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
     received_at = models.DateTimeField(help_text="Its report's `received_at` (the month it is kept under).")
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
     count = models.PositiveIntegerField()

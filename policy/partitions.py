@@ -36,7 +36,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
+
+from .models import PolicyRule
 
 REPORTS = "policy_usagereport"
 MEASUREMENTS = "policy_usagemeasurement"
@@ -237,10 +240,6 @@ class Pruned:
 
 def minimum_keep_months() -> int:
     """The fewest months `prune_usage` keeps: the longest period any policy rule counts, in months, plus one."""
-    from django.db.models import Max
-
-    from .models import PolicyRule
-
     longest = PolicyRule.objects.aggregate(
         a=Max("first_report_days"), b=Max("reporting_frequency_days"), c=Max("report_on_change_days")
     )
@@ -303,11 +302,15 @@ def _prune_partitions(result: Pruned) -> None:
         )
         if result.dry_run:
             return
+        # Deferred foreign key checks of rows this transaction wrote would keep a partition from being
+        # dropped ("pending trigger events"): run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         # The reports point at their ACKs: the ACKs go once the reports are gone.
         for table in TABLES:
             for name in old[table]:
                 cursor.execute(f'ALTER TABLE "{table}" DETACH PARTITION "{name}"')
-        cursor.execute(f"CREATE TEMP TABLE pruned_ack ON COMMIT DROP AS {acks}", ack_params)
+        cursor.execute("DROP TABLE IF EXISTS pruned_ack")
+        cursor.execute(f"CREATE TEMP TABLE pruned_ack AS {acks}", ack_params)
         cursor.execute(f'DELETE FROM "{default_name(MEASUREMENTS)}" {where}', [cutoff])
         cursor.execute(f'DELETE FROM "{default_name(REPORTS)}" {where}', [cutoff])
         for table in TABLES:
@@ -317,6 +320,7 @@ def _prune_partitions(result: Pruned) -> None:
             "DELETE FROM policy_acknowledgement WHERE id IN "
             "(SELECT acknowledgement_id FROM pruned_ack WHERE acknowledgement_id IS NOT NULL)"
         )
+        cursor.execute("DROP TABLE pruned_ack")
 
 
 def _prune_rows(result: Pruned) -> None:
@@ -329,6 +333,7 @@ def _prune_rows(result: Pruned) -> None:
         result.acknowledgements = _count(cursor, f"SELECT count(*) FROM ({acks}) a", [cutoff])
         if result.dry_run:
             return
+        cursor.execute("DROP TABLE IF EXISTS pruned_ack")
         cursor.execute(f"CREATE TEMP TABLE pruned_ack AS {acks}", [cutoff])
         cursor.execute(f"DELETE FROM {MEASUREMENTS} WHERE {KEY} < %s", [cutoff])
         cursor.execute(f"DELETE FROM {REPORTS} WHERE {KEY} < %s", [cutoff])

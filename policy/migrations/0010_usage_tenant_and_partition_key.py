@@ -55,6 +55,7 @@ class Migration(migrations.Migration):
             model_name="usagereport",
             name="smart_account",
             field=models.ForeignKey(
+                db_index=False,
                 null=True,
                 on_delete=django.db.models.deletion.PROTECT,
                 related_name="+",
@@ -65,6 +66,7 @@ class Migration(migrations.Migration):
             model_name="usagemeasurement",
             name="smart_account",
             field=models.ForeignKey(
+                db_index=False,
                 null=True,
                 on_delete=django.db.models.deletion.PROTECT,
                 related_name="+",
@@ -81,19 +83,29 @@ class Migration(migrations.Migration):
             model_name="usagereport",
             name="smart_account",
             field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="smartaccounts.smartaccount"
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="smartaccounts.smartaccount",
             ),
         ),
         migrations.AlterField(
             model_name="usagemeasurement",
             name="smart_account",
             field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="smartaccounts.smartaccount"
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="smartaccounts.smartaccount",
             ),
         ),
         migrations.AlterField(
             model_name="usagemeasurement",
             name="received_at",
             field=models.DateTimeField(help_text="Its report's `received_at` (the month it is kept under)."),
+        ),
+        migrations.AddIndex(
+            model_name="usagereport",
+            index=models.Index(fields=["smart_account", "-generated_at", "-id"], name="report_account_time"),
         ),
     ]
