@@ -161,7 +161,7 @@ def generate_estate(spec, *, seed: int):
 def measure_estate(estate, *, requests: int, smoke: bool) -> dict:
     """Permission resolution, the SQL kept beside its reference, pages, web memory, evaluation, ingestion and
     transfers on the estate."""
-    from bench import deadlines, ingest, kept_sql, memory, pages, permissions, transfers
+    from bench import deadlines, history, ingest, kept_sql, memory, pages, permissions, transfers
     from smartaccounts.models import SmartAccount, User
 
     large = SmartAccount.objects.get(pk=estate.large_account_id)
@@ -190,6 +190,11 @@ def measure_estate(estate, *, requests: int, smoke: bool) -> dict:
     settle()
     results["transfers"] = transfers.run(large.pk, estate.admin_email, processes=4, transfers=25 if smoke else 500)
     print("transfers:", results["transfers"], flush=True)
+    settle()
+    # Three years of usage history added by COPY, ingestion and pages measured before and after (seconds
+    # at the smoke scale).
+    results["history"] = history.run(large.pk, reports=50 if smoke else 500, requests=requests, settle=settle)
+    print("history:", {k: v for k, v in results["history"].items() if k != "rows"}, flush=True)
     return results
 
 

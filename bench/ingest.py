@@ -97,16 +97,23 @@ def copy_floor(reports: list[dict]) -> float:
         .exclude(status="removed")
         .values_list("serial_number", "pk")
     )
+    account_of = dict(
+        ProductInstance.objects.filter(pk__in=serial_to_id.values()).values_list("pk", "smart_account_id")
+    )
     report_rows, measurement_rows = io.StringIO(), io.StringIO()
     for n, r in enumerate(reports, start=1):
         pid = serial_to_id[r["udi"]["serial_number"]]
         report_rows.write(
-            "\t".join(copy_text(v) for v in (n, r["report_id"], pid, "device", r["generated_at"], now, True, r, ""))
+            "\t".join(
+                copy_text(v)
+                for v in (n, r["report_id"], pid, account_of[pid], "device", r["generated_at"], now, True, r, "")
+            )
             + "\n"
         )
         for m in r["measurements"]:
             measurement_rows.write(
-                "\t".join(copy_text(v) for v in (n, pid, 1, m["count"], m["start"], m["end"])) + "\n"
+                "\t".join(copy_text(v) for v in (n, pid, account_of[pid], now, 1, m["count"], m["start"], m["end"]))
+                + "\n"
             )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("CREATE TEMP TABLE floor_report (LIKE policy_usagereport INCLUDING ALL) ON COMMIT DROP")
@@ -117,12 +124,13 @@ def copy_floor(reports: list[dict]) -> float:
         measurement_rows.seek(0)
         start = time.perf_counter()
         cursor.cursor.copy_expert(
-            "COPY floor_report (id, report_id, product_instance_id, source, generated_at, received_at, signed, "
-            "payload, software_version) FROM STDIN",
+            "COPY floor_report (id, report_id, product_instance_id, smart_account_id, source, generated_at, "
+            "received_at, signed, payload, software_version) FROM STDIN",
             report_rows,
         )
         cursor.cursor.copy_expert(
-            'COPY floor_measurement (report_id, product_instance_id, license_id, count, start, "end") FROM STDIN',
+            "COPY floor_measurement (report_id, product_instance_id, smart_account_id, received_at, license_id, "
+            'count, start, "end") FROM STDIN',
             measurement_rows,
         )
         elapsed = time.perf_counter() - start

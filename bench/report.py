@@ -13,6 +13,8 @@ EVALUATION_MB = 300
 TRANSFERS_PER_SECOND = 200
 PERMISSION_MS = 20
 WEB_MB = 300
+# With three years of usage history, each ingestion rate and page time within this factor of before.
+HISTORY_RATIO = 1.5
 
 
 def targets(r: dict) -> list[dict]:
@@ -87,6 +89,14 @@ def targets(r: dict) -> list[dict]:
         r["memory_web"]["peak_rss_mb"] < WEB_MB,
         f"{r['memory_web']['peak_rss_mb']} MB",
     )
+    h = r.get("history")
+    if h:
+        add(
+            "history",
+            f"{h['months']} months of usage history: ingestion and pages within {HISTORY_RATIO}× of before",
+            h["worst_ratio"] <= HISTORY_RATIO,
+            f"worst ratio {h['worst_ratio']}× ({h['reports']:,} reports, {h['measurements']:,} measurements added)",
+        )
     return out
 
 
@@ -111,6 +121,7 @@ def render_measurements(r: dict) -> str:
         _transfers(r),
         _permissions_and_memory(r),
         _kept_sql(r),
+        _history(r),
     ]
     sections = [lines for lines in sections if lines]
     return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
@@ -165,6 +176,21 @@ def _ingestion(r: dict) -> list[str]:
         )
     headers = ["Path", "One process", "Two processes", "COPY of the same rows", "COPY / one process"]
     caption = "**Ingestion** (signed device reports; the floor is a PostgreSQL COPY of the same rows):"
+    return [caption, "", *_table(headers, rows)]
+
+
+def _history(r: dict) -> list[str]:
+    """Ingestion and pages before and after years of usage history (bench/history.py); none in older results."""
+    h = r.get("history")
+    if not h:
+        return []
+    caption = (
+        f"**Data that grows for years** ({h['months']} months of history added by COPY: {h['reports']:,} reports "
+        f"and {h['measurements']:,} measurements in {h['copy_seconds']} s, {h['total_reports']:,} reports in "
+        f"{h['partitions']} month partitions; the ratio is how many times slower after, 1 is flat):"
+    )
+    headers = ["Measured", "Before", "With the history", "Ratio"]
+    rows = [[row["what"], row["before"], row["after"], f"{row['ratio']}×"] for row in h["rows"]]
     return [caption, "", *_table(headers, rows)]
 
 

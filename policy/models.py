@@ -103,6 +103,12 @@ class Acknowledgement(AccountFromParent):
 
 
 class UsageReport(models.Model):
+    """One usage (RUM) report as received. On PostgreSQL the table is partitioned by month of `received_at`
+    (`policy.partitions`): its primary key there is (id, received_at), `id` stays unique through its
+    sequence, and `report_id` is unique within each month's partition (the service finds a replay in any
+    month before it inserts). Tables that point at a report (`UsageMeasurement.report`, `Change.report`)
+    hold its id without a database foreign key, which a partitioned table cannot take without its key."""
+
     class Source(models.TextChoices):
         DEVICE = "device", "Device"
         UPLOAD = "upload", "Offline upload"
@@ -110,6 +116,8 @@ class UsageReport(models.Model):
 
     report_id = models.UUIDField(unique=True)
     product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="usage_reports")
+    # The instance's account, copied: a tenant column (every query of a distributed database names it).
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
     source = models.CharField(max_length=10, choices=Source.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -125,7 +133,11 @@ class UsageReport(models.Model):
 
     class Meta:
         ordering = ["-generated_at"]
-        indexes = [models.Index(fields=["product_instance", "-generated_at"], name="report_instance_time")]
+        indexes = [
+            models.Index(fields=["product_instance", "-generated_at"], name="report_instance_time"),
+            # An account's reports newest first (the usage-report API list): one index per month partition.
+            models.Index(fields=["smart_account", "-generated_at", "-id"], name="report_account_time"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(source__in=["device", "upload", "command"]), name="report_source_valid")
         ]
@@ -135,8 +147,14 @@ class UsageReport(models.Model):
 
 
 class UsageMeasurement(models.Model):
-    report = models.ForeignKey(UsageReport, on_delete=models.CASCADE, related_name="measurements")
+    """One license's count over a period, from one report. `received_at` is its report's (the partition key on
+    PostgreSQL): a report and its measurements sit in the same month and are pruned together."""
+
+    report = models.ForeignKey(UsageReport, on_delete=models.CASCADE, related_name="measurements", db_constraint=False)
     product_instance = models.ForeignKey(ProductInstance, on_delete=models.PROTECT, related_name="+")
+    # A tenant column, not a search key: no index (one fewer to write per measurement).
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
+    received_at = models.DateTimeField(help_text="Its report's `received_at` (the month it is kept under).")
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
     count = models.PositiveIntegerField()
     start = models.DateTimeField()
@@ -177,7 +195,11 @@ class Change(AccountFromParent):
     to_value = models.CharField(max_length=64, blank=True)
     license = models.ForeignKey(License, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     noticed_at = models.DateTimeField(null=True, blank=True, help_text="Recorded by a change notice before a report.")
-    report = models.ForeignKey(UsageReport, null=True, blank=True, on_delete=models.PROTECT, related_name="changes")
+    # The report that reported the change; no database foreign key (usage reports are partitioned on
+    # PostgreSQL). Once `prune_usage` dropped that report's month the id stays, naming a report no longer kept.
+    report = models.ForeignKey(
+        UsageReport, null=True, blank=True, on_delete=models.PROTECT, related_name="changes", db_constraint=False
+    )
     reported_at = models.DateTimeField(null=True, blank=True)
     late = models.BooleanField(default=False, help_text="Reported later than the policy allows.")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.REPORT)

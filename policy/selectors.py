@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from licensing.models import InstanceCount, ProductInstance, ProductInstanceUsage
 from licensing.selectors import instance_counts_by_va
@@ -130,12 +131,19 @@ def alert_page(alerts: QuerySet[Alert], *, after: str = "", before: str = "", si
     return paginator.page(alerts, after=after, before=before)
 
 
+_change_counts = (
+    Change.objects.filter(report=OuterRef("pk")).order_by().values("report").annotate(n=Count("pk")).values("n")
+)
+
+
 def reports_of(instance: ProductInstance) -> QuerySet[UsageReport]:
     """An instance's reports, newest first (the caller got `instance` through `instance_for`)."""
     return (
-        UsageReport.objects.filter(product_instance=instance)
+        UsageReport.objects.filter(smart_account_id=instance.smart_account_id, product_instance=instance)
         .select_related("acknowledgement__policy_version__policy", "actor")
-        .annotate(change_count=Count("changes"))
+        # A subquery, not a join with GROUP BY: on PostgreSQL the key of a (partitioned) report is (id,
+        # received_at), so grouping by id alone would not cover its columns.
+        .annotate(change_count=Coalesce(Subquery(_change_counts), Value(0), output_field=IntegerField()))
         .defer("payload")
         .order_by("-generated_at", "-pk")
     )
@@ -157,7 +165,7 @@ def reports_for(
         instances = instances.filter(virtual_account_id=virtual_account_id)
     if instance_id is not None:
         instances = instances.filter(pk=instance_id)
-    reports = UsageReport.objects.filter(product_instance__in=instances.values("pk"))
+    reports = UsageReport.objects.filter(smart_account=smart_account, product_instance__in=instances.values("pk"))
     if generated_after is not None:
         reports = reports.filter(generated_at__gte=generated_after)
     if generated_before is not None:
@@ -172,6 +180,7 @@ def reports_for(
 def report_for(user: User, smart_account: SmartAccount, report_id: int) -> UsageReport:
     return UsageReport.objects.select_related("acknowledgement", "product_instance").get(
         pk=report_id,
+        smart_account=smart_account,
         product_instance__in=instances_for(user, smart_account).values("pk"),
     )
 
@@ -187,7 +196,7 @@ def changes_of(instance: ProductInstance) -> QuerySet[Change]:
 def usage_series(instance: ProductInstance, limit: int = 500) -> dict[str, list[dict]]:
     """Usage over time per license for the chart: {license name: [{"x": end, "y": count}, ...]} (one query)."""
     rows = list(
-        UsageMeasurement.objects.filter(product_instance=instance)
+        UsageMeasurement.objects.filter(smart_account_id=instance.smart_account_id, product_instance=instance)
         .order_by("-end", "-pk")
         .values_list("license__name", "end", "count")[:limit]
     )

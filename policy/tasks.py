@@ -1,7 +1,8 @@
 """Celery tasks of the policy app. Tasks are thin: they take ids and call services.
 
 Beat runs `policy.evaluate_reporting_deadlines` hourly and `policy.send_overdue_digests` daily
-(rows created by migration 0005, editable in the admin under Periodic tasks). Transient database
+(rows created by migration 0005, editable in the admin under Periodic tasks), and
+`policy.ensure_usage_partitions` daily (migration 0011). Transient database
 errors (a lost connection, a deadlock victim, a serialisation failure) are retried with a backoff;
 `acks_late` gives a task whose worker died to another worker (config/settings.py: the visibility
 timeout and the time limits). The evaluation commits batch by batch and a retried or redelivered
@@ -19,6 +20,7 @@ from config.celery import enqueue_on_commit
 
 from .deadlines import evaluate_reporting_deadlines
 from .models import WorkerHeartbeat
+from .partitions import ensure_partitions
 from .services.digests import accounts_with_pending_digest, send_overdue_digest
 
 TRANSIENT = (OperationalError, InterfaceError)
@@ -53,6 +55,12 @@ def evaluate_reporting_deadlines_task(self, now: str | None = None) -> dict:
     The task id names the run: a delivery of the same message again, or a retry, resumes it.
     """
     return evaluate_reporting_deadlines(now=datetime.fromisoformat(now) if now else None, run_key=self.request.id)
+
+
+@shared_task(name="policy.ensure_usage_partitions", **RETRY)
+def ensure_usage_partitions() -> list[str]:
+    """Create the month partitions of usage reports and measurements ahead (PostgreSQL; idempotent)."""
+    return ensure_partitions()
 
 
 @shared_task(name="policy.send_overdue_digests", **RETRY)

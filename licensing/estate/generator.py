@@ -33,6 +33,7 @@ from licensing.models import (
     Sku,
 )
 from policy.models import Change, UsageMeasurement, UsageReport
+from policy.partitions import ensure_partitions
 from smartaccounts import services as sa_services
 from smartaccounts.locks import NEW_TREE_LOCK, advisory_xact_lock
 from smartaccounts.models import Event, SmartAccount, User, VirtualAccount
@@ -180,7 +181,7 @@ class Generator:
         held = self._licenses_held(vas, licenses)
         devices = self._instances(account, vas, held, instances=instances, label=label)
         self._holdings(account, vas, licenses, held, devices.in_use, label=label)
-        last_report = self._reports(devices, instances=instances, measurements=measurements)
+        last_report = self._reports(devices, account_id=account.pk, instances=instances, measurements=measurements)
         pending = self._pending_changes(account, devices, instances=instances)
         self._update_instances("estate_last", last_report, LAST_REPORT_COLUMNS)
         self._update_instances("estate_pending", pending, PENDING_CHANGE_COLUMNS)
@@ -366,7 +367,7 @@ class Generator:
             end = self.today + timedelta(days=rng.randint(1, 90))
         return start, end
 
-    def _reports(self, devices: _Devices, *, instances: int, measurements: int) -> dict[int, datetime]:
+    def _reports(self, devices: _Devices, *, account_id: int, instances: int, measurements: int) -> dict[int, datetime]:
         """Usage reports: four devices in five report, 1-4 times, with a measurement per used license per
         report; the last one from yesterday to 400 days ago, so deadlines spread over OK, due soon and
         overdue. Returns {instance id: its last report's time}."""
@@ -377,6 +378,8 @@ class Generator:
         reports_needed = int(measurements / max(per_report, 1))
         reporters = rng.sample(range(instances), min(instances, int(instances * 0.8)))
         reports_per = max(1, round(reports_needed / max(1, len(reporters))))
+        # The month partitions of the oldest report to the newest (PostgreSQL; none needed elsewhere).
+        ensure_partitions(since=self.now - timedelta(days=400 + reports_per * 90 + 1))
         report_pk = reserve_ids(UsageReport, len(reporters) * (reports_per + 1))
         last_report: dict[int, datetime] = {}
         for k, n in enumerate(reporters):
@@ -398,11 +401,14 @@ class Generator:
                     software_version="",
                     payload={"report_id": str(report_id)},
                     acknowledgement_id=None,
+                    smart_account_id=account_id,
                 )
                 for lic_id, c in devices.usage[n]:
                     measurement_writer.add(
                         report_id=report_pk,
                         product_instance_id=pk,
+                        smart_account_id=account_id,
+                        received_at=generated + timedelta(minutes=3),
                         license_id=lic_id,
                         count=c,
                         start=generated - timedelta(days=1),

@@ -36,9 +36,18 @@ def write(batch: BatchState) -> None:
     known = batch.licenses
     statements.insert(
         UsageMeasurement,
-        ("report_id", "product_instance_id", "license_id", "count", "start", "end"),
+        ("report_id", "product_instance_id", "smart_account_id", "received_at", "license_id", "count", "start", "end"),
         [
-            (a.report_pk, a.slot.instance.pk, known[m.tag].pk, m.count, m.start, m.end)
+            (
+                a.report_pk,
+                a.slot.instance.pk,
+                a.slot.instance.smart_account_id,
+                now,
+                known[m.tag].pk,
+                m.count,
+                m.start,
+                m.end,
+            )
             for a in accepted
             for m in a.report.measurements
         ],
@@ -121,7 +130,7 @@ def _write_acks_and_reports(batch: BatchState, statements: rows.Statements, acce
     )  # fmt: skip
     report_names = (
         "report_id", "product_instance_id", "source", "actor_id", "generated_at", "received_at", "signed",
-        "software_version", "payload", "acknowledgement_id",
+        "software_version", "payload", "acknowledgement_id", "smart_account_id",
     )  # fmt: skip
 
     def ack_row(a: Accepted):
@@ -134,7 +143,7 @@ def _write_acks_and_reports(batch: BatchState, statements: rows.Statements, acce
         r = a.report
         return (
             r.report_id, a.slot.instance.pk, batch.source, actor_id, r.generated_at, now, a.signed,
-            r.software_version, r.document, a.ack_pk,
+            r.software_version, r.document, a.ack_pk, a.slot.instance.smart_account_id,
         )  # fmt: skip
 
     if batch.pg:
