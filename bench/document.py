@@ -1,11 +1,12 @@
 """docs/performance.md, written from bench/performance.md.in and a run's results.
 
 The template is markdown with placeholders: `{{ measurements }}` (what the run measured, tables and
-lines), `{{ targets }}` (the targets table), `{{ targets_not_met }}` (each missed target with its
-measured value and the reason the template gives for it), and `{{ a.b.-1.c }}`, a value of the
-results (keys and list indexes, dotted). The template ends with the reasons, each after a line
-`<!-- reason: <target key> -->` (the keys are `bench.report.targets`'): they are shown only when
-their target is missed, and nothing from the first reason's comment on is copied to the page.
+lines), `{{ ingest_stages }}` (where one report's time goes), `{{ targets }}` (the targets table),
+`{{ targets_not_met }}` (each missed target with its measured value and the reason the template gives
+for it), and `{{ a.b.-1.c }}`, a value of the results (keys and list indexes, dotted). The template
+ends with the reasons, each after a line `<!-- reason: <target key> -->` (the keys are
+`bench.report.targets`'): they are shown only when their target is missed, and nothing from the first
+reason's comment on is copied to the page.
 
     python -m bench.document bench/results/latest-full.json [--output docs/performance.md]
 
@@ -19,7 +20,7 @@ import json
 import re
 from pathlib import Path
 
-from bench.report import render_measurements, targets, targets_table
+from bench.report import ingest_stages, render_measurements, targets, targets_table
 
 BENCH = Path(__file__).resolve().parent
 TEMPLATE = BENCH / "performance.md.in"
@@ -87,6 +88,7 @@ def render_document(results: dict, template: str) -> str:
         "measurements": render_measurements(results).rstrip("\n"),
         "targets": "\n".join(targets_table(results)),
         "targets_not_met": targets_not_met(results, reasons),
+        "ingest_stages": ingest_stages(results),
     }
     return NOTICE + _fill(body, results, sections)
 

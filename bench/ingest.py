@@ -1,16 +1,20 @@
 """Usage-report ingestion against a PostgreSQL COPY of the same rows: one report per call through
 `ingest_usage_report` (in one process and in two), and batches through `ingest_usage_reports`
-(`BATCH_SIZE` reports per call and per transaction, as the device endpoint and the upload send them)."""
+(`BATCH_SIZE` reports per call and per transaction, as the device endpoint and the upload send them);
+and where one report's time goes (`stages`)."""
 
 from __future__ import annotations
 
+import importlib
 import io
 import multiprocessing
 import os
 import time
 import uuid
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -166,6 +170,7 @@ def run(account_id: int, reports_per_process: int = 2000) -> dict:
     floor_rate = len(reports) / floor_seconds
     batch_rate = batch_accepted / batch_seconds
     batch_floor_rate = len(batch_reports) / batch_floor_seconds
+    breakdown = stages(account_id, reports=max(50, n // 4))
     return {
         "reports_one_process": accepted,
         "refused_one_process": refused,
@@ -181,4 +186,143 @@ def run(account_id: int, reports_per_process: int = 2000) -> dict:
         "reports_per_second_batch": round(batch_rate, 1),
         "batch_copy_floor_reports_per_second": round(batch_floor_rate, 1),
         "batch_ratio_to_copy": round(batch_floor_rate / batch_rate, 2),
+        "stages": breakdown,
+    }
+
+
+# --- Where one report's time goes ------------------------------------------------------------------
+
+
+class _Clock:
+    """Seconds spent in named stages; SQL statements counted and timed by the phase of the batch that ran them."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.statements: dict[str, int] = {}
+        self.phase = "other"
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def timed(self, stage: str, function, *, phase: str | None = None):
+        def wrapper(*args, **kwargs):
+            outer = self.phase
+            if phase is not None:
+                self.phase = phase
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.add(stage, time.perf_counter() - start)
+                self.phase = outer
+
+        return wrapper
+
+    def sql(self, execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.add(f"sql:{self.phase}", time.perf_counter() - start)
+            self.statements[self.phase] = self.statements.get(self.phase, 0) + 1
+
+
+@contextmanager
+def _patched(target, name: str, value):
+    original = getattr(target, name)
+    setattr(target, name, value)
+    try:
+        yield
+    finally:
+        setattr(target, name, original)
+
+
+# The stages of one report, in the order the table shows them: (key, label).
+STAGES = (
+    ("schema", "schema check and parsing (`parse_report`)"),
+    ("hmac", "HMAC-SHA256 of the report against the trust code"),
+    ("rules", "policy and rules in Python (`decide`, without HMAC and ACK)"),
+    ("ack", "ACK built, canonicalised and Ed25519-signed"),
+    ("sql:lock", "SQL: BEGIN, then lock the instance (with its account and VA)"),
+    ("sql:read", "SQL: read what the rules need (one UNION ALL)"),
+    ("sql:write", "SQL: the ledger (when a count changes) and the writes (one round trip)"),
+    ("commit", "COMMIT (the WAL flushed to disk)"),
+    ("rest", "the rest: Django's transaction and cursor, statements and results built"),
+)
+
+
+def stages(account_id: int, reports: int = 500) -> dict:
+    """One report per call through `ingest_usage_report`, `reports` times, with each stage timed inside the
+    calls: the service's own functions wrapped with a clock for the run, every SQL statement counted and
+    timed by the phase that ran it (lock, read, write), and the COMMIT. `rest` is the
+    call's time that no stage accounts for. Milliseconds per report, and each stage's share of the total."""
+    import policy.services.batch as batch
+    import policy.services.ingest as ingest_module
+    from policy import formats
+    from policy.services import ingest_usage_report
+
+    # The module (the package's `decide` is the function of the same name).
+    decide_module = importlib.import_module("policy.services.batch.decide")
+    ids = list(
+        ProductInstance.objects.filter(smart_account_id=account_id, status="active", trust_code__gt="")
+        .order_by("?")
+        .values_list("pk", flat=True)[: reports + 20]
+    )
+    payloads = build_reports(ids)
+    for payload in payloads[:20]:  # warm up: the key loaded, the statements prepared on this connection
+        ingest_usage_report(payload=payload, source="device")
+    payloads = payloads[20:]
+    clock = _Clock()
+    with ExitStack() as stack:
+        stack.enter_context(_patched(ingest_module, "parse_report", clock.timed("schema", formats.parse_report)))
+        stack.enter_context(
+            _patched(decide_module, "signature_matches", clock.timed("hmac", decide_module.signature_matches))
+        )
+        stack.enter_context(_patched(decide_module, "_ack_document", clock.timed("ack", decide_module._ack_document)))
+        stack.enter_context(_patched(batch, "decide", clock.timed("decide", batch.decide)))
+        for name, phase in (
+            ("lock_instances", "lock"),
+            ("read", "read"),
+            ("write", "write"),
+        ):
+            stack.enter_context(_patched(batch, name, clock.timed(f"phase:{phase}", getattr(batch, name), phase=phase)))
+        stack.enter_context(_patched(connection, "commit", clock.timed("commit", connection.commit, phase="commit")))
+        stack.enter_context(connection.execute_wrapper(clock.sql))
+        accepted = refused = 0
+        start = time.perf_counter()
+        for payload in payloads:
+            try:
+                ingest_usage_report(payload=payload, source="device")
+                accepted += 1
+            except ValidationError:
+                refused += 1
+        total = time.perf_counter() - start
+    calls = accepted + refused
+    seconds = dict(clock.seconds)
+    seconds["rules"] = seconds.pop("decide", 0.0) - seconds.get("hmac", 0.0) - seconds.get("ack", 0.0)
+    known = sum(seconds.get(key, 0.0) for key, _ in STAGES if key != "rest")
+    seconds["rest"] = total - known
+    statements = sum(clock.statements.values())
+    rows = []
+    for key, label in STAGES:
+        ms = 1000 * seconds.get(key, 0.0) / calls
+        row = {
+            "stage": key,
+            "label": label,
+            "ms": round(ms, 3),
+            "share_percent": round(100 * seconds.get(key, 0.0) / total, 1),
+        }
+        if key.startswith("sql:"):
+            row["statements"] = round(clock.statements.get(key[4:], 0) / calls, 2)
+        rows.append(row)
+    return {
+        "reports": accepted,
+        "refused": refused,
+        "ms_per_report": round(1000 * total / calls, 3),
+        "reports_per_second": round(calls / total, 1),
+        "statements_per_report": round(statements / calls, 2),
+        # psycopg2 opens each transaction with a BEGIN of its own, and the COMMIT is one more.
+        "round_trips_per_report": round(statements / calls + 2, 2),
+        "sql_ms_per_report": round(1000 * sum(v for k, v in seconds.items() if k.startswith("sql:")) / calls, 3),
+        "stages": rows,
     }

@@ -5,8 +5,8 @@ from __future__ import annotations
 PAGE_P95_MS = 150
 PAGE_QUERIES = 15
 PAGE_RATIO = 3
-INGEST_PER_SECOND = 500
-INGEST_COPY_RATIO = 10
+INGEST_ONE_PER_SECOND = 300
+INGEST_BATCH_PER_SECOND = 1000
 EVALUATION_SECONDS = 60
 EVALUATION_RATIO = 1.5  # to the computation alone (the same deadlines into a scratch table)
 EVALUATION_MB = 300
@@ -36,19 +36,19 @@ def targets(r: dict) -> list[dict]:
             f"{row['large_p95_ms']} ms, {row['large_queries']} queries, ratio {row['ratio_p95']}",
         )
     ing = r["ingest"]
+    # Each ingestion figure is also given as a ratio to a PostgreSQL COPY of the same rows in the same
+    # run (the floor: storing the rows with none of the rules); the targets are the rates.
     add(
         "ingest-one",
-        f"ingestion, one report per call: ≥ {INGEST_PER_SECOND} reports/s in one process, within "
-        f"{INGEST_COPY_RATIO}× of COPY",
-        ing["reports_per_second_one_process"] >= INGEST_PER_SECOND and ing["ratio_to_copy"] <= INGEST_COPY_RATIO,
+        f"ingestion, one report per call: ≥ {INGEST_ONE_PER_SECOND} reports/s in one process",
+        ing["reports_per_second_one_process"] >= INGEST_ONE_PER_SECOND,
         f"{ing['reports_per_second_one_process']}/s, {ing['ratio_to_copy']}× COPY",
     )
     if "reports_per_second_batch" in ing:
         add(
             "ingest-batch",
-            f"ingestion, batches of {ing['batch_size']:,}: ≥ {INGEST_PER_SECOND} reports/s in one process, within "
-            f"{INGEST_COPY_RATIO}× of COPY",
-            ing["reports_per_second_batch"] >= INGEST_PER_SECOND and ing["batch_ratio_to_copy"] <= INGEST_COPY_RATIO,
+            f"ingestion, batches of {ing['batch_size']:,}: ≥ {INGEST_BATCH_PER_SECOND:,} reports/s in one process",
+            ing["reports_per_second_batch"] >= INGEST_BATCH_PER_SECOND,
             f"{ing['reports_per_second_batch']}/s, {ing['batch_ratio_to_copy']}× COPY",
         )
     last = {**r["deadlines"][-1], "ratio_to_computation": computation_ratio(r["deadlines"][-1])}
@@ -107,8 +107,26 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
 
 
 def render_results(r: dict) -> str:
-    """The run's measurements and its targets table, in markdown (stdout and bench/results/latest-*.md)."""
-    return render_measurements(r) + "\n" + "\n".join(["**Targets**:", "", *targets_table(r)]) + "\n"
+    """The run's measurements, where one report's time goes and the targets table, in markdown (stdout)."""
+    stages = "**Where one report's time goes**:\n\n" + ingest_stages(r) + "\n\n"
+    return render_measurements(r) + "\n" + stages + "\n".join(["**Targets**:", "", *targets_table(r)]) + "\n"
+
+
+def ingest_stages(r: dict) -> str:
+    """The table of one report's stages (`bench.ingest.stages`): milliseconds per report and share of the
+    total, SQL statements per report; a line saying so for results measured before it existed."""
+    s = r.get("ingest", {}).get("stages")
+    if not s:
+        return "Not measured in this run."
+    rows = [[row["label"], row["ms"], f"{row['share_percent']}%", row.get("statements", "")] for row in s["stages"]]
+    rows.append(["**one report, in all**", f"**{s['ms_per_report']}**", "100%", s["statements_per_report"]])
+    caption = (
+        f"{s['reports']:,} signed device reports, one per `ingest_usage_report` call, each stage timed inside "
+        f"the calls: {s['ms_per_report']} ms per report ({s['reports_per_second']}/s with the clocks running), "
+        f"{s['statements_per_report']} SQL statements and {s['round_trips_per_report']} round trips per report "
+        f"(psycopg2's BEGIN and the COMMIT included), {s['sql_ms_per_report']} ms of SQL."
+    )
+    return "\n".join([caption, "", *_table(["Stage", "ms per report", "Share", "SQL statements"], rows)])
 
 
 def render_measurements(r: dict) -> str:

@@ -98,6 +98,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0 if DEBUG else 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The ingestion's instance lock and read are prepared once per connection on PostgreSQL
+# (policy/prepared.py); turn it off behind a pooler that shares server sessions between transactions.
+PREPARE_STATEMENTS = env.bool("PREPARE_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take the write lock up front, so two writers queue instead of
     # failing with "database is locked" half-way through a service.

@@ -24,6 +24,7 @@ from django.db import connection
 from licensing.models import InstanceDeadline, License, ProductInstance, ProductInstanceUsage
 from smartaccounts.models import Event, SmartAccount, VirtualAccount
 
+from . import prepared
 from .models import AccountPolicy, Alert
 from .rules import ALERT_MESSAGE_PREFIX
 
@@ -285,7 +286,7 @@ _ACCOUNT_FIELDS = ("kind", "name", "status")
 _VA_FIELDS = ("name", "tree_id", "lft", "rght", "level")
 _DEADLINE_FIELDS = list(InstanceDeadline._meta.concrete_fields)
 _DEADLINE_NAMES = [f.attname for f in _DEADLINE_FIELDS]
-LOCK_LIVE_INSTANCES = (
+_LOCK_SELECT = (
     "SELECT "
     + ", ".join(
         [f"i.{f.column}" for f in _INSTANCE_FIELDS]
@@ -297,9 +298,19 @@ LOCK_LIVE_INSTANCES = (
     f" JOIN {DEADLINE} d ON d.{_col(InstanceDeadline, 'instance')} = i.id"
     f" JOIN {ACCOUNT} a ON a.id = i.{_col(ProductInstance, 'smart_account')}"
     f" JOIN {VA} va ON va.id = i.{_col(ProductInstance, 'virtual_account')}"
-    " JOIN unnest(%s::varchar[], %s::varchar[]) AS u(pid, serial_number)"
+)
+_LOCK_LIVE = f" i.{_col(ProductInstance, 'status')} <> {Q['removed']} ORDER BY i.id FOR UPDATE OF i"
+LOCK_LIVE_INSTANCES = (
+    _LOCK_SELECT + " JOIN unnest(%s::varchar[], %s::varchar[]) AS u(pid, serial_number)"
     f" ON i.{_col(ProductInstance, 'pid')} = u.pid AND i.{_col(ProductInstance, 'serial_number')} = u.serial_number"
-    f" WHERE i.{_col(ProductInstance, 'status')} <> {Q['removed']} ORDER BY i.id FOR UPDATE OF i"
+    " WHERE" + _LOCK_LIVE
+)
+# One UDI (one report per call): plain equalities, so that the statement prepared once per connection
+# keeps one generic plan (PostgreSQL cannot tell how long an array parameter will be, and keeps
+# planning an array join again for each call).
+LOCK_LIVE_INSTANCE = (
+    _LOCK_SELECT + f" WHERE i.{_col(ProductInstance, 'pid')} = %s AND i.{_col(ProductInstance, 'serial_number')} = %s"
+    " AND" + _LOCK_LIVE
 )
 
 
@@ -309,7 +320,10 @@ def lock_live_instances(udis) -> list[ProductInstance]:
     if not udis:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(LOCK_LIVE_INSTANCES, [[p for p, _ in udis], [s for _, s in udis]])
+        if len(udis) == 1:
+            prepared.execute(cursor, LOCK_LIVE_INSTANCE, list(udis[0]))
+        else:
+            prepared.execute(cursor, LOCK_LIVE_INSTANCES, [[p for p, _ in udis], [s for _, s in udis]])
         rows = cursor.fetchall()
     found = []
     n, m, v = len(_INSTANCE_NAMES), len(_ACCOUNT_FIELDS), len(_VA_FIELDS)

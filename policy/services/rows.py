@@ -38,7 +38,11 @@ def one_round_trip() -> bool:
 
 def in_list(pg: bool, column: str, values: Sequence) -> tuple[str, list]:
     """`column` is one of `values` (not empty): `= ANY(array)` on PostgreSQL (`pg`: planned once whatever
-    the number of values), `IN (...)` elsewhere."""
+    the number of values), `IN (...)` elsewhere; `column = value` for one value (a statement prepared
+    once per connection then keeps one generic plan: PostgreSQL cannot tell how long an array
+    parameter will be, and plans an `= ANY` again for each call)."""
+    if len(values) == 1:
+        return f"{column} = %s", list(values)
     if pg:
         return f"{column} = ANY(%s)", [list(values)]
     return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)

@@ -115,8 +115,8 @@ def test_each_missed_target_is_listed_with_its_measured_value_and_its_reason(res
 
     assert missed_items(page) == [
         "page 'VA licenses with subtree': p95 < 150 ms, ≤ 15 queries, large/small < 3",
-        "ingestion, one report per call: ≥ 500 reports/s in one process, within 10× of COPY",
-        "ingestion, batches of 1,000: ≥ 500 reports/s in one process, within 10× of COPY",
+        "ingestion, one report per call: ≥ 300 reports/s in one process",
+        "ingestion, batches of 1,000: ≥ 1,000 reports/s in one process",
         EVALUATION_TARGET,
     ]
     assert "measured 150.7 ms, 13 queries, ratio 1.92." in not_met
@@ -139,8 +139,8 @@ def test_a_met_target_loses_its_reason_and_a_missed_one_without_a_reason_says_so
     not_met = section(page, "Targets not met here, and why")
 
     assert missed_items(page) == [
-        "ingestion, one report per call: ≥ 500 reports/s in one process, within 10× of COPY",
-        "ingestion, batches of 1,000: ≥ 500 reports/s in one process, within 10× of COPY",
+        "ingestion, one report per call: ≥ 300 reports/s in one process",
+        "ingestion, batches of 1,000: ≥ 1,000 reports/s in one process",
         "transfers ≥ 200/s, no conservation error, no unhandled deadlock, ledger clean",
     ]
     assert "206.65" not in not_met and "building those rows" not in not_met
@@ -218,3 +218,34 @@ def test_a_smoke_run_writes_its_results_and_page_under_bench_results_only(result
     assert not (tmp_path / "docs").exists()
     assert json.loads((tmp_path / "results" / "latest-smoke.json").read_text())["mode"] == "smoke"
     assert "## Targets not met here, and why" in (tmp_path / "results" / "latest-smoke.md").read_text()
+
+
+def test_the_ingestion_targets_are_rates_each_given_with_its_ratio_to_copy(results):
+    fast = copy.deepcopy(results)
+    fast["ingest"].update(reports_per_second_one_process=310.0, reports_per_second_batch=999.9, ratio_to_copy=140.2)
+    met = {t["key"]: t for t in targets(fast)}
+    assert met["ingest-one"]["met"] and met["ingest-one"]["measured"] == "310.0/s, 140.2× COPY"
+    assert not met["ingest-batch"]["met"] and met["ingest-batch"]["measured"].endswith("× COPY")
+    fast["ingest"]["reports_per_second_batch"] = 1000.0
+    assert all(t["met"] for t in targets(fast) if t["key"].startswith("ingest"))
+
+
+def test_where_one_reports_time_goes_is_a_table_with_each_stages_share(results):
+    page = document.render_document(results, TEMPLATE)
+    assert section(page, "Where one report's time goes").startswith("Not measured in this run.")
+
+    staged = copy.deepcopy(results)
+    staged["ingest"]["stages"] = {
+        "reports": 500, "refused": 0, "ms_per_report": 4.0, "reports_per_second": 250.0,
+        "statements_per_report": 3.5, "round_trips_per_report": 5.5, "sql_ms_per_report": 2.0,
+        "stages": [
+            {"stage": "hmac", "label": "HMAC-SHA256", "ms": 0.04, "share_percent": 1.0},
+            {"stage": "sql:read", "label": "SQL: read", "ms": 1.0, "share_percent": 25.0, "statements": 1.0},
+            {"stage": "commit", "label": "COMMIT", "ms": 2.96, "share_percent": 74.0},
+        ],
+    }  # fmt: skip
+    where = section(document.render_document(staged, TEMPLATE), "Where one report's time goes")
+    assert "500 signed device reports" in where and "5.5 round trips per report" in where
+    assert "| Stage | ms per report | Share | SQL statements |" in where
+    assert "| SQL: read | 1.0 | 25.0% | 1.0 |" in where and "| COMMIT | 2.96 | 74.0% |  |" in where
+    assert "| **one report, in all** | **4.0** | 100% | 3.5 |" in where

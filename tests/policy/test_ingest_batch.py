@@ -388,3 +388,67 @@ def test_a_batch_that_loses_a_deadlock_is_tried_again_and_other_database_errors_
     with pytest.raises(OperationalError):
         ingest_usage_reports(payloads=[report(device, generated_at=NOW, usage={lic: 3})], source="device")
     assert in_use(va, lic) == 2
+
+
+def _statements(queries) -> list[str]:
+    """The statements the service sent (the test's own savepoints left out)."""
+    return [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
+
+
+@pytest.mark.postgres
+def test_one_report_costs_three_statements_its_lock_and_read_prepared_once_per_connection(
+    clock, account, postgres, settings
+):
+    settings.PREPARE_STATEMENTS = True
+    va = default_va(account)
+    lic = make_license()
+    devices = [make_instance(va, usage={lic: 1}, trust_code=TRUST, first_use_at=T0) for _ in range(3)]
+    sent = []
+    # A periodic report (the same count) and one that raises its count (the account's usage of the
+    # license is read with the rest, not by a statement of its own).
+    for device, count in zip(devices, (1, 2, 1), strict=True):
+        with CaptureQueriesContext(connection) as queries:
+            ingest_usage_report(payload=report(device, generated_at=NOW, usage={lic: count}), source="device")
+        sent.append(_statements(queries))
+    assert [len(s) for s in sent][0] == 3 and len(sent[2]) == 3
+    assert in_use(va, lic) == 4 and ProductInstanceUsage.objects.get(product_instance=devices[1]).count == 2
+    # Prepared the first time this connection meets the lock and the read, only executed after that.
+    lock, read, _ = sent[2]
+    assert lock.startswith("EXECUTE prepared_") and read.startswith("EXECUTE prepared_")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'prepared_%%'")
+        assert cursor.fetchone()[0] >= 2
+
+
+@pytest.mark.postgres
+def test_prepared_statements_follow_the_connection_and_can_be_turned_off(clock, account, postgres, settings):
+    va = default_va(account)
+    lic = make_license()
+    device = make_instance(va, usage={lic: 1}, trust_code=TRUST, first_use_at=T0)
+    settings.PREPARE_STATEMENTS = False
+    with CaptureQueriesContext(connection) as queries:
+        ingest_usage_report(payload=report(device, generated_at=NOW, usage={lic: 1}), source="device")
+    assert not any(s.startswith(("EXECUTE", "PREPARE")) for s in _statements(queries))
+    settings.PREPARE_STATEMENTS = True
+    for minutes in (1, 2):
+        ingest_usage_report(
+            payload=report(device, generated_at=NOW + timedelta(minutes=minutes), usage={lic: 1}), source="device"
+        )
+    # Another connection has none of them prepared: the service notices and prepares them there.
+    from policy import prepared
+
+    state = connection._prepared_statements
+    connection._prepared_statements = (object(), state[1])
+    with CaptureQueriesContext(connection) as queries:
+        ingest_usage_report(
+            payload=report(device, generated_at=NOW + timedelta(minutes=3), usage={lic: 1}), source="device"
+        )
+    assert _statements(queries)[0].startswith("PREPARE prepared_")
+    assert UsageReport.objects.filter(product_instance=device).count() == 4
+    assert prepared.MAX_PER_CONNECTION >= 8
+
+
+def test_one_value_is_compared_with_equality_many_with_a_list():
+    assert statement_rows.in_list(True, "id", [5]) == ("id = %s", [5])
+    assert statement_rows.in_list(True, "id", [5, 6]) == ("id = ANY(%s)", [[5, 6]])
+    assert statement_rows.in_list(False, "id", [5, 6]) == ("id IN (%s, %s)", [5, 6])

@@ -4,11 +4,11 @@ number of round trips whatever its size (one report is a batch of one).
 1. Lock the instances the reports name, in primary-key order (the ledger's rule 4: instance rows
    before balance rows), and read them with their account and VA: one statement.
 2. Read everything the rules need, after the locks: the reports already received under the batch's
-   report ids, the catalog licenses of its tags, the instances' usage, their pending changes and
-   the policy in force for each account; on PostgreSQL also the ids the new ACKs and reports will
-   take. One statement (UNION ALL). When a report raises a device's count of a license, one more: what
-   the account has in use of it (a report that would pass `licensing.limits.MAX_ACCOUNT_USAGE` is
-   refused alone).
+   report ids, the catalog licenses of its tags, the instances' usage, their pending changes, the
+   policy in force for each account and what the accounts have in use and reserved of the licenses
+   the reports name (a report that would pass `licensing.limits.MAX_ACCOUNT_USAGE` is refused
+   alone); on PostgreSQL also the ids the new ACKs and reports will take. One statement (UNION ALL),
+   prepared once per connection on PostgreSQL (`policy.prepared`), as is the lock.
 3. Decide each report in order, in Python, exactly as one report at a time would: refused (with
    its reason), a replay (the same ACK again), or accepted. Later reports of the same instance see
    what the earlier ones did (usage, last report, pending changes, software version).
@@ -25,7 +25,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 from .decide import check_signature, decide
-from .read import lock_instances, read, read_account_usage
+from .read import lock_instances, read
 from .state import Accepted, BatchState, Replay
 from .write import write
 
@@ -40,7 +40,6 @@ class Batch(BatchState):
             return {}
         lock_instances(self)
         read(self)
-        read_account_usage(self)
         outcomes: dict[int, Accepted | Replay | ValidationError] = {}
         for index, report in self.reports:
             try:

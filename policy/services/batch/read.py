@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import cache
 from typing import ClassVar
 
 from django.db import connection
-from django.db.models import F
 
 from licensing.models import License, LicenseAccountTotal, ProductInstanceUsage
 
-from ... import queries
+from ... import prepared, queries
 from ... import rules as policy_rules
 from ...models import (
     AccountPolicy,
@@ -93,6 +93,17 @@ class PendingRow(ReadRow):
                "late": "CAST(late AS INTEGER)"}  # fmt: skip
     TEXTS = {"kind": "kind", "to_value": "to_value"}
     TIME = {"occurred_at": "occurred_at"}
+
+
+@dataclass(frozen=True)
+class AccountTotalRow(ReadRow):
+    """What an account of the batch has in use and reserved of a license some report names (a report that
+    would take it past `licensing.limits.MAX_ACCOUNT_USAGE` is refused alone)."""
+
+    account_id: int
+    license_id: int
+    in_use: int
+    NUMBERS = {"account_id": "t.smart_account_id", "license_id": "t.license_id", "in_use": "t.in_use + t.reserved"}
 
 
 @dataclass(frozen=True)
@@ -178,19 +189,21 @@ def read_rows(parts: list[tuple[type[ReadRow], str, list]], *, pg: bool) -> list
         selects.append(f"SELECT {', '.join(columns)} {rest}")
         params += part_params
     with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(selects), params)
+        # The same text for every report of one size: planned once per connection.
+        prepared.execute(cursor, " UNION ALL ".join(selects), params)
         fetched = cursor.fetchall()
     # Where each field of each row type is in a fetched row (after the kind): numbers, then texts, then the time.
     positions = {kind: _positions(row_type) for kind, row_type in kinds.items()}
     return [kinds[row[0]](*[row[i] for i in positions[row[0]]]) for row in fetched]
 
 
+@cache
 def _positions(row_type: type[ReadRow]) -> list[int]:
     """The column of each of the row type's fields, in the order its dataclass takes them."""
     at = {name: 1 + i for i, name in enumerate(row_type.NUMBERS)}
     at.update({name: 1 + _READ_NUMBERS + i for i, name in enumerate(row_type.TEXTS)})
     at.update(dict.fromkeys(row_type.TIME, 1 + _READ_NUMBERS + _READ_TEXTS))
-    return [at[f.name] for f in fields(row_type)]
+    return tuple(at[f.name] for f in fields(row_type))
 
 
 def lock_instances(batch: BatchState) -> None:
@@ -219,6 +232,8 @@ def read(batch: BatchState) -> None:
         elif isinstance(row, LicenseRow):
             batch.licenses[row.tag] = LicenseRef(row.pk, row.tag, row.tag, row.policy_class)
             batch.license_classes[row.pk] = row.policy_class
+        elif isinstance(row, AccountTotalRow):
+            batch.account_usage[(row.account_id, row.license_id)] = row.in_use
         elif isinstance(row, AckIdRow):
             batch.ack_ids.append(row.pk)
         elif isinstance(row, ReportIdRow):
@@ -301,34 +316,19 @@ def _read_parts(batch: BatchState) -> list[tuple[type[ReadRow], str, list]]:
                 [True, *params],
             )
         )
+    if accounts and tags:
+        where, params = rows.in_list(batch.pg, "t.smart_account_id", sorted(accounts))
+        tag_where, tag_params = rows.in_list(batch.pg, "l.tag", tags)
+        parts.append(
+            (
+                AccountTotalRow,
+                f"FROM {LicenseAccountTotal._meta.db_table} t JOIN {License._meta.db_table} l ON l.id = t.license_id "
+                f"WHERE {where} AND {tag_where}",
+                params + tag_params,
+            )
+        )
     if batch.pg:
         # The ids the ACKs and reports will take (unused ones are gaps, as after a rollback).
         for row_type, model in ((AckIdRow, Acknowledgement), (ReportIdRow, UsageReport)):
             parts.append((row_type, f"FROM ({rows.reserve_ids(model, len(batch.reports))}) s(id)", []))
     return parts
-
-
-def read_account_usage(batch: BatchState) -> None:
-    """What the accounts have in use (and reserved) of each license some report raises a device's count
-    of: one query, only when there is one (a periodic report repeats its usage). A license no report
-    raises above a device's count before the batch cannot pass the account's maximum in it."""
-    keys = set()
-    for _, report in batch.reports:
-        slot = batch.slots.get((report.pid, report.serial_number))
-        before = slot.initial_usage if slot is not None else {}
-        account = (
-            slot.instance.smart_account_id
-            if slot is not None
-            else getattr(batch.virtual_account, "smart_account_id", None)
-        )
-        for tag, count in report.usage_by_tag().items():
-            license = batch.licenses.get(tag)
-            if account is not None and license is not None and count > before.get(license.pk, 0):
-                keys.add((account, license.pk))
-    if not keys:
-        return
-    totals = LicenseAccountTotal.objects.filter(
-        smart_account_id__in={a for a, _ in keys}, license_id__in={lic for _, lic in keys}
-    ).values_list("smart_account_id", "license_id", F("in_use") + F("reserved"))
-    for account, license, in_use in totals:
-        batch.account_usage[(account, license)] = in_use
