@@ -174,7 +174,7 @@ def measure_estate(estate, *, requests: int, smoke: bool) -> dict:
     results["kept_sql"] = kept_sql.run(context)
     for row in results["kept_sql"]:
         print("SQL beside its reference:", row, flush=True)
-    results["pages"] = pages.run(large, small, requests=requests)
+    results.update(pages.run(large, small, requests=requests))  # pages, page_floor, page_breakdown
     print("pages measured", flush=True)
     largest = max(results["pages"], key=lambda r: r["large_p95_ms"])
     admin = User.objects.get(email=estate.admin_email)

@@ -10,7 +10,7 @@ from smartaccounts.navigation import NavItem, Panel, register_panel, register_va
 from smartaccounts.navigation import register as register_tab
 
 from .models import HandOver
-from .selectors.handover import holding_totals, incoming_hand_overs, outgoing_hand_overs, pending_incoming_count
+from .selectors.handover import holding_totals, incoming_hand_overs, outgoing_hand_overs, pending_incoming
 
 CUSTOMER = SmartAccount.Kind.CUSTOMER
 PARTNER = SmartAccount.Kind.PARTNER_HOLDING
@@ -46,7 +46,7 @@ def register() -> None:
     register_tab(NavItem("Hand-overs", "hand_overs_outgoing", action="view", kinds=(PARTNER,), order=21,
                          active_for=("hand_over_outgoing_detail",)))  # fmt: skip
     register_tab(NavItem("Incoming licenses", "hand_overs_incoming", action="view", kinds=(CUSTOMER,), order=45,
-                         active_for=("hand_over_incoming_detail",), badge=pending_incoming_count))  # fmt: skip
+                         active_for=("hand_over_incoming_detail",), badge=pending_incoming))  # fmt: skip
     register_tab(NavItem("PAKs", "pak_list", action="operate", kinds=(CUSTOMER, LIMITED), order=55,
                          active_for=("pak_convert",)))  # fmt: skip
     register_tab(NavItem("Reservations", "reservation_list", action="view", kinds=(CUSTOMER,), order=56,

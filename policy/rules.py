@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Q, Subquery
 
 from licensing.models import LicenseClass, ProductInstance
 
@@ -194,8 +194,17 @@ def policies_in_force(
 
 
 def rules_in_force(smart_account_id: int) -> tuple[PolicyVersion | None, dict[str, PolicyRule]]:
-    """The version in force for one account and its rules by license class."""
-    return policies_in_force([smart_account_id]).get(smart_account_id, (None, {}))
+    """The version in force for one account and its rules by license class (`policies_in_force` for one
+    account, its assignment read in the same query as the versions: one query)."""
+    assignment = AccountPolicy.objects.filter(smart_account_id=smart_account_id).values("policy_id")
+    rows = list(
+        PolicyVersion.objects.filter(Q(policy_id__in=assignment) | Q(policy__is_default=True))
+        .annotate(assigned_policy_id=Subquery(assignment[:1]))  # on every row, even of a policy without versions
+        .values(*VERSION_ROW, "assigned_policy_id")
+    )
+    assigned = {smart_account_id: rows[0]["assigned_policy_id"]} if rows and rows[0]["assigned_policy_id"] else {}
+    found = policies_in_force([smart_account_id], assigned=assigned, table=versions_from_rows(rows))
+    return found.get(smart_account_id, (None, {}))
 
 
 def terms_for(rules: dict[str, PolicyRule], license_classes: Iterable[str]) -> Terms:

@@ -30,7 +30,7 @@ class SmartAccountsConfig(AppConfig):
                 order=90,
                 va_admins=True,
                 active_for=("account_member", "access_requests"),
-                badge=selectors.pending_access_request_count,
+                badge=selectors.pending_access_requests,
             )
         )
         register(NavItem("API clients", "api_clients", action="admin", order=95))

@@ -1,6 +1,15 @@
-"""Database-level guards that Django's ORM does not express."""
+"""Database-level guards that Django's ORM does not express, and one aggregate as a scalar subquery."""
 
 from django.db import migrations
+from django.db.models import QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+
+def scalar(queryset: QuerySet, aggregate, default=None) -> Subquery | Coalesce:
+    """One aggregate over a whole queryset, as a scalar subquery (no GROUP BY: a constant is not grouped on),
+    so that several such numbers are read in one query. `default`: what an empty queryset gives (a SUM's NULL)."""
+    subquery = Subquery(queryset.order_by().annotate(_all=Value(1)).values("_all").annotate(n=aggregate).values("n"))
+    return subquery if default is None else Coalesce(subquery, default)
 
 
 def append_only(table: str) -> migrations.RunPython:

@@ -21,7 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils.functional import cached_property
 
-from . import access, selectors
+from . import access, navigation, selectors
 from .models import Role, SmartAccount, VirtualAccount
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -67,12 +67,17 @@ class AccountScopeMixin:
         """The account, if the user holds a role in it, read with those roles in the same query."""
         user = self.request.user
         accounts = access.with_account_roles(access.restrict(SmartAccount.objects.all(), user, "view"), user)
+        accounts = self.annotate_account(accounts)
         try:
             account = accounts.get(**self.account_lookup(kwargs))
         except SmartAccount.DoesNotExist:
             raise Http404("No such Smart Account.") from None
         self.__dict__["_account_roles"] = access.roles_of(account)
         return account
+
+    def annotate_account(self, accounts):
+        """What else the query that reads the account reads (pages: the header's tab badges)."""
+        return accounts
 
     def resolve_virtual_account(self, kwargs) -> VirtualAccount | None:
         """The VA, if a role reaches it, read with the role that governs it in the same query."""
@@ -150,7 +155,12 @@ class AccountScopedMixin(LoginRequiredMixin, AccountScopeMixin):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         self.resolve_scope(request, kwargs)
+        navigation.remember_badges(request, self.smart_account)
         return super().dispatch(request, *args, **kwargs)
+
+    def annotate_account(self, accounts):
+        # The tabs' badge counts in the same query: the header asks none of its own.
+        return navigation.with_badges(accounts)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

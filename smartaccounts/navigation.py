@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db.models import Count, OuterRef, QuerySet
 from django.urls import reverse
+
+from .db import scalar
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,9 @@ class NavItem:
     active_for: tuple[str, ...] = field(default_factory=tuple)  # more url names that highlight this tab
     # `action="admin"` tabs show to account Admins; with `va_admins=True` also to Admins of some VAs.
     va_admins: bool = False
-    # callable(smart_account) -> int: a count shown beside the label (account Admins only; 0 hides it).
+    # callable(smart_account) -> QuerySet: what a count beside the label counts (account Admins only; 0 hides it).
+    # Also called with OuterRef("pk") for the account: pages read every badge in the query that reads their
+    # account (`with_badges`).
     badge: object = None
     # The tab is also the current one on every page of a Virtual Account (its hub, see `register_va_tab`).
     active_for_va_pages: bool = False
@@ -41,6 +46,35 @@ def remember_badge(request, url_name: str, count: int) -> None:
     if counts is None:
         counts = request._nav_badge_counts = {}
     counts[url_name] = count
+
+
+def remembered_badge(request, url_name: str) -> int | None:
+    """The count a tab's badge shows, when this request has read it already (else None)."""
+    return (getattr(request, "_nav_badge_counts", None) or {}).get(url_name)
+
+
+def _badge_field(url_name: str) -> str:
+    return f"nav_badge_{url_name}"
+
+
+def with_badges(accounts: QuerySet) -> QuerySet:
+    """An account query annotated with every tab badge's count: the header then asks no query of its own for
+    them (`remember_badges` hands them over)."""
+    return accounts.annotate(
+        **{
+            _badge_field(name): scalar(item.badge(OuterRef("pk")), Count("pk"), default=0)
+            for name, item in _registry.items()
+            if item.badge is not None
+        }
+    )
+
+
+def remember_badges(request, smart_account) -> None:
+    """The badge counts an account read through `with_badges` carries, handed to the header."""
+    for name in _registry:
+        count = getattr(smart_account, _badge_field(name), None)
+        if count is not None:
+            remember_badge(request, name, count)
 
 
 def items_for(request, smart_account, role, account_role) -> list[dict]:
@@ -63,7 +97,7 @@ def items_for(request, smart_account, role, account_role) -> list[dict]:
                 "active": current == item.url_name
                 or current in item.active_for
                 or (item.active_for_va_pages and current in va_page_names()),
-                "badge": (known[item.url_name] if item.url_name in known else item.badge(smart_account))
+                "badge": (known[item.url_name] if item.url_name in known else item.badge(smart_account).count())
                 if item.badge is not None and is_account_admin
                 else 0,
             }

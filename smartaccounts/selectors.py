@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 
 from . import access
+from .db import scalar
 from .domains import is_public_suffix
 from .models import (
     AccessRequest,
@@ -144,13 +145,27 @@ def accounts_awaiting_approval() -> QuerySet[SmartAccount]:
     return SmartAccount.objects.filter(status=SmartAccount.Status.PENDING).order_by("created_at", "pk")
 
 
-def member_count(smart_account: SmartAccount) -> int:
-    """How many people hold a role in the account (on it or on a live VA). One query."""
+def _members(smart_account: SmartAccount) -> QuerySet[User]:
+    """The people who hold a role in the account (on it or on a live VA); API clients' users are not people."""
     on_account = SmartAccountUserObjectPermission.objects.filter(user=OuterRef("pk"), content_object=smart_account)
     on_va = VirtualAccountUserObjectPermission.objects.filter(
         user=OuterRef("pk"), content_object__smart_account=smart_account, content_object__deleted_at__isnull=True
     )
-    return User.objects.filter(Exists(on_account) | Exists(on_va), api_client__isnull=True).count()
+    return User.objects.filter(Exists(on_account) | Exists(on_va), api_client__isnull=True)
+
+
+def member_count(smart_account: SmartAccount) -> int:
+    """How many people hold a role in the account (on it or on a live VA). One query."""
+    return _members(smart_account).count()
+
+
+def account_home_counts(user, smart_account: SmartAccount) -> dict[str, int]:
+    """The account home's figures: `va_count` (the live VAs `user` sees) and `member_count` (`member_count`).
+    One query."""
+    return SmartAccount.objects.filter(pk=smart_account.pk).values(
+        va_count=scalar(virtual_accounts_for(user, smart_account), Count("pk"), default=0),
+        member_count=scalar(_members(smart_account), Count("pk"), default=0),
+    ).first() or {"va_count": 0, "member_count": 0}
 
 
 def people_admin_virtual_accounts(user, smart_account: SmartAccount) -> QuerySet[VirtualAccount]:

@@ -112,5 +112,10 @@ def hand_over_lines(hand_over: HandOver) -> QuerySet[HandOverLine]:
     )
 
 
+def pending_incoming(smart_account: SmartAccount) -> QuerySet[HandOver]:
+    """The hand-overs waiting for the customer account's answer (its "Incoming licenses" tab counts them)."""
+    return HandOver.objects.filter(customer_account=smart_account, status=HandOver.Status.PENDING)
+
+
 def pending_incoming_count(smart_account: SmartAccount) -> int:
-    return HandOver.objects.filter(customer_account=smart_account, status=HandOver.Status.PENDING).count()
+    return pending_incoming(smart_account).count()

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
+from smartaccounts.db import scalar
 from smartaccounts.models import SmartAccount
 
 from ..models import (
@@ -286,36 +287,40 @@ class AlertCounts:
 EXPIRING_DAYS = max(EXPIRING_TIERS)
 
 
-def _scalar(queryset: QuerySet, aggregate) -> Subquery:
-    """One aggregate over a whole queryset, as a scalar subquery (no GROUP BY: a constant is not grouped on)."""
-    return Subquery(queryset.order_by().annotate(_all=Value(1)).values("_all").annotate(n=aggregate).values("n"))
-
-
-def license_alert_counts(scope: LicensingScope) -> AlertCounts:
-    """Shortages (a VA using more of a license than it holds) and expiries within 90 days. One query."""
+def _alert_count_row(scope: LicensingScope, **more) -> dict:
+    """The scope's alert counts (and `more` scalar subqueries), read in one query."""
     short = LicenseBalance.objects.filter(scope.q(), purchased__lt=F("in_use") + F("reserved"))
     today = timezone.localdate()
     expiring = LicenseLot.objects.filter(
         scope.q(), quantity__gt=0, end_date__gte=today, end_date__lte=today + dt.timedelta(days=EXPIRING_DAYS)
     )
-    row = (
+    return (
         SmartAccount.objects.filter(pk=scope.smart_account.pk)
         .values(
-            short_licenses=_scalar(short, Count("license_id", distinct=True)),
-            short_balances=_scalar(short, Count("pk")),
-            short_units=_scalar(short, Sum(F("in_use") + F("reserved") - F("purchased"))),
-            expiring_licenses=_scalar(expiring, Count("license_id", distinct=True)),
-            expiring_units=_scalar(expiring, Sum("quantity")),
+            short_licenses=scalar(short, Count("license_id", distinct=True)),
+            short_balances=scalar(short, Count("pk")),
+            short_units=scalar(short, Sum(F("in_use") + F("reserved") - F("purchased"))),
+            expiring_licenses=scalar(expiring, Count("license_id", distinct=True)),
+            expiring_units=scalar(expiring, Sum("quantity")),
+            **more,
         )
         .first()
     ) or {}
+
+
+def license_alert_counts(scope: LicensingScope) -> AlertCounts:
+    """Shortages (a VA using more of a license than it holds) and expiries within 90 days. One query."""
+    row = _alert_count_row(scope)
     return AlertCounts(**{key: value or 0 for key, value in row.items()})
 
 
 def license_summary_counts(scope: LicensingScope) -> dict:
-    """The account-home panel: how many licenses, the alert counts (`license_alert_counts`). Three queries."""
-    totals = _summaries(scope).aggregate(licenses=Count("license_id"))
-    return {"licenses": totals["licenses"] or 0, "alerts": license_alert_counts(scope)}
+    """The account-home panel: how many licenses, the alert counts (`license_alert_counts`). One query."""
+    # The licenses page's rows, counted (a grouped query on a VA-scoped scope: counted through its ids).
+    listed = License.objects.filter(pk__in=_summaries(scope).values("license_id"))
+    row = _alert_count_row(scope, licenses=scalar(listed, Count("pk")))
+    licenses = row.pop("licenses", None)
+    return {"licenses": licenses or 0, "alerts": AlertCounts(**{key: value or 0 for key, value in row.items()})}
 
 
 # --- One license ---------------------------------------------------------------------------------

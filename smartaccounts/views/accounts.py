@@ -128,18 +128,19 @@ class AccountHomeView(AccountScopedMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         account = self.smart_account
-        context["va_count"] = self.visible_virtual_accounts().count()
-        context["member_count"] = selectors.member_count(account)
+        context.update(selectors.account_home_counts(self.request.user, account))  # va_count, member_count
         context["recent_events"] = list(
             selectors.events_for(self.request.user, account, whole_account=self.account_role is not None)[:10]
         )
         if context["is_account_admin"]:
             requests = list(selectors.pending_access_requests(account)[:5])
             context["pending_requests"] = requests
-            context["pending_request_count"] = (
-                len(requests) if len(requests) < 5 else selectors.pending_access_request_count(account)
-            )
-            navigation.remember_badge(self.request, "account_users", context["pending_request_count"])
+            # The Users tab's badge counts the same requests: read with the account, else listed or counted here.
+            count = navigation.remembered_badge(self.request, "account_users")
+            if count is None:
+                count = len(requests) if len(requests) < 5 else selectors.pending_access_request_count(account)
+            context["pending_request_count"] = count
+            navigation.remember_badge(self.request, "account_users", count)
         context["panels"] = navigation.panels_for(self)
         return context
 
