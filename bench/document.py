@@ -3,12 +3,13 @@
 The template is markdown with placeholders: `{{ measurements }}` (what the run measured, tables and
 lines), `{{ ingest_stages }}` (where one report's time goes), `{{ targets }}` (the targets table),
 `{{ targets_not_met }}` (each missed target with its measured value and the reason the template gives
-for it), and `{{ a.b.-1.c }}`, a value of the results (keys and list indexes, dotted). The template
-ends with the reasons, each after a line `<!-- reason: <target key> -->` (the keys are
-`bench.report.targets`'): they are shown only when their target is missed, and nothing from the first
-reason's comment on is copied to the page.
+for it), `{{ throughput }}` (the load test's results, bench/results/latest-loadtest.json of
+`make loadtest`, when there are any), and `{{ a.b.-1.c }}`, a value of the results (keys and list
+indexes, dotted). The template ends with the reasons, each after a line `<!-- reason: <target key> -->`
+(the keys are `bench.report.targets`'): they are shown only when their target is missed, and nothing
+from the first reason's comment on is copied to the page.
 
-    python -m bench.document bench/results/latest-full.json [--output docs/performance.md]
+    python -m bench.document bench/results/latest-full.json [--output docs/performance.md] [--loadtest FILE]
 
 writes the page again from saved results (after editing the template, say) without measuring.
 """
@@ -20,11 +21,13 @@ import json
 import re
 from pathlib import Path
 
+from bench.loadtest.report import render_throughput
 from bench.report import ingest_stages, render_measurements, targets, targets_table
 
 BENCH = Path(__file__).resolve().parent
 TEMPLATE = BENCH / "performance.md.in"
 DOCUMENT = BENCH.parent / "docs" / "performance.md"
+LOADTEST_RESULTS = BENCH / "results" / "latest-loadtest.json"
 
 NOTICE = (
     "<!-- Written by `make bench` (bench/document.py) from bench/performance.md.in and the run's results: "
@@ -81,20 +84,28 @@ def targets_not_met(results: dict, reasons: dict[str, str]) -> str:
     return "\n".join(items)
 
 
-def render_document(results: dict, template: str) -> str:
-    """The page for `results` (a run's results, as in bench/results/*.json)."""
+def load_loadtest(path: Path = LOADTEST_RESULTS) -> dict | None:
+    """The load test's results (`make loadtest`), None when it has not run here."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def render_document(results: dict, template: str, loadtest_path: Path = LOADTEST_RESULTS) -> str:
+    """The page for `results` (a run's results, as in bench/results/*.json) and the load test's at `loadtest_path`."""
     body, reasons = split_template(template)
     sections = {
         "measurements": render_measurements(results).rstrip("\n"),
         "targets": "\n".join(targets_table(results)),
         "targets_not_met": targets_not_met(results, reasons),
         "ingest_stages": ingest_stages(results),
+        "throughput": render_throughput(load_loadtest(loadtest_path)).rstrip("\n"),
     }
     return NOTICE + _fill(body, results, sections)
 
 
-def write_document(results: dict, output: Path, template: Path = TEMPLATE) -> str:
-    text = render_document(results, template.read_text(encoding="utf-8"))
+def write_document(
+    results: dict, output: Path, template: Path = TEMPLATE, loadtest_path: Path = LOADTEST_RESULTS
+) -> str:
+    text = render_document(results, template.read_text(encoding="utf-8"), loadtest_path)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     return text
@@ -105,8 +116,11 @@ def main(argv=None) -> int:
     parser.add_argument("results", type=Path, help="A run's results, e.g. bench/results/latest-full.json.")
     parser.add_argument("--output", type=Path, default=DOCUMENT, help=f"Default: {DOCUMENT}.")
     parser.add_argument("--template", type=Path, default=TEMPLATE, help=f"Default: {TEMPLATE}.")
+    parser.add_argument(
+        "--loadtest", type=Path, default=LOADTEST_RESULTS, help=f"The load test's results. Default: {LOADTEST_RESULTS}."
+    )
     args = parser.parse_args(argv)
-    write_document(json.loads(args.results.read_text(encoding="utf-8")), args.output, args.template)
+    write_document(json.loads(args.results.read_text(encoding="utf-8")), args.output, args.template, args.loadtest)
     print(f"Written: {args.output}")
     return 0
 

@@ -8,7 +8,15 @@ of each API client, and a file of signed usage reports. Each simulated user is o
 
 The load rises in steps (`STEPS` users for `STEP_SECONDS` each, every user pacing itself to
 `REQUESTS_PER_USER` requests/s), so one run gives the throughput and the latency at each offered load.
-Every request's outcome is also written, one JSON line each, to LOADTEST_LOG for the runner's per-step summary.
+
+With LOADTEST_PHASE=floor (and `FloorUser` named on the command line), the floor instead: `STEPS[-1]` users
+each asking for one account's detail through the API (an OAuth2 Bearer token checked, the client's role
+resolved, one small JSON answer, the cheapest authenticated request) again as soon as answered, for
+`FLOOR_SECONDS`: what the server gives for the least a request can cost, at the same concurrency.
+
+The users are Locust's FastHttpUser (geventhttpclient): Locust runs on the same cores as the server, and it
+spends a fraction of the CPU per request of the `requests`-based HttpUser. Every request's outcome is also
+written, one JSON line each, to LOADTEST_LOG for the runner's summaries.
 """
 
 from __future__ import annotations
@@ -18,9 +26,16 @@ import os
 import random
 import time
 
-from locust import HttpUser, LoadTestShape, constant_throughput, events, task
+from locust import FastHttpUser, LoadTestShape, constant, constant_throughput, events, task
 
-from bench.loadtest.mix import REPORTS_PATH, REQUESTS_PER_USER, STEP_SECONDS, STEPS, WEIGHTS  # noqa: F401
+from bench.loadtest.mix import (  # noqa: F401
+    FLOOR_SECONDS,
+    REPORTS_PATH,
+    REQUESTS_PER_USER,
+    STEP_SECONDS,
+    STEPS,
+    WEIGHTS,
+)
 
 
 def load_plan() -> dict:
@@ -38,6 +53,7 @@ def request_paths(plan: dict) -> list[str]:
     """Every path the mix requests for `plan` (the test checks that each resolves)."""
     paths = [page for session in plan["sessions"] for page in session["pages"]]
     paths += [path for client in plan["api_clients"] for path in client["paths"]]
+    paths += [client["floor_path"] for client in plan["api_clients"]]
     return [*paths, REPORTS_PATH]
 
 
@@ -63,23 +79,25 @@ def _check(response, expected: int = 200) -> None:
         response.failure(f"answered {response.status_code}: {response.text[:200]}")
 
 
-class PortalUser(HttpUser):
+class PortalUser(FastHttpUser):
     weight = WEIGHTS["PortalUser"]
     wait_time = constant_throughput(REQUESTS_PER_USER)
 
     def on_start(self):
         session = random.choice(PLAN["sessions"])
-        self.client.cookies.set(session["cookie_name"], session["cookie"])
+        self.headers = {"Cookie": f"{session['cookie_name']}={session['cookie']}"}
         self.pages = session["pages"]
 
     @task
     def page(self):
         path = random.choice(self.pages)
-        with self.client.get(path, name=f"page {path}", allow_redirects=False, catch_response=True) as response:
+        with self.client.get(
+            path, name=f"page {path}", headers=self.headers, allow_redirects=False, catch_response=True
+        ) as response:
             _check(response)
 
 
-class ApiUser(HttpUser):
+class ApiUser(FastHttpUser):
     weight = WEIGHTS["ApiUser"]
     wait_time = constant_throughput(REQUESTS_PER_USER)
 
@@ -95,7 +113,7 @@ class ApiUser(HttpUser):
             _check(response)
 
 
-class DeviceUser(HttpUser):
+class DeviceUser(FastHttpUser):
     weight = WEIGHTS["DeviceUser"]
     wait_time = constant_throughput(REQUESTS_PER_USER)
 
@@ -110,12 +128,32 @@ class DeviceUser(HttpUser):
                 response.failure("no signed ACK in the answer")
 
 
+class FloorUser(FastHttpUser):
+    """The cheapest authenticated request, asked again as soon as answered (the runner names the users of each
+    phase on Locust's command line: the floor's alone, or the mix's three)."""
+
+    wait_time = constant(0)
+
+    def on_start(self):
+        client = random.choice(PLAN["api_clients"])
+        self.headers = {"Authorization": f"Bearer {client['token']}", "Accept": "application/json"}
+        self.path = client["floor_path"]
+
+    @task
+    def read(self):
+        with self.client.get(self.path, name="floor", headers=self.headers, catch_response=True) as response:
+            _check(response)
+
+
 class Steps(LoadTestShape):
-    """STEPS users, STEP_SECONDS each, then stop."""
+    """STEPS users, STEP_SECONDS each, then stop; for the floor (LOADTEST_PHASE=floor), the last step's users
+    at once for FLOOR_SECONDS."""
 
     use_common_options = False
 
     def tick(self):
+        if os.environ.get("LOADTEST_PHASE") == "floor":
+            return (STEPS[-1], STEPS[-1]) if self.get_run_time() < FLOOR_SECONDS else None
         step = int(self.get_run_time() // STEP_SECONDS)
         if step >= len(STEPS):
             return None

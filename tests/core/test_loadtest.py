@@ -12,7 +12,15 @@ from django.test import Client
 from django.urls import resolve
 
 from bench.loadtest import mix
-from bench.loadtest.__main__ import LOCUSTFILE, REPO, build_plan, summarise
+from bench.loadtest.__main__ import (
+    LOCUSTFILE,
+    REPO,
+    build_plan,
+    gunicorn_settings,
+    gunicorn_workers,
+    summarise,
+    summarise_floor,
+)
 from tests.factories import account_admin, make_account
 
 PAGES = {"account_home", "licenses", "instances", "virtual_accounts", "account_events"}
@@ -23,12 +31,12 @@ IMPORT = """
 import json, sys
 sys.path.insert(0, {repo!r})
 import importlib.util
-from locust import HttpUser, LoadTestShape
+from locust import LoadTestShape, User
 spec = importlib.util.spec_from_file_location("locustfile", {path!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 users = {{name: obj.weight for name, obj in vars(module).items()
-         if isinstance(obj, type) and issubclass(obj, HttpUser) and obj is not HttpUser}}
+         if isinstance(obj, type) and issubclass(obj, User) and obj.__module__ == module.__name__}}
 shapes = [name for name, obj in vars(module).items()
           if isinstance(obj, type) and issubclass(obj, LoadTestShape) and obj is not LoadTestShape]
 print(json.dumps({{"paths": module.request_paths(module.PLAN), "users": users, "shapes": shapes}}))
@@ -55,10 +63,11 @@ def locustfile_view(plan_path: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_the_locustfile_imports_with_its_three_kinds_of_user_and_its_steps(plan):
+def test_the_locustfile_imports_with_its_three_kinds_of_user_the_floor_and_its_steps(plan):
     view = locustfile_view(plan[1])
 
-    assert view["users"] == mix.WEIGHTS
+    assert view["users"] == {**mix.WEIGHTS, mix.FLOOR_USER: 1}
+    assert set(mix.MIX_USERS) == set(mix.WEIGHTS)  # the runner names the mix's users, the floor's alone
     assert view["shapes"] == ["Steps"]
 
 
@@ -67,7 +76,7 @@ def test_every_request_of_the_mix_resolves_and_answers_200(plan):
     paths = locustfile_view(path)["paths"]
 
     names = {resolve(p.split("?")[0]).url_name for p in paths}
-    assert names == PAGES | API_READS | {"api_usage_reports"}
+    assert names == PAGES | API_READS | {"api_account", "api_usage_reports"}
     assert paths[-1] == mix.REPORTS_PATH
     for session in built["sessions"]:
         client = Client()
@@ -109,3 +118,30 @@ def test_the_summary_gives_each_step_and_the_highest_rate_within_the_p95_target(
     assert summary["peak_requests_per_second"] == 10.1
     assert summary["errors"] == 1 and summary["requests"] == 251
     assert summary["p95_ms_by_kind"] == {"device reports": 20.0, "pages": 300.0}
+    # At the lightest step (the first) every page took 50 ms.
+    assert summary["p50_ms_by_kind_lightest_step"] == {"pages": 50.0}
+
+
+def test_the_floor_counts_its_requests_once_every_user_has_started():
+    lines = [
+        {"t": 2000.0 + n / 10, "name": "floor", "ms": 400.0, "ok": True} for n in range(mix.FLOOR_SETTLE_SECONDS * 10)
+    ]
+    settled = (mix.FLOOR_SECONDS - mix.FLOOR_SETTLE_SECONDS) * 100
+    start = 2000.0 + mix.FLOOR_SETTLE_SECONDS
+    lines += [{"t": start + n / 100, "name": "floor", "ms": 20.0, "ok": True} for n in range(settled)]
+
+    floor = summarise_floor(lines)
+
+    assert floor["requests_per_second"] == 100.0  # the slow start is left out
+    assert floor["requests"] == settled and floor["p95_ms"] == 20.0 and floor["errors"] == 0
+    assert floor["users"] == mix.STEPS[-1]
+
+
+@pytest.mark.parametrize(("threads", "worker_class"), [("1", "sync"), ("4", "gthread")])
+def test_the_workers_are_what_the_production_config_makes_of_the_environment(threads, worker_class):
+    env = {**gunicorn_settings(2, 8123), "GUNICORN_THREADS": threads}
+
+    workers = gunicorn_workers(env)
+
+    assert workers["worker_class"] == worker_class and workers["threads"] == int(threads)
+    assert "GUNICORN_BIND" not in os.environ or os.environ["GUNICORN_BIND"] != "127.0.0.1:8123"

@@ -293,3 +293,121 @@ def test_the_pages_floor_and_where_a_small_pages_time_goes_are_tabled_when_measu
     assert "| view code (access checks, selectors, context) | 9.1 (+ 10 queries, 5.7 ms) |" in measured
     assert "| SQL, in all (queries, ms) | 11 queries, 6.2 ms |" in measured
     assert "| **the request, in all** | **21.5** |" in measured
+
+
+def loadtest_run(workers: int, within: float, peak: float, floor: float, errors: int = 0) -> dict:
+    """One worker count's results as bench.loadtest writes them (two steps, the floor, the ratios)."""
+    return {
+        "workers": workers,
+        "load_average_before": 1.5,
+        "requests": 1200,
+        "errors": errors,
+        "error_rate": round(errors / 1200, 4),
+        "requests_per_second_p95_under_target": within,
+        "peak_requests_per_second": peak,
+        "steps": [
+            {"users": 10, "requests": 240, "requests_per_second": 20.0, "p50_ms": 30.0, "p95_ms": 80.0, "errors": 0},
+            {"users": 50, "requests": 960, "requests_per_second": peak, "p50_ms": 700.0, "p95_ms": 900.0, "errors": 0},
+        ],
+        "p95_ms_by_kind": {"API reads": 850.0, "device reports": 640.0, "pages": 910.0},
+        "p50_ms_by_kind_lightest_step": {"API reads": 30.0, "device reports": 22.0, "pages": 41.0},
+        "p50_ms_alone_by_kind": {"API reads": 24.0, "device reports": 18.0, "pages": 36.0},
+        "server_cpu_ms_per_request": 14.2,
+        "locust_cpu_ms_per_request": 0.6,
+        "floor": {
+            "users": 50,
+            "requests": 1800,
+            "requests_per_second": floor,
+            "p50_ms": 330.0,
+            "p95_ms": 410.0,
+            "errors": 0,
+            "p50_ms_alone": 6.0,
+            "server_cpu_ms_per_request": 4.1,
+            "locust_cpu_ms_per_request": 0.3,
+        },
+        "ratio_to_floor": {
+            "p95_under_target": round(within / floor, 2),
+            "peak": round(peak / floor, 2),
+            "p50_alone_by_kind": {"API reads": 4.0, "device reports": 3.0, "pages": 6.0},
+        },
+    }
+
+
+@pytest.fixture
+def loadtest() -> dict:
+    return {
+        "date": "2026-12-06 02:30 UTC",
+        "machine": "2 cores, PostgreSQL 16.4, Python 3.11.9; Locust on the same machine",
+        "scale": 0.05,
+        "estate_text": "105 virtual accounts, 10,000 product instances",
+        "mix": "4 in 10 users browse pages, 3 in 10 users send device reports, 3 in 10 users read the API",
+        "steps_users": [10, 50],
+        "step_seconds": 12,
+        "requests_per_user": 2.0,
+        "p95_target_ms": 200.0,
+        "gunicorn": {"worker_class": "gthread", "threads": 4, "keepalive": 2},
+        "floor_request": "one account's detail through the API",
+        "floor_seconds": 15,
+        "runs": [loadtest_run(1, 20.0, 48.0, 120.0), loadtest_run(2, 40.0, 90.0, 228.0)],
+        "growth": {"p95_under_target": 2.0, "peak": 1.88, "floor": 1.9},
+    }
+
+
+def throughput(results: dict, loadtest: dict | None, tmp_path: Path) -> str:
+    path = tmp_path / "latest-loadtest.json"
+    if loadtest is not None:
+        path.write_text(json.dumps(loadtest), encoding="utf-8")
+    return section(document.render_document(results, TEMPLATE, loadtest_path=path), "Throughput under concurrency")
+
+
+def test_the_throughput_section_gives_each_figure_with_its_floor_and_ratio(results, loadtest, tmp_path):
+    text = throughput(results, loadtest, tmp_path)
+
+    assert "**Target**: requests/s at p95 < 200 ms, error rate 0, and how requests/s grows from 1 to 2" in text
+    assert "gunicorn with the production config (config/gunicorn.conf.py): gthread workers, 4 threads each." in text
+    # workers | at p95 < 200 ms, × floor | peak, × floor | floor (p95) | errors | CPU: server, Locust | load
+    rest = "| 0.00% (0 of 1,200) | 14.2 / 4.1 | 0.6 / 0.3 | 1.5 |"
+    assert f"| 1 | 20.0 | 0.17× | 48.0 | 0.4× | 120.0 (410.0) {rest}" in text
+    assert f"| 2 | 40.0 | 0.18× | 90.0 | 0.39× | 228.0 (410.0) {rest}" in text
+    assert "From 1 to 2 workers: requests/s at p95 < 200 ms ×2.0, peak ×1.88, the floor ×1.9." in text
+    # Each kind of request asked alone against the floor's request alone, then every step.
+    assert "| 1 | floor | 6.0 | 1× | – | – |" in text
+    assert "| 1 | pages | 36.0 | 6.0× | 41.0 | 910.0 |" in text
+    assert "| 2 | device reports | 18.0 | 3.0× | 22.0 | 640.0 |" in text
+    assert "| 2 | 50 | 90.0 | 700.0 | 900.0 | 0 |" in text
+    assert "- Error rate 0: every one of 2,400 requests succeeded." in text
+    assert "- 1 worker: 20.0 requests/s with p95 < 200 ms (peak 48.0 requests/s)." in text
+    assert "not double" not in text  # the floor doubled: nothing stood in the second worker's way
+    assert "kept by hand" not in text and "{{" not in text
+
+
+def test_the_throughput_section_says_what_was_missed_and_what_stood_in_the_way(results, loadtest, tmp_path):
+    loadtest["runs"] = [loadtest_run(1, 0.0, 30.0, 60.0, errors=3), loadtest_run(2, 22.0, 33.0, 66.0)]
+    loadtest["runs"][0]["ratio_to_floor"]["p95_under_target"] = None
+    loadtest["growth"] = {"p95_under_target": None, "peak": 1.1, "floor": 1.1}
+
+    text = throughput(results, loadtest, tmp_path)
+
+    assert "| 1 | none (already 80.0 ms p95 at 20.0/s) | – | 30.0 | 0.5× | 60.0 (410.0) | 0.25% (3 of 1,200) |" in text
+    assert "- **Not met**: 3 of 2,400 requests failed" in text
+    assert "- **Not met with 1 worker**: p95 was already 80.0 ms at the lightest step (20.0 requests/s)" in text
+    assert "From 1 to 2 workers: requests/s at p95 < 200 ms –, peak ×1.1, the floor ×1.1." in text
+    assert "the floor ×1.1: a second worker only helps when a core is idle for it" in text
+    assert "load average 1.5 and 1.5 before the runs" in text
+
+
+def test_without_load_test_results_the_section_says_so(results, tmp_path):
+    text = throughput(results, None, tmp_path)
+
+    assert "No load test results here: `make loadtest` writes them (bench/results/latest-loadtest.json)" in text
+    assert "| gunicorn workers |" not in text
+
+
+def test_the_page_is_written_again_with_the_load_test_results_given(loadtest, tmp_path):
+    (tmp_path / "loadtest.json").write_text(json.dumps(loadtest), encoding="utf-8")
+    output = tmp_path / "performance.md"
+
+    assert document.main([str(FIXTURE), "--output", str(output), "--loadtest", str(tmp_path / "loadtest.json")]) == 0
+
+    text = section(output.read_text(encoding="utf-8"), "Throughput under concurrency")
+    assert "| 2 | 40.0 | 0.18× | 90.0 | 0.39× | 228.0 (410.0) |" in text
