@@ -43,7 +43,7 @@ def account(null: bool):
 class Migration(migrations.Migration):
     dependencies = [
         ("policy", "0009_device_poll"),
-        ("licensing", "0014_tenant_column_on_every_tenant_table"),
+        ("licensing", "0015_tenant_column_on_every_tenant_table"),
     ]
 
     operations = [

@@ -166,4 +166,4 @@ def ensure_policy_seed_rows() -> None:
 
     importlib.import_module("policy.migrations.0004_default_policy").create_default_policy(apps, None)
     importlib.import_module("policy.migrations.0005_beat_schedule").create_schedule(apps, None)
-    importlib.import_module("policy.migrations.0011_partition_usage_by_month").create_schedule(apps, None)
+    importlib.import_module("policy.migrations.0012_partition_usage_by_month").create_schedule(apps, None)

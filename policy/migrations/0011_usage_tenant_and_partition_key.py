@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("licensing", "0001_initial"),
         ("smartaccounts", "0001_initial"),
-        ("policy", "0009_device_poll"),
+        ("policy", "0010_tenant_column_on_acks_and_changes"),
     ]
 
     operations = [

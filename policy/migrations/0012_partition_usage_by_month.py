@@ -40,7 +40,7 @@ def remove_schedule(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("policy", "0010_usage_tenant_and_partition_key"),
+        ("policy", "0011_usage_tenant_and_partition_key"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

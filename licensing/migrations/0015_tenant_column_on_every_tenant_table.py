@@ -48,7 +48,7 @@ def account(null: bool, index: bool = True):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("licensing", "0013_quantity_maxima"),
+        ("licensing", "0014_instance_deadlines"),
         ("smartaccounts", "0005_api_clients"),
     ]
 
