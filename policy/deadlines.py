@@ -100,6 +100,8 @@ def evaluate_reporting_deadlines(
         for lo in range(first, bounds["hi"] + 1, batch_size):
             hi = lo + batch_size
             with transaction.atomic():
+                if postgres:
+                    _commit_without_waiting()
                 _evaluate(plan, _Scope(lo=lo, hi=hi), totals, set_based=postgres)
                 if run is not None:
                     DeadlineEvaluationRun.objects.filter(pk=run.pk).update(
@@ -152,6 +154,16 @@ def refresh_reporting_deadlines(
         for start in range(0, len(ids), batch_size):
             _evaluate(plan, _Scope(ids=tuple(ids[start : start + batch_size])), totals, set_based=set_based)
     return {key: totals[key] for key in ("changed", "alerts_opened", "alerts_resolved")}
+
+
+def _commit_without_waiting() -> None:
+    """The batch's commit does not wait for its WAL to reach the disk (PostgreSQL's `synchronous_commit`,
+    this transaction only). What a batch writes is derived from what is stored, and its progress is
+    written in the same transaction: a crash loses the last batches and their progress together, and
+    the next run (or the resumed one) computes them again. Fifty commits of a 1,000,000-instance run
+    then cost no disk flush each."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _default_batch_size(postgres: bool) -> int:
