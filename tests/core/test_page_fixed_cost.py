@@ -119,7 +119,8 @@ def test_the_policy_in_force_of_one_account_is_policies_in_force(account):
         return version
 
     assert both().policy.is_default
-    rules = dict.fromkeys(("unenforced_perpetual", "unenforced_subscription"), (30, 90, 14, True))
+    rules = {"unenforced_perpetual": (30, 90, 14, True), "unenforced_subscription": (30, 90, 14, True)}
+    rules.update(enforced=(0, 0, 0, False), export_controlled=(0, 0, 0, False))
     strict = create_policy(actor=staff, name="Strict", rules=rules)
     assign_policy(actor=staff, smart_account=account, policy=strict)
     assert both().policy == strict

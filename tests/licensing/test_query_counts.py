@@ -1,7 +1,8 @@
 """Licensing pages answer with a fixed number of queries, whatever the number of licenses, VAs and devices.
 
 Each page is measured on a small tenant (10 instances) and on a big one (500 instances, more
-licenses, VAs and lots); the counts must be equal, and within the 15-query budget.
+licenses, VAs and lots); the counts must be equal, and within the 13-query budget (12 for the pages the
+benchmark measures, its target).
 """
 
 import datetime as dt
@@ -22,7 +23,8 @@ from .helpers import assert_ledger_clean, deposit, make_license, token_for
 
 pytestmark = pytest.mark.django_db
 
-BUDGET = 15
+BUDGET = 13
+BENCHMARKED = {"licenses": 12, "va_licenses": 12, "instances": 12, "account_home": 12}  # bench/report.py
 
 
 def populate(tenant, *, instances: int, licenses: int, vas: int):
@@ -119,4 +121,4 @@ def test_page_queries_do_not_grow_with_the_rows(client, name, kind, params):
         assert big_count == small_count, (
             f"{name} ({who}): {small_count} queries with 10 instances, {big_count} with 500"
         )
-        assert big_count <= BUDGET, f"{name} ({who}): {big_count} queries"
+        assert big_count <= BENCHMARKED.get(name, BUDGET), f"{name} ({who}): {big_count} queries"
