@@ -133,7 +133,7 @@ class AccountScopeMixin:
             return self.visible_virtual_accounts()
         if self.include_subtree():
             return selectors.subtree_of(va)
-        return selectors.live_virtual_accounts().filter(pk=va.pk)
+        return selectors.live_virtual_accounts().filter(smart_account_id=va.smart_account_id, pk=va.pk)
 
     def va_ancestors(self) -> list:
         """The Virtual Accounts above this page's VA that the user can see, top first (the breadcrumbs)."""
