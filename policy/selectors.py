@@ -132,7 +132,11 @@ def alert_page(alerts: QuerySet[Alert], *, after: str = "", before: str = "", si
 
 
 _change_counts = (
-    Change.objects.filter(report=OuterRef("pk")).order_by().values("report").annotate(n=Count("pk")).values("n")
+    Change.objects.filter(smart_account_id=OuterRef("smart_account_id"), report=OuterRef("pk"))
+    .order_by()
+    .values("report")
+    .annotate(n=Count("pk"))
+    .values("n")
 )
 
 
@@ -227,7 +231,10 @@ def upload_acks(user: User, smart_account: SmartAccount, upload: UsageUpload) ->
     visible = instances_for(user, smart_account).values("pk")
     acks = dict(
         Acknowledgement.objects.filter(
-            smart_account=smart_account, report__pk__in=report_ids, product_instance__in=visible
+            smart_account=smart_account,
+            report__smart_account=smart_account,
+            report__pk__in=report_ids,
+            product_instance__in=visible,
         ).values_list("report__pk", "document")
     )
     return [acks[pk] for pk in report_ids if pk in acks]

@@ -53,9 +53,6 @@ NULLABLE_TENANT_COLUMN = {
 }
 
 # Tables whose column arrives with the monthly partitioning of usage; drop them from here once it has.
-COLUMN_COMES_WITH_PARTITIONING = {"policy_usagereport", "policy_usagemeasurement"}
-
-
 def project_tables() -> set[str]:
     """The project apps' tables: the models' and whatever else the database holds under their prefixes
     (tables made by hand in a migration)."""
@@ -80,7 +77,7 @@ def tenant_tables() -> set[str]:
 
 def test_every_tenant_table_carries_the_account():
     missing = sorted(
-        t for t in tenant_tables() - COLUMN_COMES_WITH_PARTITIONING if "smart_account_id" not in columns(t)
+        t for t in tenant_tables() if "smart_account_id" not in columns(t)
     )
     assert not missing, (
         "These tables have no smart_account_id column: add it (filled from the parent, set by every write), "
@@ -99,10 +96,6 @@ def test_the_lists_name_existing_tables_only():
     tables = project_tables()
     stale = sorted((set(REFERENCE_TABLES) | set(NULLABLE_TENANT_COLUMN)) - tables)
     assert not stale, f"Listed but not in the database: {', '.join(stale)}"
-    arrived = sorted(t for t in COLUMN_COMES_WITH_PARTITIONING if "smart_account_id" in columns(t))
-    assert not arrived, (
-        f"{', '.join(arrived)} carry smart_account_id now: drop them from COLUMN_COMES_WITH_PARTITIONING"
-    )
 
 
 def test_reference_tables_hold_no_account_column():
@@ -253,9 +246,6 @@ ACCOUNT_NOT_NAMED = {
     "licensing_handoverline": "the lines of those incoming hand-overs, joined to them",
     "smartaccounts_apiclient": "the members list leaves out API clients' service users with an anti-join on "
     "the user (a reference table)",
-    "policy_usagereport": "an instance's reports, found by instance; the column comes with the partitioning",
-    "policy_usagemeasurement": "an instance's usage chart, found by instance; the column comes with the partitioning",
-    "policy_change": "counted with an instance's reports (joined to them, see policy_usagereport)",
 }
 
 
