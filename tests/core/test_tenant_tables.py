@@ -52,7 +52,7 @@ NULLABLE_TENANT_COLUMN = {
     "smartaccounts_event": "staff and system events (the catalog, staff approvals) name no account",
 }
 
-# Tables whose column arrives with the monthly partitioning of usage; drop them from here once it has.
+
 def project_tables() -> set[str]:
     """The project apps' tables: the models' and whatever else the database holds under their prefixes
     (tables made by hand in a migration)."""
@@ -76,9 +76,7 @@ def tenant_tables() -> set[str]:
 
 
 def test_every_tenant_table_carries_the_account():
-    missing = sorted(
-        t for t in tenant_tables() if "smart_account_id" not in columns(t)
-    )
+    missing = sorted(t for t in tenant_tables() if "smart_account_id" not in columns(t))
     assert not missing, (
         "These tables have no smart_account_id column: add it (filled from the parent, set by every write), "
         f"or list the table in REFERENCE_TABLES with the reason no account owns its rows: {', '.join(missing)}"
