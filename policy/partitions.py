@@ -252,12 +252,20 @@ def prune_cutoff(keep_months: int, now: datetime | None = None) -> datetime:
     return add_months(month_start(now or timezone.now()), -(keep_months - 1))
 
 
+# The most months `prune_usage` takes: 100 years (a larger count would reach before year 1).
+MAX_KEEP_MONTHS = 1200
+
+
 def prune_usage(*, keep_months: int = DEFAULT_KEEP_MONTHS, dry_run: bool = False, now=None) -> Pruned:
     """Remove the usage reports (with their measurements and ACKs) received before the cutoff: the whole
     month partitions on PostgreSQL (detached, then dropped), rows elsewhere. `keep_months` counts this
     month; it may not be fewer than `minimum_keep_months()`."""
     if keep_months < 1:
         raise ValueError("keep_months must be at least 1.")
+    if keep_months > MAX_KEEP_MONTHS:
+        raise ValueError(
+            f"keep_months must be at most {MAX_KEEP_MONTHS} (100 years); to keep everything, do not prune."
+        )
     minimum = minimum_keep_months()
     if keep_months < minimum:
         raise ValueError(

@@ -121,6 +121,9 @@ def test_prune_refuses_to_keep_fewer_months_than_a_policy_rule_counts(clock, dev
         partitions.prune_usage(keep_months=minimum - 1)
     with pytest.raises(CommandError):
         call_command("prune_usage", "--keep-months", str(minimum - 1))
+    for absurd in ("0", "-3", "99999999999"):  # a message, never a traceback
+        with pytest.raises(CommandError, match="keep_months must be"):
+            call_command("prune_usage", "--keep-months", absurd)
     assert UsageReport.objects.count() == 1
     call_command("prune_usage", "--keep-months", str(minimum), "--dry-run")
     assert UsageReport.objects.count() == 1
